@@ -1,0 +1,45 @@
+# Two commands matter: `make run` starts Strongroom, `make test` runs every
+# check. Both install what is missing into .venv first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+GENERATED := strongroom/v1/__init__.py
+PROTOS := $(wildcard proto/strongroom/v1/*.proto)
+
+.PHONY: install run test check unit e2e proto clean
+
+$(INSTALLED): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "setuptools>=75" "grpcio-tools==1.85.1"
+	$(BIN)/python proto/generate.py
+	$(BIN)/pip install --quiet --no-build-isolation -e '.[dev]'
+	touch $@
+
+$(GENERATED): $(PROTOS) $(INSTALLED)
+	$(BIN)/python proto/generate.py
+
+proto: $(GENERATED)
+
+install: $(INSTALLED) $(GENERATED)
+
+run: install
+	$(BIN)/strongroom up
+
+check: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit tests/contract
+
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+test: check
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from strongroom.gateway.main import main
+
+main()

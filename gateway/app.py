@@ -1,0 +1,597 @@
+"""The FastAPI application: REST API under /api/v1, the OIDC issuer under /oidc.
+
+No `from __future__ import annotations` here: FastAPI reads the route
+signatures at run time, and the `Caller` alias is local to create_app.
+"""
+
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, StreamingResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from strongroom.gateway import schemas
+from strongroom.gateway.clients import ServiceClients
+from strongroom.gateway.problems import install_problem_handlers
+from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
+from strongroom.services.common.auth import ADMIN, Principal, require_role
+from strongroom.services.common.config import Settings
+from strongroom.services.common.database import create_database_engine
+from strongroom.services.common.errors import DependencyUnavailable
+from strongroom.services.common.events import OutboxRelay
+from strongroom.services.common.grpc_clients import (
+    Metadata,
+    call,
+    call_streaming,
+    caller_metadata,
+)
+from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.runtime import open_backends
+from strongroom.v1 import (
+    audit_pb2,
+    common_pb2,
+    export_pb2,
+    ingestion_pb2,
+    labeling_pb2,
+    redaction_pb2,
+    tasks_pb2,
+)
+
+STATIC = Path(__file__).parent / "static"
+_UPLOAD_CHUNK = 256 * 1024
+
+
+def open_issuer(settings: Settings) -> LocalOidcIssuer:
+    directory = settings.service_dir("identity")
+    engine = create_database_engine(f"sqlite:///{directory / 'identity.db'}")
+    return LocalOidcIssuer(
+        directory,
+        engine,
+        settings.oidc_issuer,
+        settings.oidc_audience,
+        settings.token_lifetime_seconds,
+    )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    issuer = open_issuer(settings)
+    clients = ServiceClients.connect(settings)
+    backends = open_backends(settings)
+    relay = OutboxRelay(issuer.engine, backends.bus)
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "strongroom_http_requests_total",
+        "HTTP requests served",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "strongroom_http_request_seconds",
+        "HTTP request latency",
+        ["method", "route"],
+        registry=registry,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        relay.start()
+        yield
+        relay.stop()
+        clients.close()
+        backends.bus.close()
+
+    app = FastAPI(
+        title="Strongroom",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        request_id_var.set(request_id[:64])
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests_total.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(request.method, route).observe(time.perf_counter() - started)
+        response.headers["x-request-id"] = request_id_var.get()
+        response.headers["x-content-type-options"] = "nosniff"
+        response.headers["referrer-policy"] = "no-referrer"
+        return response
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        verified = issuer.verify(token)
+        address = request.client.host if request.client else ""
+        return Principal(
+            verified.subject, verified.username, verified.roles, verified.token, address
+        )
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def meta(caller: Principal) -> Metadata:
+        return caller_metadata(caller.token, caller.client_address)
+
+    # --- health, metrics, UI -------------------------------------------------
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> dict[str, str]:
+        failing = clients.unhealthy()
+        if failing:
+            raise DependencyUnavailable(
+                f"Not ready: {', '.join(failing)} not serving.", code="not_ready"
+            )
+        return {"status": "ready"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    # --- OIDC issuer ---------------------------------------------------------
+
+    @app.get("/oidc/.well-known/openid-configuration", tags=["identity"])
+    def discovery() -> dict[str, object]:
+        return issuer.discovery_document()
+
+    @app.get("/oidc/jwks", tags=["identity"])
+    def jwks() -> dict[str, object]:
+        return issuer.jwks()
+
+    @app.post("/oidc/token", tags=["identity"], response_model=schemas.TokenResponse)
+    def token(
+        request: Request,
+        username: Annotated[str, Form(max_length=256)],
+        password: Annotated[str, Form(max_length=1024)],
+        grant_type: Annotated[str, Form()] = "password",
+    ) -> schemas.TokenResponse:
+        address = request.client.host if request.client else ""
+        access_token = issuer.login(username, password, address)
+        return schemas.TokenResponse(
+            access_token=access_token, expires_in=settings.token_lifetime_seconds
+        )
+
+    # --- users ---------------------------------------------------------------
+
+    @app.get("/api/v1/me", tags=["users"], response_model=schemas.Me)
+    def me(caller: Caller) -> schemas.Me:
+        return schemas.Me(
+            subject=caller.subject, username=caller.username, roles=sorted(caller.roles)
+        )
+
+    @app.post(
+        "/api/v1/users", tags=["users"], status_code=201, response_model=schemas.UserOut
+    )
+    def create_user(body: schemas.UserIn, caller: Caller) -> schemas.UserOut:
+        require_role(caller, ADMIN)
+        password = body.password or secrets.token_urlsafe(18)
+        user = issuer.create_user(
+            body.username, password, set(body.roles), actor=caller
+        )
+        return schemas.UserOut(
+            subject=user.subject,
+            username=user.username,
+            roles=sorted(user.roles),
+            password=None if body.password else password,
+        )
+
+    @app.get("/api/v1/users", tags=["users"], response_model=list[schemas.UserOut])
+    def list_users(caller: Caller) -> list[schemas.UserOut]:
+        require_role(caller, ADMIN)
+        return [
+            schemas.UserOut(
+                subject=u.subject, username=u.username, roles=sorted(u.roles)
+            )
+            for u in issuer.list_users()
+        ]
+
+    # --- projects ------------------------------------------------------------
+
+    @app.post(
+        "/api/v1/projects",
+        tags=["projects"],
+        status_code=201,
+        response_model=schemas.Project,
+    )
+    def create_project(body: schemas.ProjectIn, caller: Caller) -> schemas.Project:
+        labels = [
+            common_pb2.Label(name=label)
+            if isinstance(label, str)
+            else common_pb2.Label(
+                name=label.name,
+                color=label.color,
+                hotkey=label.hotkey,
+                description=label.description,
+            )
+            for label in body.labels
+        ]
+        project = call(
+            clients.tasks.CreateProject,
+            tasks_pb2.CreateProjectRequest(name=body.name, labels=labels),
+            meta(caller),
+        )
+        return schemas.Project.from_proto(project)
+
+    @app.get("/api/v1/projects", tags=["projects"], response_model=schemas.ProjectList)
+    def list_projects(
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.ProjectList:
+        response = call(
+            clients.tasks.ListProjects,
+            tasks_pb2.ListProjectsRequest(
+                page=common_pb2.PageRequest(limit=limit, offset=offset)
+            ),
+            meta(caller),
+        )
+        return schemas.ProjectList(
+            projects=[schemas.Project.from_proto(p) for p in response.projects],
+            total=response.page.total,
+        )
+
+    @app.get(
+        "/api/v1/projects/{project_id}",
+        tags=["projects"],
+        response_model=schemas.Project,
+    )
+    def get_project(project_id: str, caller: Caller) -> schemas.Project:
+        project = call(
+            clients.tasks.GetProject,
+            tasks_pb2.GetProjectRequest(project_id=project_id),
+            meta(caller),
+        )
+        return schemas.Project.from_proto(project)
+
+    @app.post(
+        "/api/v1/projects/{project_id}/members",
+        tags=["projects"],
+        response_model=schemas.Project,
+    )
+    def add_member(
+        project_id: str, body: schemas.MemberIn, caller: Caller
+    ) -> schemas.Project:
+        require_role(caller, ADMIN)
+        user = issuer.find_user(body.username)
+        project = call(
+            clients.tasks.AddMember,
+            tasks_pb2.AddMemberRequest(
+                project_id=project_id,
+                member=tasks_pb2.Member(subject=user.subject, role=body.role),
+            ),
+            meta(caller),
+        )
+        return schemas.Project.from_proto(project)
+
+    # --- documents -----------------------------------------------------------
+
+    @app.post(
+        "/api/v1/projects/{project_id}/documents",
+        tags=["documents"],
+        status_code=201,
+        response_model=schemas.Document,
+    )
+    def upload_document(
+        project_id: str, file: Annotated[UploadFile, File()], caller: Caller
+    ) -> schemas.Document:
+        call(
+            clients.tasks.GetProject,
+            tasks_pb2.GetProjectRequest(project_id=project_id),
+            meta(caller),
+        )
+
+        def upload() -> Iterator[ingestion_pb2.IngestDocumentRequest]:
+            yield ingestion_pb2.IngestDocumentRequest(
+                header=ingestion_pb2.IngestHeader(
+                    project_id=project_id,
+                    source_name=file.filename or "",
+                    declared_media_type=file.content_type or "",
+                )
+            )
+            while data := file.file.read(_UPLOAD_CHUNK):
+                yield ingestion_pb2.IngestDocumentRequest(data=data)
+
+        document = call(
+            clients.ingestion.IngestDocument, upload(), meta(caller), timeout=600.0
+        )
+        return schemas.Document.from_proto(document)
+
+    @app.get(
+        "/api/v1/projects/{project_id}/documents",
+        tags=["documents"],
+        response_model=schemas.DocumentList,
+    )
+    def list_documents(
+        project_id: str,
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.DocumentList:
+        response = call(
+            clients.ingestion.ListDocuments,
+            ingestion_pb2.ListDocumentsRequest(
+                project_id=project_id,
+                page=common_pb2.PageRequest(limit=limit, offset=offset),
+            ),
+            meta(caller),
+        )
+        return schemas.DocumentList(
+            documents=[schemas.Document.from_proto(d) for d in response.documents],
+            total=response.page.total,
+        )
+
+    @app.get(
+        "/api/v1/documents/{document_id}",
+        tags=["documents"],
+        response_model=schemas.Document,
+    )
+    def get_document(document_id: str, caller: Caller) -> schemas.Document:
+        document = call(
+            clients.ingestion.GetDocument,
+            ingestion_pb2.GetDocumentRequest(document_id=document_id),
+            meta(caller),
+        )
+        return schemas.Document.from_proto(document)
+
+    @app.get(
+        "/api/v1/documents/{document_id}/redaction",
+        tags=["documents"],
+        response_model=schemas.RedactionReport,
+    )
+    def get_redaction(document_id: str, caller: Caller) -> schemas.RedactionReport:
+        report = call(
+            clients.redaction.GetRedactionReport,
+            redaction_pb2.GetRedactionReportRequest(document_id=document_id),
+            meta(caller),
+        )
+        return schemas.RedactionReport.from_proto(report)
+
+    # --- tasks and annotations -----------------------------------------------
+
+    @app.get(
+        "/api/v1/projects/{project_id}/tasks",
+        tags=["tasks"],
+        response_model=schemas.TaskList,
+    )
+    def list_tasks(
+        project_id: str,
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.TaskList:
+        response = call(
+            clients.tasks.ListTasks,
+            tasks_pb2.ListTasksRequest(
+                project_id=project_id,
+                page=common_pb2.PageRequest(limit=limit, offset=offset),
+            ),
+            meta(caller),
+        )
+        return schemas.TaskList(
+            tasks=[schemas.Task.from_proto(t, with_text=False) for t in response.tasks],
+            total=response.page.total,
+        )
+
+    @app.post(
+        "/api/v1/projects/{project_id}/tasks/next",
+        tags=["tasks"],
+        response_model=schemas.Task,
+    )
+    def next_task(project_id: str, caller: Caller) -> schemas.Task:
+        task = call(
+            clients.tasks.LeaseNextTask,
+            tasks_pb2.LeaseNextTaskRequest(project_id=project_id),
+            meta(caller),
+        )
+        return schemas.Task.from_proto(task, with_text=True)
+
+    @app.get("/api/v1/tasks/{task_id}", tags=["tasks"], response_model=schemas.Task)
+    def get_task(
+        task_id: str, caller: Caller, include_text: bool = False
+    ) -> schemas.Task:
+        task = call(
+            clients.tasks.GetTask,
+            tasks_pb2.GetTaskRequest(task_id=task_id, include_text=include_text),
+            meta(caller),
+        )
+        return schemas.Task.from_proto(task, with_text=include_text)
+
+    @app.post(
+        "/api/v1/tasks/{task_id}/annotations",
+        tags=["tasks"],
+        status_code=201,
+        response_model=schemas.Annotation,
+    )
+    def submit_annotation(
+        task_id: str, body: schemas.AnnotationIn, caller: Caller
+    ) -> schemas.Annotation:
+        spans = [
+            common_pb2.SpanLabel(
+                span=common_pb2.Span(start=s.start, end=s.end), label=s.label
+            )
+            for s in body.spans
+        ]
+        annotation = call(
+            clients.labeling.SubmitAnnotation,
+            labeling_pb2.SubmitAnnotationRequest(task_id=task_id, spans=spans),
+            meta(caller),
+        )
+        return schemas.Annotation.from_proto(annotation)
+
+    @app.get(
+        "/api/v1/projects/{project_id}/annotations",
+        tags=["tasks"],
+        response_model=schemas.AnnotationList,
+    )
+    def list_annotations(
+        project_id: str,
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.AnnotationList:
+        response = call(
+            clients.labeling.ListAnnotations,
+            labeling_pb2.ListAnnotationsRequest(
+                project_id=project_id,
+                page=common_pb2.PageRequest(limit=limit, offset=offset),
+            ),
+            meta(caller),
+        )
+        return schemas.AnnotationList(
+            annotations=[
+                schemas.Annotation.from_proto(a) for a in response.annotations
+            ],
+            total=response.page.total,
+        )
+
+    # --- exports -------------------------------------------------------------
+
+    @app.post(
+        "/api/v1/projects/{project_id}/exports",
+        tags=["exports"],
+        status_code=201,
+        response_model=schemas.Export,
+    )
+    def create_export(
+        project_id: str, body: schemas.ExportIn, caller: Caller
+    ) -> schemas.Export:
+        export = call(
+            clients.export.CreateExport,
+            export_pb2.CreateExportRequest(
+                project_id=project_id, name=body.name, format=body.format
+            ),
+            meta(caller),
+            timeout=600.0,
+        )
+        return schemas.Export.from_proto(export)
+
+    @app.get(
+        "/api/v1/projects/{project_id}/exports",
+        tags=["exports"],
+        response_model=schemas.ExportList,
+    )
+    def list_exports(
+        project_id: str,
+        caller: Caller,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.ExportList:
+        response = call(
+            clients.export.ListExports,
+            export_pb2.ListExportsRequest(
+                project_id=project_id,
+                page=common_pb2.PageRequest(limit=limit, offset=offset),
+            ),
+            meta(caller),
+        )
+        return schemas.ExportList(
+            exports=[schemas.Export.from_proto(e) for e in response.exports],
+            total=response.page.total,
+        )
+
+    @app.get(
+        "/api/v1/exports/{export_id}", tags=["exports"], response_model=schemas.Export
+    )
+    def get_export(export_id: str, caller: Caller) -> schemas.Export:
+        export = call(
+            clients.export.GetExport,
+            export_pb2.GetExportRequest(export_id=export_id),
+            meta(caller),
+        )
+        return schemas.Export.from_proto(export)
+
+    @app.get(
+        "/api/v1/exports/{export_id}/files/{name}",
+        tags=["exports"],
+        response_class=StreamingResponse,
+    )
+    def download_export_file(
+        export_id: str, name: str, caller: Caller
+    ) -> StreamingResponse:
+        chunks = call_streaming(
+            clients.export.ReadExportFile,
+            export_pb2.ReadExportFileRequest(export_id=export_id, name=name),
+            meta(caller),
+        )
+        # Pull the first chunk now so that a refusal becomes a problem response
+        # rather than a broken stream.
+        first = next(chunks, None)
+
+        def body() -> Iterator[bytes]:
+            if first is not None:
+                yield first.data
+            for chunk in chunks:
+                yield chunk.data
+
+        return StreamingResponse(
+            body(),
+            media_type="application/octet-stream",
+            headers={"content-disposition": "attachment"},
+        )
+
+    # --- audit ---------------------------------------------------------------
+
+    @app.get(
+        "/api/v1/audit/events", tags=["audit"], response_model=schemas.AuditEventList
+    )
+    def search_audit(
+        caller: Caller,
+        q: Annotated[str, Query(max_length=500)] = "",
+        action: str = "",
+        resource_id: str = "",
+        actor: str = "",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> schemas.AuditEventList:
+        response = call(
+            clients.audit.SearchEvents,
+            audit_pb2.SearchEventsRequest(
+                query=q,
+                action=action,
+                resource_id=resource_id,
+                actor_subject=actor,
+                page=common_pb2.PageRequest(limit=limit, offset=offset),
+            ),
+            meta(caller),
+        )
+        return schemas.AuditEventList(
+            events=[schemas.AuditEvent.from_proto(e) for e in response.events],
+            total=response.page.total,
+        )
+
+    @app.get(
+        "/api/v1/audit/verify", tags=["audit"], response_model=schemas.ChainVerification
+    )
+    def verify_audit(caller: Caller) -> schemas.ChainVerification:
+        result = call(
+            clients.audit.VerifyChain, audit_pb2.VerifyChainRequest(), meta(caller)
+        )
+        return schemas.ChainVerification.from_proto(result)
+
+    return app

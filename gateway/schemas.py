@@ -1,0 +1,419 @@
+"""REST bodies: what the API accepts and returns, converted from the protos."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, Field
+
+from strongroom.v1 import audit_pb2, common_pb2, export_pb2, redaction_pb2, tasks_pb2
+
+
+def _time(stamp: Timestamp) -> str | None:
+    if stamp.seconds == 0 and stamp.nanos == 0:
+        return None
+    return stamp.ToJsonString()
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem description."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    roles: list[str] = Field(min_length=1)
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+
+
+class UserOut(BaseModel):
+    subject: str
+    username: str
+    roles: list[str]
+    # Only when the password was generated: shown once, never stored in clear.
+    password: str | None = None
+
+
+class LabelIn(BaseModel):
+    name: str
+    color: str = ""
+    hotkey: str = ""
+    description: str = ""
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    labels: list[LabelIn | str] = Field(min_length=1, max_length=500)
+
+
+class MemberIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    role: str
+
+
+class Label(BaseModel):
+    name: str
+    color: str
+    hotkey: str
+    description: str
+
+
+class Member(BaseModel):
+    subject: str
+    role: str
+
+
+class Project(BaseModel):
+    id: str
+    name: str
+    labels: list[Label]
+    members: list[Member]
+    created_at: str | None
+
+    @classmethod
+    def from_proto(cls, p: tasks_pb2.Project) -> Project:
+        return cls(
+            id=p.id,
+            name=p.name,
+            labels=[
+                Label(
+                    name=label.name,
+                    color=label.color,
+                    hotkey=label.hotkey,
+                    description=label.description,
+                )
+                for label in p.labels
+            ],
+            members=[Member(subject=m.subject, role=m.role) for m in p.members],
+            created_at=_time(p.created_at),
+        )
+
+
+class ProjectList(BaseModel):
+    projects: list[Project]
+    total: int
+
+
+class Span(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Page(BaseModel):
+    number: int
+    start: int
+    end: int
+    width_pt: float
+    height_pt: float
+
+
+class Document(BaseModel):
+    id: str
+    project_id: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    text_sha256: str
+    text_length: int
+    pages: list[Page]
+    parser: str
+    parser_version: str
+    created_at: str | None
+    is_duplicate: bool
+
+    @classmethod
+    def from_proto(cls, d: common_pb2.Document) -> Document:
+        return cls(
+            id=d.id,
+            project_id=d.project_id,
+            sha256=d.sha256,
+            size_bytes=d.size_bytes,
+            media_type=d.media_type,
+            text_sha256=d.text_sha256,
+            text_length=d.text_length,
+            pages=[
+                Page(
+                    number=p.number,
+                    start=p.span.start,
+                    end=p.span.end,
+                    width_pt=p.width_pt,
+                    height_pt=p.height_pt,
+                )
+                for p in d.pages
+            ],
+            parser=d.provenance.parser,
+            parser_version=d.provenance.parser_version,
+            created_at=_time(d.created_at),
+            is_duplicate=d.is_duplicate,
+        )
+
+
+class DocumentList(BaseModel):
+    documents: list[Document]
+    total: int
+
+
+class Finding(BaseModel):
+    type: str
+    start: int
+    end: int
+    confidence: float
+    detector: str
+
+
+class RedactionReport(BaseModel):
+    document_id: str
+    project_id: str
+    policy: str
+    findings: list[Finding]
+    counts_by_type: dict[str, int]
+    redacted_text_sha256: str
+    redacted_text_length: int
+
+    @classmethod
+    def from_proto(cls, r: redaction_pb2.RedactionReport) -> RedactionReport:
+        return cls(
+            document_id=r.document_id,
+            project_id=r.project_id,
+            policy=r.policy,
+            findings=[
+                Finding(
+                    type=f.type,
+                    start=f.span.start,
+                    end=f.span.end,
+                    confidence=f.confidence,
+                    detector=f.detector,
+                )
+                for f in r.findings
+            ],
+            counts_by_type=dict(r.counts_by_type),
+            redacted_text_sha256=r.redacted_text_sha256,
+            redacted_text_length=r.redacted_text_length,
+        )
+
+
+_TASK_STATES = {
+    tasks_pb2.TASK_STATE_QUEUED: "queued",
+    tasks_pb2.TASK_STATE_LEASED: "leased",
+    tasks_pb2.TASK_STATE_COMPLETED: "completed",
+}
+
+
+class Task(BaseModel):
+    id: str
+    project_id: str
+    document_id: str
+    state: str
+    text_sha256: str
+    text_length: int
+    lease_holder: str
+    lease_expires_at: str | None
+    # The redacted text, present only when the caller may read it.
+    text: str | None
+
+    @classmethod
+    def from_proto(cls, t: tasks_pb2.Task, with_text: bool) -> Task:
+        return cls(
+            id=t.id,
+            project_id=t.project_id,
+            document_id=t.document_id,
+            state=_TASK_STATES.get(t.state, "unknown"),
+            text_sha256=t.text_sha256,
+            text_length=t.text_length,
+            lease_holder=t.lease_holder,
+            lease_expires_at=_time(t.lease_expires_at),
+            text=t.text if with_text else None,
+        )
+
+
+class TaskList(BaseModel):
+    tasks: list[Task]
+    total: int
+
+
+class SpanLabel(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    label: str = Field(min_length=1, max_length=64)
+
+
+class AnnotationIn(BaseModel):
+    spans: list[SpanLabel] = Field(max_length=10_000)
+
+
+class Annotation(BaseModel):
+    id: str
+    task_id: str
+    project_id: str
+    document_id: str
+    text_sha256: str
+    annotator: str
+    spans: list[SpanLabel]
+    created_at: str | None
+
+    @classmethod
+    def from_proto(cls, a: common_pb2.Annotation) -> Annotation:
+        return cls(
+            id=a.id,
+            task_id=a.task_id,
+            project_id=a.project_id,
+            document_id=a.document_id,
+            text_sha256=a.text_sha256,
+            annotator=a.annotator,
+            spans=[
+                SpanLabel(start=s.span.start, end=s.span.end, label=s.label)
+                for s in a.spans
+            ],
+            created_at=_time(a.created_at),
+        )
+
+
+class AnnotationList(BaseModel):
+    annotations: list[Annotation]
+    total: int
+
+
+class ExportIn(BaseModel):
+    name: str = Field(default="", max_length=200)
+    format: str = "jsonl"
+
+
+class ExportFile(BaseModel):
+    name: str
+    sha256: str
+    size_bytes: int
+
+
+class Export(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    format: str
+    files: list[ExportFile]
+    annotation_count: int
+    manifest_sha256: str
+    created_at: str | None
+
+    @classmethod
+    def from_proto(cls, e: export_pb2.Export) -> Export:
+        return cls(
+            id=e.id,
+            project_id=e.project_id,
+            name=e.name,
+            format=e.format,
+            files=[
+                ExportFile(name=f.name, sha256=f.sha256, size_bytes=f.size_bytes)
+                for f in e.files
+            ],
+            annotation_count=e.annotation_count,
+            manifest_sha256=e.manifest_sha256,
+            created_at=_time(e.created_at),
+        )
+
+
+class ExportList(BaseModel):
+    exports: list[Export]
+    total: int
+
+
+_OUTCOMES = {
+    common_pb2.OUTCOME_SUCCESS: "success",
+    common_pb2.OUTCOME_DENIED: "denied",
+    common_pb2.OUTCOME_ERROR: "error",
+}
+
+
+class Actor(BaseModel):
+    subject: str
+    username: str
+    roles: list[str]
+    client_address: str
+
+
+class Resource(BaseModel):
+    type: str
+    id: str
+    project_id: str
+
+
+class AuditEvent(BaseModel):
+    id: str
+    sequence: int
+    time: str | None
+    actor: Actor
+    action: str
+    resource: Resource
+    outcome: str
+    reason: str
+    request_id: str
+    service: str
+    details: dict[str, str]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def from_proto(cls, e: common_pb2.AuditEvent) -> AuditEvent:
+        return cls(
+            id=e.id,
+            sequence=e.sequence,
+            time=_time(e.time),
+            actor=Actor(
+                subject=e.actor.subject,
+                username=e.actor.username,
+                roles=list(e.actor.roles),
+                client_address=e.actor.client_address,
+            ),
+            action=e.action,
+            resource=Resource(
+                type=e.resource.type, id=e.resource.id, project_id=e.resource.project_id
+            ),
+            outcome=_OUTCOMES.get(e.outcome, "unknown"),
+            reason=e.reason,
+            request_id=e.request_id,
+            service=e.service,
+            details=dict(e.details),
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+        )
+
+
+class AuditEventList(BaseModel):
+    events: list[AuditEvent]
+    total: int
+
+
+class ChainVerification(BaseModel):
+    is_intact: bool
+    event_count: int
+    damaged_position: int
+    problem: str
+    head_hash: str
+
+    @classmethod
+    def from_proto(cls, v: audit_pb2.VerifyChainResponse) -> ChainVerification:
+        return cls(
+            is_intact=v.is_intact,
+            event_count=v.event_count,
+            damaged_position=v.damaged_position,
+            problem=v.problem,
+            head_hash=v.head_hash,
+        )
+
+
+class Me(BaseModel):
+    subject: str
+    username: str
+    roles: list[str]

@@ -1,0 +1,1 @@
+"""Audit: the hash-chained, searchable record of everything that happened."""

@@ -1,0 +1,3 @@
+from strongroom.services.audit.main import main
+
+main()

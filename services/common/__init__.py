@@ -1,0 +1,1 @@
+"""Ports, adapters and plumbing shared by every Strongroom service."""

@@ -1,0 +1,1 @@
+"""Adapters behind the ports: the embedded defaults and the cluster ones."""

@@ -1,0 +1,103 @@
+"""The embedded object store: content-addressed files under the data directory.
+
+Objects live at ``<root>/<bucket>/<aa>/<bb>/<sha256>``. A write goes to a
+temporary file in the same directory, is flushed to disk, then renamed into
+place, so a reader sees a whole object or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from strongroom.services.common.errors import InternalError, InvalidArgument, NotFound
+from strongroom.services.common.ports import StoredObject
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_BUCKET_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def put(self, bucket: str, chunks: Iterable[bytes]) -> StoredObject:
+        directory = self._bucket_dir(bucket)
+        digest = hashlib.sha256()
+        size = 0
+        fd, temp_name = tempfile.mkstemp(dir=directory, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as temp:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    temp.write(chunk)
+                temp.flush()
+                os.fsync(temp.fileno())
+            sha256 = digest.hexdigest()
+            final = self._path(bucket, sha256)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                os.unlink(temp_name)
+            else:
+                os.replace(temp_name, final)
+                _fsync_directory(final.parent)
+        except BaseException:
+            if os.path.exists(temp_name):
+                os.unlink(temp_name)
+            raise
+        return StoredObject(sha256=sha256, size=size)
+
+    def read(self, bucket: str, sha256: str) -> bytes:
+        return b"".join(self.stream(bucket, sha256, chunk_size=1 << 20))
+
+    def stream(self, bucket: str, sha256: str, chunk_size: int) -> Iterator[bytes]:
+        path = self._path(bucket, sha256)
+        digest = hashlib.sha256()
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as exc:
+            raise NotFound(
+                f"No object has hash {sha256}.", code="object_not_found"
+            ) from exc
+        with handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
+                yield chunk
+        if digest.hexdigest() != sha256:
+            raise InternalError(
+                f"Stored object {sha256} no longer matches its hash.",
+                code="object_corrupt",
+            )
+
+    def exists(self, bucket: str, sha256: str) -> bool:
+        return self._path(bucket, sha256).is_file()
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        if not _BUCKET_NAME.fullmatch(bucket):
+            raise InvalidArgument(
+                f"Bucket name {bucket!r} is not valid.", code="bucket_invalid"
+            )
+        directory = self.root / bucket
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    def _path(self, bucket: str, sha256: str) -> Path:
+        if not _SHA256_HEX.fullmatch(sha256):
+            raise InvalidArgument(
+                "An object key must be a SHA-256 hex digest.", code="key_invalid"
+            )
+        return self._bucket_dir(bucket) / sha256[:2] / sha256[2:4] / sha256
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

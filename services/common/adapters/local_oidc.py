@@ -1,0 +1,349 @@
+"""The built-in OIDC issuer: local users, slow salted hashes, signed JWTs.
+
+It publishes a discovery document and a JWKS like any OIDC provider, and puts
+roles where Keycloak does (``realm_access.roles``), so services verify its
+tokens with the same generic verifier they use against Keycloak.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.engine import Engine
+
+from strongroom.services.common.audit_trail import DENIED, SYSTEM, stage_audit
+from strongroom.services.common.auth import ROLES, Principal, principal_from_claims
+from strongroom.services.common.database import Migration, migrate, utc_now
+from strongroom.services.common.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
+
+# scrypt at N=2^15, r=8: about 32 MiB and tens of milliseconds per guess.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+_USERNAME_MAX = 64
+
+MIGRATIONS = (
+    Migration(
+        100,
+        "users",
+        (
+            """CREATE TABLE users (
+                subject TEXT PRIMARY KEY,
+                username TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                roles TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class User:
+    subject: str
+    username: str
+    roles: frozenset[str]
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=_SCRYPT_N,
+        r=_SCRYPT_R,
+        p=_SCRYPT_P,
+        maxmem=_SCRYPT_MAXMEM,
+    )
+    encoded = [base64.b64encode(part).decode() for part in (salt, digest)]
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encoded[0]}${encoded[1]}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    _scheme, n, r, p, salt, expected = stored.split("$")
+    digest = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        maxmem=_SCRYPT_MAXMEM,
+    )
+    return hmac.compare_digest(digest, base64.b64decode(expected))
+
+
+# Compared against when the username is unknown, so a miss costs the same time.
+_UNKNOWN_USER_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+class LocalOidcIssuer:
+    def __init__(
+        self,
+        directory: Path,
+        engine: Engine,
+        issuer: str,
+        audience: str,
+        token_lifetime_seconds: int,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.audience = audience
+        self.token_lifetime_seconds = token_lifetime_seconds
+        self.engine = engine
+        migrate(engine, MIGRATIONS)
+        self._private_key = _load_or_create_key(directory / "signing-key.pem")
+        public_jwk = json.loads(
+            jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key())
+        )
+        self.key_id = _jwk_thumbprint(public_jwk)
+        self._public_jwk = {
+            **public_jwk,
+            "kid": self.key_id,
+            "use": "sig",
+            "alg": "RS256",
+        }
+
+    def verify(self, token: str) -> Principal:
+        """Check a token this issuer signed, without fetching its own JWKS.
+
+        Raises:
+            Unauthenticated: the token is missing, expired, forged or foreign.
+        """
+        if not token:
+            raise Unauthenticated("A bearer token is required.", code="token_missing")
+        try:
+            claims = jwt.decode(
+                token,
+                self._private_key.public_key(),
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "sub", "iss"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated(
+                "The bearer token has expired.", code="token_expired"
+            ) from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(
+                "The bearer token is not valid.", code="token_invalid"
+            ) from exc
+        return principal_from_claims(claims, token)
+
+    def discovery_document(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": f"{self.issuer}/jwks",
+            "token_endpoint": f"{self.issuer}/token",
+            "grant_types_supported": ["password"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["token"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self._public_jwk]}
+
+    def create_user(
+        self, username: str, password: str, roles: set[str], actor: Principal = SYSTEM
+    ) -> User:
+        """Create a local user.
+
+        Raises:
+            InvalidArgument: the username, password or a role is not acceptable.
+            Conflict: the username is taken.
+        """
+        _check_new_user(username, password, roles)
+        user = User(
+            subject=str(uuid.uuid4()), username=username, roles=frozenset(roles)
+        )
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.text("SELECT 1 FROM users WHERE username = :u"), {"u": username}
+            ).first()
+            if taken:
+                raise Conflict("That username is already taken.", code="username_taken")
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (subject, username, password_hash, roles, "
+                    "created_at) "
+                    "VALUES (:s, :u, :h, :r, :at)"
+                ),
+                {
+                    "s": user.subject,
+                    "u": username,
+                    "h": hash_password(password),
+                    "r": json.dumps(sorted(roles)),
+                    "at": utc_now(),
+                },
+            )
+            stage_audit(
+                conn,
+                service="gateway",
+                action="user.create",
+                actor=actor,
+                resource_type="user",
+                resource_id=user.subject,
+                details={"roles": ",".join(sorted(roles))},
+            )
+        return user
+
+    def has_users(self) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(sa.text("SELECT 1 FROM users LIMIT 1")).first() is not None
+            )
+
+    def find_user(self, username: str) -> User:
+        """Raises: NotFound: no user has that username."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT subject, username, roles FROM users WHERE username = :u"
+                ),
+                {"u": username},
+            ).first()
+        if row is None:
+            raise NotFound("No user has that username.", code="user_not_found")
+        return User(row.subject, row.username, frozenset(json.loads(row.roles)))
+
+    def list_users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT subject, username, roles FROM users ORDER BY username")
+            ).all()
+        return [
+            User(r.subject, r.username, frozenset(json.loads(r.roles))) for r in rows
+        ]
+
+    def login(self, username: str, password: str, client_address: str = "") -> str:
+        """Check a password and return a signed access token.
+
+        Raises:
+            Unauthenticated: the username or password is wrong (never says which).
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT subject, username, password_hash, roles FROM users "
+                    "WHERE username = :u"
+                ),
+                {"u": username[:_USERNAME_MAX]},
+            ).first()
+        is_valid = check_password(
+            password, row.password_hash if row else _UNKNOWN_USER_HASH
+        )
+        if row is None or not is_valid:
+            attempt = Principal(
+                subject=row.subject if row else "",
+                username="",
+                roles=frozenset(),
+                client_address=client_address,
+            )
+            with self.engine.begin() as conn:
+                stage_audit(
+                    conn,
+                    service="gateway",
+                    action="auth.login",
+                    actor=attempt,
+                    resource_type="session",
+                    outcome=DENIED,
+                    reason="bad_credentials",
+                )
+            raise Unauthenticated(
+                "The username or password is wrong.", code="bad_credentials"
+            )
+        user = User(row.subject, row.username, frozenset(json.loads(row.roles)))
+        with self.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service="gateway",
+                action="auth.login",
+                actor=Principal(
+                    user.subject,
+                    user.username,
+                    user.roles,
+                    client_address=client_address,
+                ),
+                resource_type="session",
+                resource_id=user.subject,
+            )
+        return self.issue_token(user)
+
+    def issue_token(self, user: User) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": user.subject,
+            "preferred_username": user.username,
+            "realm_access": {"roles": sorted(user.roles)},
+            "iat": now,
+            "exp": now + self.token_lifetime_seconds,
+            "jti": str(uuid.uuid4()),
+        }
+        return jwt.encode(
+            claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id}
+        )
+
+
+def _check_new_user(username: str, password: str, roles: set[str]) -> None:
+    if not username or len(username) > _USERNAME_MAX or not username.isprintable():
+        raise InvalidArgument(
+            f"A username must be 1 to {_USERNAME_MAX} printable characters.",
+            code="username_invalid",
+        )
+    if len(password) < 12:
+        raise InvalidArgument(
+            "A password must have at least 12 characters.", code="password_too_short"
+        )
+    unknown = roles - ROLES
+    if unknown or not roles:
+        raise InvalidArgument(
+            f"Roles must be a non-empty subset of {', '.join(sorted(ROLES))}.",
+            code="role_unknown",
+        )
+
+
+def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return key
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    return key
+
+
+def _jwk_thumbprint(jwk: dict[str, Any]) -> str:
+    # RFC 7638: hash of the required members in lexicographic order.
+    members = {k: jwk[k] for k in ("e", "kty", "n")}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

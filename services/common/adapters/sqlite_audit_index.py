@@ -1,0 +1,138 @@
+"""The embedded audit index: chained audit entries searchable through SQLite FTS5."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from strongroom.services.common.database import create_database_engine
+from strongroom.services.common.ports import AuditQuery, AuditSearchResult
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS audit_entries (
+        sequence INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        time TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor_subject TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        entry TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time)",
+    """CREATE VIRTUAL TABLE IF NOT EXISTS audit_text USING fts5(
+        action, actor, resource, outcome, details, tokenize = 'unicode61'
+    )""",
+)
+
+
+def _match_expression(text: str) -> str:
+    # Each word becomes a quoted phrase, so user input can never be read as
+    # FTS5 query syntax.
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+
+
+class SqliteAuditIndex:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_database_engine(f"sqlite:///{path}")
+        with self.engine.begin() as conn:
+            for statement in _SCHEMA:
+                conn.execute(sa.text(statement))
+
+    def add(self, entries: Sequence[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            for entry in entries:
+                self._add_one(conn, entry)
+
+    def _add_one(self, conn: sa.Connection, entry: dict[str, Any]) -> None:
+        event = entry["event"]
+        actor, resource = event["actor"], event["resource"]
+        inserted = conn.execute(
+            sa.text(
+                "INSERT INTO audit_entries (sequence, event_id, time, action, "
+                "actor_subject, resource_id, project_id, outcome, entry) VALUES "
+                "(:seq, :id, :time, :action, :actor, :rid, :pid, :outcome, :entry) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {
+                "seq": entry["sequence"],
+                "id": event["id"],
+                "time": event["time"],
+                "action": event["action"],
+                "actor": actor["subject"],
+                "rid": resource["id"],
+                "pid": resource["project_id"],
+                "outcome": event["outcome"],
+                "entry": json.dumps(entry, sort_keys=True),
+            },
+        )
+        if inserted.rowcount == 0:
+            return
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_text "
+                "(rowid, action, actor, resource, outcome, details) "
+                "VALUES (:seq, :action, :actor, :resource, :outcome, :details)"
+            ),
+            {
+                "seq": entry["sequence"],
+                "action": event["action"].replace(".", " "),
+                "actor": f"{actor['subject']} {actor['username']}",
+                "resource": " ".join(
+                    (resource["type"], resource["id"], resource["project_id"])
+                ),
+                "outcome": event["outcome"],
+                "details": " ".join(f"{k} {v}" for k, v in event["details"].items()),
+            },
+        )
+
+    def search(self, query: AuditQuery) -> AuditSearchResult:
+        conditions, params = ["1 = 1"], dict[str, Any]()
+        if query.text.strip():
+            conditions.append(
+                "sequence IN (SELECT rowid FROM audit_text "
+                "WHERE audit_text MATCH :match)"
+            )
+            params["match"] = _match_expression(query.text)
+        for column, value in (
+            ("action", query.action),
+            ("resource_id", query.resource_id),
+            ("actor_subject", query.actor_subject),
+        ):
+            if value:
+                conditions.append(f"{column} = :{column}")
+                params[column] = value
+        if query.since:
+            conditions.append("time >= :since")
+            params["since"] = query.since
+        if query.until:
+            conditions.append("time < :until")
+            params["until"] = query.until
+        where = " AND ".join(conditions)
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.text(f"SELECT COUNT(*) FROM audit_entries WHERE {where}"), params
+            ).scalar_one()
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT entry FROM audit_entries WHERE {where} "
+                    "ORDER BY sequence DESC LIMIT :limit OFFSET :offset"
+                ),
+                {**params, "limit": query.limit, "offset": query.offset},
+            ).all()
+        return AuditSearchResult(
+            events=[json.loads(r.entry) for r in rows], total=total
+        )
+
+    def last_sequence(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.text("SELECT MAX(sequence) FROM audit_entries")
+            ).scalar()
+        return int(value or 0)

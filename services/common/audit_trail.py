@@ -1,0 +1,63 @@
+"""Writing audit events: every service stages them in its own outbox.
+
+An audit event is staged in the same transaction as the change it records,
+so a change cannot commit without its audit event. Details hold ids, counts,
+codes and hashes only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy.engine import Connection
+
+from strongroom.services.common.auth import Principal
+from strongroom.services.common.database import utc_now
+from strongroom.services.common.events import AUDIT_EVENT, stage_event
+from strongroom.services.common.logs import request_id_var
+
+SUCCESS = "success"
+DENIED = "denied"
+ERROR = "error"
+
+SYSTEM = Principal(subject="system", username="system", roles=frozenset())
+
+
+def stage_audit(
+    conn: Connection,
+    *,
+    service: str,
+    action: str,
+    actor: Principal,
+    resource_type: str,
+    resource_id: str = "",
+    project_id: str = "",
+    outcome: str = SUCCESS,
+    reason: str = "",
+    details: Mapping[str, str | int] | None = None,
+) -> str:
+    """Stage one audit event in the caller's transaction; return its id."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "time": utc_now(),
+        "actor": {
+            "subject": actor.subject,
+            "username": actor.username,
+            "roles": sorted(actor.roles),
+            "client_address": actor.client_address,
+        },
+        "action": action,
+        "resource": {
+            "type": resource_type,
+            "id": resource_id,
+            "project_id": project_id,
+        },
+        "outcome": outcome,
+        "reason": reason,
+        "request_id": request_id_var.get(),
+        "service": service,
+        "details": {key: str(value) for key, value in (details or {}).items()},
+    }
+    stage_event(conn, AUDIT_EVENT, resource_id or action, event)
+    return str(event["id"])

@@ -1,0 +1,62 @@
+"""Configuration: one settings object, read from STRONGROOM_* variables.
+
+Configuration alone picks the adapters behind each port; the code that uses
+a port never asks which adapter it holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("ingestion", "redaction", "tasks", "labeling", "export", "audit")
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "strongroom"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRONGROOM_", frozen=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    event_bus: Literal["sqlite"] = "sqlite"
+    object_store: Literal["local"] = "local"
+    audit_index: Literal["sqlite"] = "sqlite"
+    # Empty means one SQLite file per service under the data directory;
+    # otherwise a SQLAlchemy URL with "{service}" where the name goes.
+    database_url_template: str = ""
+
+    oidc_issuer: str = "http://127.0.0.1:8470/oidc"
+    oidc_audience: str = "strongroom"
+    token_lifetime_seconds: int = 3600
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8470
+    ingestion_address: str = "127.0.0.1:8471"
+    redaction_address: str = "127.0.0.1:8472"
+    tasks_address: str = "127.0.0.1:8473"
+    labeling_address: str = "127.0.0.1:8474"
+    export_address: str = "127.0.0.1:8475"
+    audit_address: str = "127.0.0.1:8476"
+
+    max_upload_bytes: int = 100 * 1024 * 1024
+    lease_seconds: int = 1800
+    log_level: str = "INFO"
+
+    def address_of(self, service: str) -> str:
+        address: str = getattr(self, f"{service}_address")
+        return address
+
+    def database_url(self, service: str) -> str:
+        if self.database_url_template:
+            return self.database_url_template.format(service=service)
+        return f"sqlite:///{self.service_dir(service) / 'state.db'}"
+
+    def service_dir(self, service: str) -> Path:
+        path = self.data_dir / service
+        path.mkdir(parents=True, exist_ok=True)
+        return path

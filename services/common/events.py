@@ -1,0 +1,237 @@
+"""Events on the bus: topic names, the outbox, the relay and the consumer loop.
+
+Delivery is at least once. A service writes each event into its own outbox
+table in the same transaction as the change it describes; the relay then
+publishes it. Consumers record the ids of events they handled in the same
+transaction as the handler's own change, so redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from strongroom.services.common.database import utc_now
+from strongroom.services.common.errors import StrongroomError
+from strongroom.services.common.ports import Event, EventBus
+
+logger = logging.getLogger(__name__)
+
+DOCUMENT_INGESTED = "document.ingested"
+DOCUMENT_CLEANED = "document.cleaned"
+TASK_CREATED = "task.created"
+ANNOTATION_SUBMITTED = "annotation.submitted"
+EXPORT_CREATED = "export.created"
+AUDIT_EVENT = "audit.event"
+DEAD_LETTER = "dead_letter"
+
+EventHandler = Callable[[Connection, Event], None]
+
+
+def stage_event(
+    conn: Connection, topic: str, key: str, payload: Mapping[str, Any]
+) -> str:
+    """Write an event into the service's outbox inside the caller's transaction."""
+    event_id = str(uuid.uuid4())
+    conn.execute(
+        sa.text(
+            "INSERT INTO outbox (event_id, topic, event_key, payload, created_at) "
+            "VALUES (:id, :topic, :key, :payload, :at)"
+        ),
+        {
+            "id": event_id,
+            "topic": topic,
+            "key": key,
+            "payload": json.dumps(payload, sort_keys=True),
+            "at": utc_now(),
+        },
+    )
+    return event_id
+
+
+def is_processed(conn: Connection, event: Event) -> bool:
+    row = conn.execute(
+        sa.text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event.id}
+    ).first()
+    return row is not None
+
+
+def mark_processed(conn: Connection, event: Event) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO processed_events (event_id, processed_at) VALUES (:id, :at)"
+        ),
+        {"id": event.id, "at": utc_now()},
+    )
+
+
+class _Worker(threading.Thread):
+    """A daemon loop that runs ``step`` until stopped, pausing when idle."""
+
+    def __init__(self, name: str, idle_seconds: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self._stopping = threading.Event()
+        self._idle_seconds = idle_seconds
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                did_work = self.step()
+            except Exception:
+                # A backend that is down must not kill the loop; it retries.
+                logger.warning(
+                    "worker_step_failed", extra={"worker": self.name}, exc_info=True
+                )
+                did_work = False
+            if not did_work:
+                self._stopping.wait(self._idle_seconds)
+
+    def step(self) -> bool:
+        raise NotImplementedError
+
+
+class OutboxRelay(_Worker):
+    """Publishes outbox rows to the bus, oldest first, then marks them relayed."""
+
+    def __init__(self, engine: Engine, bus: EventBus, batch_size: int = 200) -> None:
+        super().__init__("outbox-relay", idle_seconds=0.05)
+        self.engine = engine
+        self.bus = bus
+        self.batch_size = batch_size
+
+    def step(self) -> bool:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT position, event_id, topic, event_key, payload, created_at "
+                    "FROM outbox WHERE relayed_at IS NULL ORDER BY position LIMIT :n"
+                ),
+                {"n": self.batch_size},
+            ).all()
+        if not rows:
+            return False
+        events = [
+            Event(
+                id=r.event_id,
+                topic=r.topic,
+                key=r.event_key,
+                payload=json.loads(r.payload),
+                time=r.created_at,
+            )
+            for r in rows
+        ]
+        self.bus.publish(events)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE outbox SET relayed_at = :at "
+                    "WHERE relayed_at IS NULL AND position <= :last"
+                ),
+                {"at": utc_now(), "last": rows[-1].position},
+            )
+        return True
+
+
+class EventConsumer(_Worker):
+    """Feeds a consumer group's events to their handlers, committing after each.
+
+    A handler that keeps failing does not block the group forever: after
+    ``max_attempts`` the event goes to the dead-letter topic with the reason.
+    """
+
+    def __init__(
+        self,
+        group: str,
+        bus: EventBus,
+        engine: Engine,
+        handlers: Mapping[str, EventHandler],
+        max_attempts: int = 5,
+    ) -> None:
+        super().__init__(f"consumer-{group}", idle_seconds=0.05)
+        self.group = group
+        self.bus = bus
+        self.engine = engine
+        self.handlers = dict(handlers)
+        self.max_attempts = max_attempts
+
+    def step(self) -> bool:
+        events = self.bus.poll(self.group, list(self.handlers), limit=50)
+        for event in events:
+            self._deliver(event)
+            self.bus.commit(self.group, event)
+        return bool(events)
+
+    def _deliver(self, event: Event) -> None:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self._handle_once(event)
+                return
+            except StrongroomError as exc:
+                reason = exc.code
+            except Exception as exc:
+                reason = type(exc).__name__
+                logger.warning(
+                    "event_handler_failed",
+                    extra={
+                        "event_id": event.id,
+                        "topic": event.topic,
+                        "attempt": attempt,
+                    },
+                    exc_info=True,
+                )
+            if self._stopping.wait(min(0.1 * 2**attempt, 2.0)):
+                raise InterruptedError("consumer stopping")
+        self._dead_letter(event, reason)
+
+    def _handle_once(self, event: Event) -> None:
+        with self.engine.begin() as conn:
+            if is_processed(conn, event):
+                return
+            self.handlers[event.topic](conn, event)
+            mark_processed(conn, event)
+
+    def _dead_letter(self, event: Event, reason: str) -> None:
+        logger.error(
+            "event_dead_lettered",
+            extra={"event_id": event.id, "topic": event.topic, "reason": reason},
+        )
+        self.bus.publish(
+            [
+                Event(
+                    id=str(uuid.uuid4()),
+                    topic=DEAD_LETTER,
+                    key=event.key,
+                    payload={
+                        "group": self.group,
+                        "event_id": event.id,
+                        "topic": event.topic,
+                        "reason": reason,
+                    },
+                    time=utc_now(),
+                )
+            ]
+        )
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, interval: float = 0.05
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,203 @@
+"""Serving gRPC: authentication, error mapping, health and reflection.
+
+One interceptor does, for every call: take the request id, verify the
+caller's token, run the servicer, and turn a typed error into its gRPC
+status with our stable code in the trailing metadata. Refused calls are
+reported through ``on_refused`` so the service can audit them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from strongroom.services.common.auth import Principal
+from strongroom.services.common.errors import StrongroomError
+from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.ports import IdentityProvider
+
+logger = logging.getLogger(__name__)
+
+CODE_METADATA_KEY = "strongroom-code"
+REQUEST_ID_KEY = "x-request-id"
+CLIENT_ADDRESS_KEY = "x-client-address"
+_UNAUTHENTICATED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
+
+_principal_var: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
+
+RefusedCallback = Callable[[str, Principal | None, StrongroomError], None]
+
+
+def current_principal() -> Principal:
+    """Return the verified caller of the call being served."""
+    return _principal_var.get()
+
+
+class ServiceInterceptor(grpc.ServerInterceptor[Any, Any]):
+    def __init__(self, identity: IdentityProvider, on_refused: RefusedCallback) -> None:
+        self.identity = identity
+        self.on_refused = on_refused
+
+    def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(_UNAUTHENTICATED_PREFIXES):
+            return handler
+        return _wrap_handler(handler, method, self)
+
+    def enter(self, method: str, context: grpc.ServicerContext) -> Principal:
+        metadata = dict(context.invocation_metadata())
+        request_id_var.set(str(metadata.get(REQUEST_ID_KEY) or uuid.uuid4()))
+        authorization = str(metadata.get("authorization", ""))
+        token = authorization.removeprefix("Bearer ").strip()
+        if not authorization.startswith("Bearer "):
+            token = ""
+        try:
+            principal = self.identity.verify(token)
+        except StrongroomError as exc:
+            self.fail(method, None, exc, context)
+            raise AssertionError("context.abort always raises") from exc
+        address = str(metadata.get(CLIENT_ADDRESS_KEY) or context.peer())
+        principal = Principal(
+            principal.subject,
+            principal.username,
+            principal.roles,
+            principal.token,
+            address,
+        )
+        _principal_var.set(principal)
+        return principal
+
+    def fail(
+        self,
+        method: str,
+        principal: Principal | None,
+        exc: StrongroomError,
+        context: grpc.ServicerContext,
+    ) -> None:
+        try:
+            self.on_refused(method, principal, exc)
+        except Exception:
+            logger.error("refusal_not_audited", extra={"method": method}, exc_info=True)
+        logger.info("call_refused", extra={"method": method, "code": exc.code})
+        context.set_trailing_metadata(((CODE_METADATA_KEY, exc.code),))
+        context.abort(exc.grpc_status, exc.message)
+
+    def crash(self, method: str, context: grpc.ServicerContext) -> None:
+        logger.error("call_failed", extra={"method": method}, exc_info=True)
+        context.set_trailing_metadata(((CODE_METADATA_KEY, "internal"),))
+        context.abort(grpc.StatusCode.INTERNAL, "Internal error.")
+
+
+def _guard_unary(
+    behavior: Callable[..., Any], method: str, interceptor: ServiceInterceptor
+) -> Callable[..., Any]:
+    def guarded(request: Any, context: grpc.ServicerContext) -> Any:
+        principal = interceptor.enter(method, context)
+        try:
+            return behavior(request, context)
+        except StrongroomError as exc:
+            interceptor.fail(method, principal, exc, context)
+        except Exception:
+            interceptor.crash(method, context)
+
+    return guarded
+
+
+def _guard_streaming(
+    behavior: Callable[..., Iterator[Any]], method: str, interceptor: ServiceInterceptor
+) -> Callable[..., Iterator[Any]]:
+    def guarded(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        principal = interceptor.enter(method, context)
+        try:
+            yield from behavior(request, context)
+        except StrongroomError as exc:
+            interceptor.fail(method, principal, exc, context)
+        except Exception:
+            interceptor.crash(method, context)
+
+    return guarded
+
+
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    method: str,
+    interceptor: ServiceInterceptor,
+) -> grpc.RpcMethodHandler[Any, Any]:
+    codec = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            _guard_unary(handler.unary_unary, method, interceptor), **codec
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            _guard_unary(handler.stream_unary, method, interceptor), **codec
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            _guard_streaming(handler.unary_stream, method, interceptor), **codec
+        )
+    assert handler.stream_stream is not None
+    return grpc.stream_stream_rpc_method_handler(
+        _guard_streaming(handler.stream_stream, method, interceptor), **codec
+    )
+
+
+class GrpcServer:
+    """A gRPC server with our interceptor, health checking and reflection."""
+
+    def __init__(
+        self,
+        address: str,
+        interceptor: ServiceInterceptor,
+        service_names: Sequence[str],
+        max_workers: int = 16,
+    ) -> None:
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=[interceptor],
+            options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+        )
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self.service_names = list(service_names)
+        reflection.enable_server_reflection(
+            [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError("The gRPC server could not bind its address.")
+
+    def start(self) -> None:
+        self.server.start()
+
+    def set_serving(self, is_serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if is_serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            self.health.set(name, status)
+
+    def stop(self, grace: float) -> None:
+        self.set_serving(False)
+        self.server.stop(grace).wait()

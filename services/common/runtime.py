@@ -1,0 +1,140 @@
+"""Running one service as its own process: adapters, workers, server, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from sqlalchemy.engine import Engine
+
+from strongroom.services.common.adapters.local_object_store import LocalObjectStore
+from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
+from strongroom.services.common.audit_trail import DENIED, ERROR, stage_audit
+from strongroom.services.common.auth import OidcTokenVerifier, Principal
+from strongroom.services.common.config import Settings
+from strongroom.services.common.errors import (
+    PermissionDenied,
+    StrongroomError,
+    Unauthenticated,
+)
+from strongroom.services.common.events import EventConsumer, EventHandler, OutboxRelay
+from strongroom.services.common.grpc_server import GrpcServer, ServiceInterceptor
+from strongroom.services.common.logs import configure_logging
+from strongroom.services.common.ports import EventBus, IdentityProvider, ObjectStore
+
+logger = logging.getLogger(__name__)
+
+ORIGINALS = "originals"
+DERIVED = "derived"
+EXPORTS = "exports"
+
+
+@dataclass
+class Backends:
+    """The adapters configuration picked for this process."""
+
+    bus: EventBus
+    objects: ObjectStore
+    identity: IdentityProvider
+
+
+def open_backends(settings: Settings) -> Backends:
+    return Backends(
+        bus=SqliteEventLog(settings.data_dir / "events" / "events.db"),
+        objects=LocalObjectStore(settings.data_dir / "objects"),
+        identity=OidcTokenVerifier(settings.oidc_issuer, settings.oidc_audience),
+    )
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service brings to the runtime: its tables, RPCs and event handlers."""
+
+    name: str
+    engine: Engine
+    # Pairs of (generated add_*Servicer_to_server function, servicer).
+    servicers: Sequence[tuple[Callable[[Any, grpc.Server], None], Any]]
+    # Full proto names of the services, for health checking and reflection.
+    service_names: Sequence[str]
+    handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    workers: Sequence[threading.Thread] = ()
+
+
+def audit_refusal(
+    service: str, engine: Engine
+) -> Callable[[str, Principal | None, StrongroomError], None]:
+    """Return a callback that records every refused call in the audit trail."""
+
+    def record(method: str, principal: Principal | None, exc: StrongroomError) -> None:
+        is_denial = isinstance(exc, (Unauthenticated, PermissionDenied))
+        actor = principal or Principal(subject="", username="", roles=frozenset())
+        with engine.begin() as conn:
+            stage_audit(
+                conn,
+                service=service,
+                action=f"rpc.{method.rsplit('/', 1)[-1]}",
+                actor=actor,
+                resource_type="rpc",
+                outcome=DENIED if is_denial else ERROR,
+                reason=exc.code,
+                details={"code": exc.code},
+            )
+
+    return record
+
+
+def serve(
+    definition: ServiceDefinition, settings: Settings, backends: Backends
+) -> None:
+    """Run the service until SIGTERM or SIGINT, then stop it cleanly."""
+    interceptor = ServiceInterceptor(
+        backends.identity, audit_refusal(definition.name, definition.engine)
+    )
+    server = GrpcServer(
+        settings.address_of(definition.name), interceptor, definition.service_names
+    )
+    for add_to_server, servicer in definition.servicers:
+        add_to_server(servicer, server.server)
+    relay = OutboxRelay(definition.engine, backends.bus)
+    workers: list[Any] = [relay, *definition.workers]
+    if definition.handlers:
+        workers.append(
+            EventConsumer(
+                definition.name, backends.bus, definition.engine, definition.handlers
+            )
+        )
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+
+    for worker in workers:
+        worker.start()
+    server.start()
+    server.set_serving(True)
+    logger.info(
+        "service_started", extra={"address": settings.address_of(definition.name)}
+    )
+    stopping.wait()
+
+    logger.info("service_stopping")
+    server.stop(grace=5.0)
+    for worker in workers:
+        worker.stop()
+    backends.bus.close()
+    definition.engine.dispose()
+
+
+def run_service(
+    name: str, build: Callable[[Settings, Backends], ServiceDefinition]
+) -> None:
+    """Entry point body shared by every service's ``main``."""
+    settings = Settings()
+    configure_logging(name, settings.log_level)
+    backends = open_backends(settings)
+    serve(build(settings, backends), settings, backends)

@@ -1,0 +1,1 @@
+"""Export: immutable dataset versions with signed-off manifests."""

@@ -1,0 +1,3 @@
+from strongroom.services.export.main import main
+
+main()

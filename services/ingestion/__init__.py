@@ -1,0 +1,1 @@
+"""Ingestion: files in, documents out."""

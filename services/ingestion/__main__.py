@@ -1,0 +1,3 @@
+from strongroom.services.ingestion.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Labeling: annotations on tasks."""

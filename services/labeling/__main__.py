@@ -1,0 +1,3 @@
+from strongroom.services.labeling.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Redaction: finds personal data in documents and masks it."""

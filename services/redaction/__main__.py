@@ -1,0 +1,3 @@
+from strongroom.services.redaction.main import main
+
+main()

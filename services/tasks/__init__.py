@@ -1,0 +1,1 @@
+"""Tasks: projects, members and the queue served to annotators."""

@@ -1,0 +1,3 @@
+from strongroom.services.tasks.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Strongroom: on-premise data preparation with a tamper-evident audit trail."""

@@ -1,0 +1,341 @@
+"""The `strongroom` command: run the platform and drive it from a shell."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from strongroom.services.common.config import default_data_dir
+
+_CREDENTIALS_FILE = "credentials.json"
+
+
+def config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "strongroom"
+
+
+def _data_dir_option(function: Any) -> Any:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="STRONGROOM_DATA_DIR",
+        default=default_data_dir,
+        show_default=True,
+        help="Where Strongroom keeps its data.",
+    )(function)
+
+
+class Api:
+    """A small REST client that turns problem responses into clean exits."""
+
+    def __init__(self, url: str | None, token: str | None) -> None:
+        saved = _load_credentials()
+        self.url = (url or saved.get("url") or "http://127.0.0.1:8470").rstrip("/")
+        self.token = token or saved.get("token", "")
+        self.client = httpx.Client(
+            base_url=self.url,
+            timeout=600.0,
+            headers={"authorization": f"Bearer {self.token}"},
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(
+                f"Strongroom at {self.url} cannot be reached."
+            ) from exc
+        if response.is_error:
+            raise click.ClickException(_problem_text(response))
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+
+def _problem_text(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+        return f"{problem['detail']} ({problem['code']}, HTTP {response.status_code})"
+    except (ValueError, KeyError, TypeError):
+        return f"The request failed with HTTP {response.status_code}."
+
+
+def _load_credentials() -> dict[str, str]:
+    path = config_dir() / _CREDENTIALS_FILE
+    if not path.exists():
+        return {}
+    loaded: dict[str, str] = json.loads(path.read_text())
+    return loaded
+
+
+def _api_options(function: Any) -> Any:
+    function = click.option(
+        "--url",
+        envvar="STRONGROOM_URL",
+        default=None,
+        help="Gateway URL (default: the one you logged in to).",
+    )(function)
+    return click.option(
+        "--token",
+        envvar="STRONGROOM_TOKEN",
+        default=None,
+        help="Access token (default: the one saved by login).",
+    )(function)
+
+
+@click.group()
+@click.version_option(package_name="strongroom")
+def main() -> None:
+    """Strongroom: ingest, redact, label and export data, with an audit trail."""
+
+
+@main.command()
+@_data_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8470, show_default=True, type=int)
+def up(data_dir: Path, host: str, port: int) -> None:
+    """Start every service and the web gateway on this machine."""
+    from strongroom.launcher import Launcher
+
+    launcher = Launcher(data_dir.resolve(), host, port, say=lambda m: click.echo(m))
+    sys.exit(launcher.run())
+
+
+@main.command()
+@click.option(
+    "--url", envvar="STRONGROOM_URL", default="http://127.0.0.1:8470", show_default=True
+)
+@click.option("--username", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, envvar="STRONGROOM_PASSWORD")
+def login(url: str, username: str, password: str) -> None:
+    """Sign in and keep the access token for the other commands."""
+    url = url.rstrip("/")
+    try:
+        response = httpx.post(
+            f"{url}/oidc/token",
+            timeout=30.0,
+            data={"grant_type": "password", "username": username, "password": password},
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Strongroom at {url} cannot be reached.") from exc
+    if response.is_error:
+        raise click.ClickException(_problem_text(response))
+    directory = config_dir()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / _CREDENTIALS_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"url": url, "token": response.json()["access_token"]}, handle)
+    click.echo(f"Signed in to {url}.")
+
+
+@main.group()
+def user() -> None:
+    """Manage users of the built-in identity provider."""
+
+
+@user.command("create")
+@_api_options
+@click.argument("username")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["admin", "manager", "annotator", "reviewer", "auditor"]),
+)
+def user_create(
+    url: str | None, token: str | None, username: str, roles: tuple[str, ...]
+) -> None:
+    """Create a user; the generated password is shown once."""
+    created = Api(url, token).json(
+        "POST", "/api/v1/users", json={"username": username, "roles": list(roles)}
+    )
+    click.echo(f"Created {created['username']} ({', '.join(created['roles'])}).")
+    click.echo(f"Password (shown once): {created['password']}")
+
+
+@main.group()
+def project() -> None:
+    """Create projects and manage their members."""
+
+
+@project.command("create")
+@_api_options
+@click.argument("name")
+@click.option(
+    "--label", "labels", multiple=True, required=True, help="Repeat per label."
+)
+def project_create(
+    url: str | None, token: str | None, name: str, labels: tuple[str, ...]
+) -> None:
+    """Create a project with a span label set."""
+    created = Api(url, token).json(
+        "POST", "/api/v1/projects", json={"name": name, "labels": list(labels)}
+    )
+    click.echo(created["id"])
+
+
+@project.command("list")
+@_api_options
+def project_list(url: str | None, token: str | None) -> None:
+    """List the projects you can see."""
+    listed = Api(url, token).json("GET", "/api/v1/projects", params={"limit": 500})
+    for item in listed["projects"]:
+        click.echo(f"{item['id']}  {item['name']}")
+
+
+@project.command("add-member")
+@_api_options
+@click.argument("project_id")
+@click.argument("username")
+@click.option(
+    "--role", required=True, type=click.Choice(["manager", "annotator", "reviewer"])
+)
+def project_add_member(
+    url: str | None, token: str | None, project_id: str, username: str, role: str
+) -> None:
+    """Add a user to a project with a role."""
+    Api(url, token).json(
+        "POST",
+        f"/api/v1/projects/{project_id}/members",
+        json={"username": username, "role": role},
+    )
+    click.echo(f"Added {username} as {role}.")
+
+
+@main.command()
+@_api_options
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+def ingest(
+    url: str | None, token: str | None, project_id: str, files: tuple[Path, ...]
+) -> None:
+    """Upload files into a project; each becomes a document."""
+    api = Api(url, token)
+    failures = 0
+    with click.progressbar(
+        files,
+        label="Ingesting",
+        file=sys.stderr,
+        item_show_func=lambda p: p.name if p else "",
+    ) as bar:
+        for path in bar:
+            try:
+                with path.open("rb") as handle:
+                    document = api.json(
+                        "POST",
+                        f"/api/v1/projects/{project_id}/documents",
+                        files={"file": (path.name, handle, "application/octet-stream")},
+                    )
+            except click.ClickException as exc:
+                failures += 1
+                click.echo(f"\n{path.name}: refused: {exc.message}", err=True)
+                continue
+            note = " (already ingested)" if document["is_duplicate"] else ""
+            click.echo(
+                f"\n{path.name}: {document['id']} {document['media_type']}, "
+                f"{len(document['pages'])} page(s){note}"
+            )
+    if failures:
+        raise click.ClickException(f"{failures} of {len(files)} file(s) were refused.")
+
+
+@main.command()
+@_api_options
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option("--name", default="", help="Version name (default: v1, v2, ...).")
+@click.option("--format", "export_format", default="jsonl", show_default=True)
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+def export(
+    url: str | None,
+    token: str | None,
+    project_id: str,
+    name: str,
+    export_format: str,
+    out_dir: Path,
+) -> None:
+    """Freeze the project's annotations as an export and download it."""
+    api = Api(url, token)
+    created = api.json(
+        "POST",
+        f"/api/v1/projects/{project_id}/exports",
+        json={"name": name, "format": export_format},
+    )
+    target = out_dir / created["name"]
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in created["files"]:
+        data = api.request(
+            "GET", f"/api/v1/exports/{created['id']}/files/{entry['name']}"
+        )
+        if hashlib.sha256(data.content).hexdigest() != entry["sha256"]:
+            raise click.ClickException(f"{entry['name']} arrived damaged; try again.")
+        (target / entry["name"]).write_bytes(data.content)
+    click.echo(
+        f"Export {created['name']} ({created['id']}): "
+        f"{created['annotation_count']} annotation(s) written to {target}"
+    )
+
+
+@main.group()
+def audit() -> None:
+    """Search and verify the audit trail."""
+
+
+@audit.command("verify")
+@_data_dir_option
+def audit_verify(data_dir: Path) -> None:
+    """Check every link of the audit chain stored under the data directory."""
+    from strongroom.services.audit.main import open_store
+    from strongroom.services.audit.servicer import verify_stored_chain
+    from strongroom.services.common.config import Settings
+
+    if not (data_dir / "audit" / "state.db").exists():
+        raise click.ClickException(f"No audit trail under {data_dir}.")
+    engine, chain = open_store(Settings(data_dir=data_dir))
+    result = verify_stored_chain(engine, chain)
+    engine.dispose()
+    if not result.is_intact:
+        click.echo(
+            f"Audit chain DAMAGED at entry {result.damaged_position}: "
+            f"{result.problem}.",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(
+        f"Audit chain intact: {result.event_count} events, head {result.head_hash}."
+    )
+
+
+@audit.command("search")
+@_api_options
+@click.argument("query", default="")
+@click.option("--limit", default=50, show_default=True)
+def audit_search(url: str | None, token: str | None, query: str, limit: int) -> None:
+    """Search the audit trail (auditors and admins)."""
+    found = Api(url, token).json(
+        "GET", "/api/v1/audit/events", params={"q": query, "limit": limit}
+    )
+    for event in found["events"]:
+        click.echo(
+            f"{event['sequence']:>6}  {event['time']}  {event['outcome']:<7}  "
+            f"{event['action']:<24}  {event['resource']['type']}:"
+            f"{event['resource']['id']}"
+        )
+    click.echo(f"{found['total']} matching event(s).")

@@ -1,0 +1,218 @@
+"""`strongroom up`: every service and the gateway on one machine.
+
+Each service runs as its own process, as it would in a cluster, with the
+embedded adapters. The launcher restarts a process that dies, and on SIGINT
+or SIGTERM stops the gateway first, then the services, each with a grace
+period.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from strongroom.services.common.config import SERVICE_NAMES, Settings
+
+_READY_TIMEOUT_SECONDS = 90.0
+_STOP_GRACE_SECONDS = 15.0
+_MAX_RESTARTS = 5
+
+FIRST_ADMIN = "admin"
+
+
+@dataclass
+class Child:
+    name: str
+    module: str
+    log: IO[bytes]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+
+def is_port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def plan_environment(data_dir: Path, host: str, port: int) -> dict[str, str]:
+    """Choose addresses for every process and return the STRONGROOM_* variables."""
+    defaults = Settings(data_dir=data_dir)
+    env = {
+        "STRONGROOM_DATA_DIR": str(data_dir),
+        "STRONGROOM_GATEWAY_HOST": host,
+        "STRONGROOM_GATEWAY_PORT": str(port),
+        "STRONGROOM_OIDC_ISSUER": f"http://{host}:{port}/oidc",
+    }
+    taken = {port}
+    for name in SERVICE_NAMES:
+        default_port = int(defaults.address_of(name).rsplit(":", 1)[1])
+        chosen = default_port
+        if chosen in taken or not is_port_free(host, chosen):
+            chosen = free_port(host)
+        taken.add(chosen)
+        env[f"STRONGROOM_{name.upper()}_ADDRESS"] = f"{host}:{chosen}"
+    return env
+
+
+def ensure_first_admin(settings: Settings) -> str | None:
+    """Create the first admin on an empty data directory; return its password."""
+    from strongroom.gateway.app import open_issuer
+
+    issuer = open_issuer(settings)
+    try:
+        if issuer.has_users():
+            return None
+        password = secrets.token_urlsafe(18)
+        issuer.create_user(FIRST_ADMIN, password, {"admin"})
+        return password
+    finally:
+        issuer.engine.dispose()
+
+
+class Launcher:
+    def __init__(
+        self, data_dir: Path, host: str, port: int, say: Callable[[str], None]
+    ) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port
+        self.say = say
+        self.stopping = threading.Event()
+        self.children: list[Child] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def run(self) -> int:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **plan_environment(self.data_dir, self.host, self.port)}
+        os.environ.update(env)
+        password = ensure_first_admin(Settings())
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+
+        self._start_all(env)
+        if not self._wait_ready():
+            self.say(
+                "Strongroom did not become ready; see the logs in "
+                f"{self.data_dir / 'logs'}."
+            )
+            self._stop_all()
+            return 1
+        self._announce(password)
+        self._supervise(env)
+        self._stop_all()
+        self.say("Strongroom stopped.")
+        return 0
+
+    def _start_all(self, env: dict[str, str]) -> None:
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        modules = [(n, f"strongroom.services.{n}") for n in SERVICE_NAMES]
+        modules.append(("gateway", "strongroom.gateway"))
+        for name, module in modules:
+            child = Child(name, module, (logs / f"{name}.log").open("ab"))
+            self._spawn(child, env)
+            self.children.append(child)
+
+    def _spawn(self, child: Child, env: dict[str, str]) -> None:
+        # A session of its own, so Ctrl-C reaches only the launcher, which
+        # then stops the processes in order.
+        child.process = subprocess.Popen(
+            [sys.executable, "-m", child.module],
+            env=env,
+            stdout=child.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        child.started_at = time.monotonic()
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if any(c.process and c.process.poll() is not None for c in self.children):
+                return False
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        return False
+
+    def _announce(self, password: str | None) -> None:
+        self.say(f"Strongroom is running at {self.url}")
+        self.say(f"Data directory: {self.data_dir}")
+        if password:
+            self.say(
+                f"First admin created. Username: {FIRST_ADMIN}  Password: {password}"
+            )
+            self.say("This password is shown once; store it now.")
+        self.say("Press Ctrl-C to stop.")
+
+    def _supervise(self, env: dict[str, str]) -> None:
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                assert child.process is not None
+                if child.process.poll() is None:
+                    continue
+                if child.restarts >= _MAX_RESTARTS:
+                    self.say(
+                        f"The {child.name} process keeps failing; stopping Strongroom."
+                    )
+                    self.stopping.set()
+                    break
+                child.restarts += 1
+                self.say(
+                    f"The {child.name} process exited "
+                    f"(code {child.process.returncode}); restarting it."
+                )
+                self._spawn(child, env)
+
+    def _stop_all(self) -> None:
+        # Gateway first, so no new request arrives while services drain.
+        for child in reversed(self.children):
+            if child.process and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+                if child.name == "gateway":
+                    _wait(child, _STOP_GRACE_SECONDS)
+        for child in self.children:
+            _wait(child, _STOP_GRACE_SECONDS)
+            child.log.close()
+
+
+def _wait(child: Child, grace: float) -> None:
+    if child.process is None:
+        return
+    try:
+        child.process.wait(grace)
+    except subprocess.TimeoutExpired:
+        child.process.kill()
+        child.process.wait()
