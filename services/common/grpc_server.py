@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -41,7 +41,13 @@ def current_principal() -> Principal:
     return _principal_var.get()
 
 
-class ServiceInterceptor(grpc.ServerInterceptor[Any, Any]):
+if TYPE_CHECKING:
+    _Interceptor = grpc.ServerInterceptor[Any, Any]
+else:  # the stubs' generic parameters do not exist at run time
+    _Interceptor = grpc.ServerInterceptor
+
+
+class ServiceInterceptor(_Interceptor):
     def __init__(self, identity: IdentityProvider, on_refused: RefusedCallback) -> None:
         self.identity = identity
         self.on_refused = on_refused

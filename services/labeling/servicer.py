@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import grpc
@@ -10,9 +11,9 @@ from sqlalchemy.engine import Engine
 from strongroom.services.common.audit_trail import stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, require_role
 from strongroom.services.common.database import utc_now
-from strongroom.services.common.errors import Conflict
+from strongroom.services.common.errors import Conflict, StrongroomError
 from strongroom.services.common.events import ANNOTATION_SUBMITTED, stage_event
-from strongroom.services.common.grpc_clients import call, caller_metadata
+from strongroom.services.common.grpc_clients import Metadata, call, caller_metadata
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.labeling import store
@@ -24,6 +25,8 @@ from strongroom.v1 import (
     tasks_pb2,
     tasks_pb2_grpc,
 )
+
+logger = logging.getLogger(__name__)
 
 SERVICE = "labeling"
 
@@ -105,7 +108,21 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "spans": len(spans),
                 },
             )
+        self._close_task(task.id, annotation.id, metadata)
         return _annotation_proto(annotation)
+
+    def _close_task(self, task_id: str, annotation_id: str, metadata: Metadata) -> None:
+        request = tasks_pb2.CompleteTaskRequest(
+            task_id=task_id, annotation_id=annotation_id
+        )
+        try:
+            call(self.tasks.CompleteTask, request, metadata)
+        except StrongroomError as exc:
+            # The annotation is stored and its annotation.submitted event will
+            # close the task; the annotator only gets the next one a bit later.
+            logger.warning(
+                "task_not_closed", extra={"task_id": task_id, "code": exc.code}
+            )
 
     def ListAnnotations(
         self,

@@ -75,7 +75,9 @@ _MONTHS = {
 _MONTH = r"(?P<month_name>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _ORDINAL = r"(?:st|nd|rd|th)?"
 _NUMERIC_DATE = re.compile(
-    r"(?<![\d/.-])(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})(?![\d/.-]|\.\d)"
+    r"(?<![\d/.-])(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)"
+    # A full stop may end the sentence, but not continue a longer number.
+    r"(?P<year>\d{4}|\d{2})(?![\d/-]|\.\d)"
 )
 _ISO_DATE = re.compile(r"(?<![\d-])(?P<year>\d{4})-(?P<a>\d{2})-(?P<b>\d{2})(?![\d-])")
 _MONTH_FIRST = re.compile(

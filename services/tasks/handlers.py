@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy.engine import Connection
 
 from strongroom.services.common.audit_trail import SYSTEM, stage_audit
+from strongroom.services.common.auth import Principal
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.events import (
     ANNOTATION_SUBMITTED,
@@ -64,20 +65,37 @@ def on_document_cleaned(conn: Connection, event: Event) -> None:
     )
 
 
-def on_annotation_submitted(conn: Connection, event: Event) -> None:
-    """Close the task an annotation was submitted for and release its lease."""
-    payload = event.payload
-    if store.complete_task(conn, payload["task_id"]):
+def close_task(
+    conn: Connection,
+    task_id: str,
+    project_id: str,
+    annotation_id: str,
+    actor: Principal,
+) -> None:
+    """Complete a task and release its lease, auditing it the first time only."""
+    if store.complete_task(conn, task_id):
         stage_audit(
             conn,
             service=SERVICE,
             action="task.complete",
-            actor=SYSTEM,
+            actor=actor,
             resource_type="task",
-            resource_id=payload["task_id"],
-            project_id=payload["project_id"],
-            details={"annotation_id": payload["annotation_id"]},
+            resource_id=task_id,
+            project_id=project_id,
+            details={"annotation_id": annotation_id},
         )
+
+
+def on_annotation_submitted(conn: Connection, event: Event) -> None:
+    """Close the task an annotation was submitted for, if labeling could not."""
+    payload = event.payload
+    close_task(
+        conn,
+        payload["task_id"],
+        payload["project_id"],
+        payload["annotation_id"],
+        SYSTEM,
+    )
 
 
 HANDLERS: dict[str, EventHandler] = {

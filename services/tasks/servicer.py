@@ -17,7 +17,7 @@ from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.common.runtime import DERIVED
 from strongroom.services.tasks import domain, store
-from strongroom.services.tasks.handlers import SERVICE
+from strongroom.services.tasks.handlers import SERVICE, close_task
 from strongroom.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 
 _TASK_STATES = {
@@ -214,6 +214,30 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                     details={"document_id": task.document_id},
                 )
         return self._task_proto(task, include_text=request.include_text)
+
+    def CompleteTask(
+        self, request: tasks_pb2.CompleteTaskRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Close a task the caller holds the lease on; closing twice is a no-op.
+
+        Raises:
+            NotFound: no task has that id.
+            PermissionDenied: the task is open and the caller does not hold it.
+        """
+        principal = current_principal()
+        with self.engine.begin() as conn:
+            task = store.get_task(conn, request.task_id)
+            if task.state != domain.COMPLETED:
+                if not task.is_leased_to(principal.subject, datetime.now(UTC)):
+                    raise PermissionDenied(
+                        f"Task {task.id} can be closed by its lease holder only.",
+                        code="lease_required",
+                    )
+                close_task(
+                    conn, task.id, task.project_id, request.annotation_id, principal
+                )
+                task = store.get_task(conn, task.id)
+        return self._task_proto(task, include_text=False)
 
     def ListTasks(
         self, request: tasks_pb2.ListTasksRequest, context: grpc.ServicerContext

@@ -1,0 +1,169 @@
+"""Start a real `strongroom up` in a subprocess and drive it like a user."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+READY_LINE = "Strongroom is running at "
+ANNOUNCED_LINE = "Press Ctrl-C to stop."
+PASSWORD_PREFIX = "Password: "
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Strongroom:
+    data_dir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+    admin_password: str | None = None
+    _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.output.clear()
+        self._lines = queue.Queue()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strongroom",
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise RuntimeError(
+                    "strongroom up exited:\n" + "".join(self.output) + self.logs()
+                )
+            if PASSWORD_PREFIX in line:
+                self.admin_password = line.split(PASSWORD_PREFIX, 1)[1].strip()
+            if line.startswith(ANNOUNCED_LINE):
+                return
+        self.stop()
+        raise RuntimeError(
+            "strongroom up did not become ready:\n" + "".join(self.output) + self.logs()
+        )
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+        self.process = None
+        return code
+
+    def logs(self) -> str:
+        directory = self.data_dir / "logs"
+        if not directory.exists():
+            return ""
+        return "".join(
+            f"\n== {p.name}\n{p.read_text()[-4000:]}"
+            for p in sorted(directory.glob("*.log"))
+        )
+
+    def cli(
+        self, *args: str, input_text: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "strongroom", *args],
+            capture_output=True,
+            text=True,
+            env={**self.env, "STRONGROOM_URL": self.url},
+            input=input_text,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"strongroom {' '.join(args)} failed "
+                f"({result.returncode}):\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def token(self, username: str, password: str) -> str:
+        response = httpx.post(
+            f"{self.url}/oidc/token", data={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+    def client(self, token: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            timeout=60.0,
+            headers={"authorization": f"Bearer {token}"},
+        )
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """The test's own HOME and config, with no STRONGROOM_* leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
+    env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")})
+    env.update(extra)
+    return env
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1
+) -> Any:
+    """Poll until ``predicate`` returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
