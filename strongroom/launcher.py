@@ -8,6 +8,7 @@ period.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -27,7 +28,9 @@ from strongroom.services.common.config import SERVICE_NAMES, Settings
 
 _READY_TIMEOUT_SECONDS = 90.0
 _STOP_GRACE_SECONDS = 15.0
+# A process that keeps dying is given up on after this many quick restarts.
 _MAX_RESTARTS = 5
+_STABLE_SECONDS = 60.0
 
 FIRST_ADMIN = "admin"
 
@@ -134,6 +137,10 @@ class Launcher:
     def _start_all(self, env: dict[str, str]) -> None:
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
+        run = self.data_dir / "run"
+        run.mkdir(exist_ok=True)
+        addresses = {n: env[f"STRONGROOM_{n.upper()}_ADDRESS"] for n in SERVICE_NAMES}
+        (run / "services.json").write_text(json.dumps(addresses, indent=2) + "\n")
         modules = [(n, f"strongroom.services.{n}") for n in SERVICE_NAMES]
         modules.append(("gateway", "strongroom.gateway"))
         for name, module in modules:
@@ -153,6 +160,7 @@ class Launcher:
             start_new_session=True,
         )
         child.started_at = time.monotonic()
+        (self.data_dir / "run" / f"{child.name}.pid").write_text(f"{child.process.pid}\n")
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
@@ -183,6 +191,8 @@ class Launcher:
                 assert child.process is not None
                 if child.process.poll() is None:
                     continue
+                if time.monotonic() - child.started_at > _STABLE_SECONDS:
+                    child.restarts = 0
                 if child.restarts >= _MAX_RESTARTS:
                     self.say(
                         f"The {child.name} process keeps failing; stopping Strongroom."
@@ -206,6 +216,7 @@ class Launcher:
         for child in self.children:
             _wait(child, _STOP_GRACE_SECONDS)
             child.log.close()
+            (self.data_dir / "run" / f"{child.name}.pid").unlink(missing_ok=True)
 
 
 def _wait(child: Child, grace: float) -> None:

@@ -45,6 +45,7 @@ class Strongroom:
 
     def start(self, timeout: float = 120.0) -> None:
         self.output.clear()
+        self.admin_password = None
         self._lines = queue.Queue()
         self.process = subprocess.Popen(
             [

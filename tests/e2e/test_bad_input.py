@@ -1,0 +1,160 @@
+"""Refused uploads: a typed problem, an audit event, and nothing else disturbed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.e2e.harness import Strongroom, isolated_env, wait_for
+
+LIMIT = 4096
+
+
+@pytest.fixture(scope="module")
+def strongroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strongroom]:
+    root = tmp_path_factory.mktemp("bad-input")
+    env = isolated_env(root / "home", STRONGROOM_MAX_UPLOAD_BYTES=str(LIMIT))
+    instance = Strongroom(data_dir=root / "data", env=env)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(strongroom: Strongroom) -> httpx.Client:
+    assert strongroom.admin_password
+    return strongroom.client(strongroom.token("admin", strongroom.admin_password))
+
+
+@pytest.fixture(scope="module")
+def project(admin: httpx.Client) -> dict:
+    response = admin.post("/api/v1/projects", json={"name": "P", "labels": ["PERSON"]})
+    assert response.status_code == 201
+    return response.json()
+
+
+def upload(
+    admin: httpx.Client, project: dict, name: str, data: bytes
+) -> httpx.Response:
+    return admin.post(
+        f"/api/v1/projects/{project['id']}/documents",
+        files={"file": (name, data, "application/octet-stream")},
+    )
+
+
+@pytest.fixture(scope="module")
+def good_document(admin: httpx.Client, project: dict) -> dict:
+    response = upload(admin, project, "fine.txt", b"A perfectly good note.\n")
+    assert response.status_code == 201
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "code"),
+    [
+        ("empty.txt", b"", 400, "file_empty"),
+        (
+            "scan.pdf",
+            b"This is plain text pretending to be a PDF.\n",
+            415,
+            "content_mismatch",
+        ),
+        ("notes.txt", b"%PDF-1.7\n" + b"0" * 100, 415, "content_mismatch"),
+        (
+            "photo.png",
+            b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
+            415,
+            "unsupported_media_type",
+        ),
+        ("big.txt", b"x" * (LIMIT + 1), 413, "file_too_large"),
+        ("broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog", 400, "document_corrupt"),
+    ],
+)
+def test_bad_upload_is_refused_with_a_typed_problem(
+    admin: httpx.Client,
+    project: dict,
+    good_document: dict,
+    name: str,
+    data: bytes,
+    status: int,
+    code: str,
+) -> None:
+    response = upload(admin, project, name, data)
+
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == code
+    assert problem["type"].endswith(code)
+    assert problem["status"] == status
+    assert name not in problem["detail"]
+
+
+def test_refusals_are_audited_and_nothing_else_changed(
+    admin: httpx.Client, project: dict, good_document: dict, strongroom: Strongroom
+) -> None:
+    for name, data in (("empty.txt", b""), ("big.txt", b"y" * (LIMIT + 10))):
+        upload(admin, project, name, data)
+
+    def refusals() -> list[dict] | None:
+        events = admin.get(
+            "/api/v1/audit/events",
+            params={"action": "rpc.IngestDocument", "limit": 100},
+        ).json()
+        reasons = {e["reason"] for e in events["events"]}
+        return events["events"] if {"file_empty", "file_too_large"} <= reasons else None
+
+    events = wait_for(refusals)
+    assert all(e["outcome"] == "error" for e in events)
+    documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
+    assert [d["id"] for d in documents["documents"]] == [good_document["id"]]
+    assert admin.get("/readyz").status_code == 200
+    again = upload(admin, project, "fine.txt", b"A perfectly good note.\n").json()
+    assert again["id"] == good_document["id"] and again["is_duplicate"]
+
+
+def test_missing_or_forged_token_is_refused(
+    strongroom: Strongroom, project: dict
+) -> None:
+    anonymous = httpx.get(f"{strongroom.url}/api/v1/projects")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "token_missing"
+    forged = httpx.get(
+        f"{strongroom.url}/api/v1/projects",
+        headers={"authorization": "Bearer not.a.token"},
+    )
+    assert forged.status_code == 401
+    assert forged.json()["code"] == "token_invalid"
+
+
+def test_wrong_password_is_refused_and_audited(
+    strongroom: Strongroom, admin: httpx.Client
+) -> None:
+    response = httpx.post(
+        f"{strongroom.url}/oidc/token",
+        data={"username": "admin", "password": "wrong-password-123"},
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "bad_credentials"
+    wait_for(
+        lambda: any(
+            e["outcome"] == "denied"
+            for e in admin.get(
+                "/api/v1/audit/events", params={"action": "auth.login"}
+            ).json()["events"]
+        )
+    )
+
+
+def test_annotator_cannot_upload_or_read_audit(
+    strongroom: Strongroom, admin: httpx.Client, project: dict
+) -> None:
+    created = admin.post(
+        "/api/v1/users", json={"username": "bob", "roles": ["annotator"]}
+    ).json()
+    bob = strongroom.client(strongroom.token("bob", created["password"]))
+    assert upload(bob, project, "x.txt", b"hello").status_code == 403
+    assert bob.get("/api/v1/audit/events").status_code == 403
+    assert bob.post(f"/api/v1/projects/{project['id']}/tasks/next").status_code == 403

@@ -1,0 +1,138 @@
+"""`strongroom up` stopped and started again mid-way loses and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import Strongroom, isolated_env, wait_for
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Strongroom:
+    return Strongroom(data_dir=tmp_path / "data", env=isolated_env(tmp_path / "home"))
+
+
+def tasks_of(client, project_id: str) -> list[dict]:
+    return client.get(f"/api/v1/projects/{project_id}/tasks").json()["tasks"]
+
+
+def test_restart_midway_resumes_with_everything_intact(
+    instance: Strongroom, tmp_path: Path
+) -> None:
+    instance.start()
+    password = instance.admin_password
+    assert password
+    admin_token = instance.token("admin", password)
+    admin = instance.client(admin_token)
+    project = admin.post(
+        "/api/v1/projects", json={"name": "R", "labels": ["PERSON"]}
+    ).json()
+    ann_password = admin.post(
+        "/api/v1/users", json={"username": "ann", "roles": ["annotator"]}
+    ).json()["password"]
+    admin.post(
+        f"/api/v1/projects/{project['id']}/members",
+        json={"username": "ann", "role": "annotator"},
+    ).raise_for_status()
+    for index in range(3):
+        path = tmp_path / f"note-{index}.txt"
+        path.write_text(f"Note {index}: call 555-010-{1000 + index}.\n")
+        instance.cli(
+            "ingest",
+            "--project",
+            project["id"],
+            str(path),
+            "--url",
+            instance.url,
+            "--token",
+            admin_token,
+        )
+    wait_for(lambda: len(tasks_of(admin, project["id"])) == 3)
+    ann = instance.client(instance.token("ann", ann_password))
+    first = ann.post(f"/api/v1/projects/{project['id']}/tasks/next").json()
+    ann.post(
+        f"/api/v1/tasks/{first['id']}/annotations",
+        json={"spans": [{"start": 0, "end": 4, "label": "PERSON"}]},
+    ).raise_for_status()
+    second = ann.post(f"/api/v1/projects/{project['id']}/tasks/next").json()
+
+    assert instance.stop() == 0
+    assert "Strongroom stopped." in "".join(instance.output)
+    assert not list((instance.data_dir / "run").glob("*.pid"))
+
+    instance.start()
+    assert instance.admin_password is None  # the first admin is created once
+    admin = instance.client(admin_token)  # the signing key survived the restart
+    tasks = tasks_of(admin, project["id"])
+    assert len(tasks) == 3
+    assert sorted(t["state"] for t in tasks) == ["completed", "leased", "queued"]
+    ann = instance.client(instance.token("ann", ann_password))
+    resumed = ann.post(f"/api/v1/projects/{project['id']}/tasks/next").json()
+    assert resumed["id"] == second["id"]  # the lease held before the restart
+    for task_id in (second["id"], None):
+        task_id = (
+            task_id
+            or ann.post(f"/api/v1/projects/{project['id']}/tasks/next").json()["id"]
+        )
+        ann.post(
+            f"/api/v1/tasks/{task_id}/annotations",
+            json={"spans": [{"start": 0, "end": 4, "label": "PERSON"}]},
+        ).raise_for_status()
+    assert ann.post(f"/api/v1/projects/{project['id']}/tasks/next").status_code == 404
+
+    out = tmp_path / "out"
+    instance.cli(
+        "export",
+        "--project",
+        project["id"],
+        "--out",
+        str(out),
+        "--url",
+        instance.url,
+        "--token",
+        admin_token,
+    )
+    records = (out / "v1" / "annotations.jsonl").read_text().splitlines()
+    assert len(records) == 3
+    assert len({json.loads(r)["task_id"] for r in records}) == 3
+    documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
+    assert documents["total"] == 3
+    verified = instance.cli("audit", "verify", "--data-dir", str(instance.data_dir))
+    assert "intact" in verified.stdout
+    assert instance.stop() == 0
+
+
+def test_a_killed_service_is_restarted_and_catches_up(
+    instance: Strongroom, tmp_path: Path
+) -> None:
+    instance.start()
+    assert instance.admin_password
+    token = instance.token("admin", instance.admin_password)
+    admin = instance.client(token)
+    project = admin.post("/api/v1/projects", json={"name": "K", "labels": ["X"]}).json()
+
+    pid = int((instance.data_dir / "run" / "redaction.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    path = tmp_path / "while-down.txt"
+    path.write_text("Reach me at someone@example.com.\n")
+    instance.cli(
+        "ingest",
+        "--project",
+        project["id"],
+        str(path),
+        "--url",
+        instance.url,
+        "--token",
+        token,
+    )
+
+    wait_for(lambda: len(tasks_of(admin, project["id"])) == 1, timeout=60)
+    new_pid = int((instance.data_dir / "run" / "redaction.pid").read_text())
+    assert new_pid != pid
+    assert "The redaction process exited" in "".join(instance.output)
+    assert instance.stop() == 0
