@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import posixpath
+import unicodedata
 from dataclasses import dataclass
 
 import charset_normalizer
@@ -46,6 +47,10 @@ _TYPES_BY_EXTENSION = {
 }
 
 _TEXT_TYPES = frozenset({PLAIN_TEXT, MARKDOWN})
+
+_PREFERRED_ENCODINGS = ("cp1252", "iso8859_15", "latin_1")
+_CHAOS_TIE = 0.05
+_SYMBOL_CATEGORIES = frozenset({"So", "Sk", "Sm", "Sc", "No", "Cc", "Co", "Pi", "Pf"})
 
 
 @dataclass(frozen=True)
@@ -128,10 +133,34 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best = charset_normalizer.from_bytes(data).best()
-    if best is None:
+    matches = list(charset_normalizer.from_bytes(data))
+    if not matches:
         return data.decode("latin-1")
-    return str(best)
+    # Short text fits several single-byte code pages almost equally well.
+    # Among near-ties, the reading with the fewest symbols stuck inside words
+    # ("by³em" read in the wrong code page) wins, then the most common one.
+    least_chaos = min(m.chaos for m in matches)
+    near_ties = [str(m) for m in matches if m.chaos <= least_chaos + _CHAOS_TIE]
+    encodings = {str(m): m.encoding for m in matches}
+    near_ties.sort(key=lambda t: (_symbols_inside_words(t), _preference(encodings[t])))
+    return near_ties[0]
+
+
+def _symbols_inside_words(text: str) -> int:
+    return sum(
+        1
+        for before, char, after in zip(text, text[1:], text[2:], strict=False)
+        if before.isalpha()
+        and after.isalpha()
+        and not char.isalpha()
+        and unicodedata.category(char) in _SYMBOL_CATEGORIES
+    )
+
+
+def _preference(encoding: str) -> int:
+    if encoding in _PREFERRED_ENCODINGS:
+        return _PREFERRED_ENCODINGS.index(encoding)
+    return len(_PREFERRED_ENCODINGS)
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -1,0 +1,217 @@
+"""Outbox relay and event consumer over a real service database and bus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
+from strongroom.services.common.database import (
+    Migration,
+    create_database_engine,
+    migrate,
+)
+from strongroom.services.common.errors import NotFound
+from strongroom.services.common.events import (
+    DEAD_LETTER,
+    EventConsumer,
+    OutboxRelay,
+    stage_event,
+)
+from strongroom.services.common.ports import Event, EventBus
+
+# Cluster adapters (Kafka) join this list once they have a test server.
+BUS_KINDS = ["sqlite"]
+
+# A table the handlers under test write to, like a service's own state.
+SEEN_MIGRATION = Migration(
+    100, "seen", ("CREATE TABLE seen (event_id TEXT NOT NULL, number INTEGER)",)
+)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'svc.db'}")
+    migrate(engine, [SEEN_MIGRATION])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=BUS_KINDS)
+def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventBus]:
+    if request.param != "sqlite":
+        raise NotImplementedError(request.param)
+    bus = SqliteEventLog(tmp_path / "events.db")
+    yield bus
+    bus.close()
+
+
+def _stage(engine: Engine, topic: str, number: int) -> str:
+    with engine.begin() as conn:
+        return stage_event(conn, topic, f"key-{number}", {"number": number})
+
+
+def _unrelayed(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT COUNT(*) FROM outbox WHERE relayed_at IS NULL")
+            ).scalar_one()
+        )
+
+
+def _seen(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT number FROM seen ORDER BY rowid"))
+        return [row.number for row in rows]
+
+
+def _record(conn: Connection, event: Event) -> None:
+    conn.execute(
+        sa.text("INSERT INTO seen (event_id, number) VALUES (:id, :n)"),
+        {"id": event.id, "n": event.payload["number"]},
+    )
+
+
+def test_migrate_is_idempotent(engine: Engine) -> None:
+    assert migrate(engine, [SEEN_MIGRATION]) == 0
+
+
+def test_relay_publishes_staged_events_once(engine: Engine, bus: EventBus) -> None:
+    ids = [_stage(engine, "t", n) for n in range(3)]
+    relay = OutboxRelay(engine, bus)
+
+    assert relay.step() is True
+    assert relay.step() is False
+
+    polled = bus.poll("g", ["t"], limit=100)
+    assert [e.id for e in polled] == ids
+    assert [e.payload for e in polled] == [{"number": n} for n in range(3)]
+    assert [e.key for e in polled] == ["key-0", "key-1", "key-2"]
+    assert _unrelayed(engine) == 0
+
+
+def test_relay_publishes_in_batches(engine: Engine, bus: EventBus) -> None:
+    for n in range(5):
+        _stage(engine, "t", n)
+    relay = OutboxRelay(engine, bus, batch_size=2)
+
+    steps = 0
+    while relay.step():
+        steps += 1
+
+    assert steps == 3
+    assert [e.payload["number"] for e in bus.poll("g", ["t"], 100)] == [0, 1, 2, 3, 4]
+
+
+def test_rolled_back_event_is_never_published(engine: Engine, bus: EventBus) -> None:
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        stage_event(conn, "t", "key", {"number": 1})
+        raise RuntimeError("the change failed")
+    kept = _stage(engine, "t", 2)
+
+    OutboxRelay(engine, bus).step()
+
+    assert [e.id for e in bus.poll("g", ["t"], limit=100)] == [kept]
+
+
+def test_consumer_handles_each_event_once_and_commits(
+    engine: Engine, bus: EventBus
+) -> None:
+    for n in range(3):
+        _stage(engine, "t", n)
+    _stage(engine, "other", 99)
+    OutboxRelay(engine, bus).step()
+    consumer = EventConsumer("g", bus, engine, {"t": _record})
+
+    assert consumer.step() is True
+    assert consumer.step() is False
+
+    assert _seen(engine) == [0, 1, 2]
+    assert bus.poll("g", ["t"], limit=100) == []
+
+
+def test_redelivery_after_crash_does_not_repeat_handler(
+    engine: Engine, bus: EventBus
+) -> None:
+    _stage(engine, "t", 7)
+    OutboxRelay(engine, bus).step()
+    crashed = EventConsumer("g", bus, engine, {"t": _record})
+    (event,) = bus.poll("g", ["t"], limit=100)
+    crashed._handle_once(event)
+    crashed._handle_once(event)
+
+    # The crash came before the commit, so a restarted consumer gets it again.
+    restarted = EventConsumer("g", bus, engine, {"t": _record})
+    assert restarted.step() is True
+
+    assert _seen(engine) == [7]
+    assert bus.poll("g", ["t"], limit=100) == []
+
+
+def test_failed_attempt_leaves_no_partial_change(engine: Engine, bus: EventBus) -> None:
+    _stage(engine, "t", 1)
+    OutboxRelay(engine, bus).step()
+    attempts: list[str] = []
+
+    def flaky(conn: Connection, event: Event) -> None:
+        _record(conn, event)
+        attempts.append(event.id)
+        if len(attempts) == 1:
+            raise ConnectionError("backend blipped")
+
+    consumer = EventConsumer("g", bus, engine, {"t": flaky}, max_attempts=2)
+
+    assert consumer.step() is True
+
+    assert len(attempts) == 2
+    assert _seen(engine) == [1]
+    assert bus.poll("dlq-reader", [DEAD_LETTER], limit=100) == []
+
+
+def test_failing_handler_sends_event_to_dead_letter(
+    engine: Engine, bus: EventBus
+) -> None:
+    poison_id = _stage(engine, "t", 1)
+    _stage(engine, "t", 2)
+    OutboxRelay(engine, bus).step()
+    calls: list[int] = []
+
+    def handler(conn: Connection, event: Event) -> None:
+        calls.append(event.payload["number"])
+        if event.payload["number"] == 1:
+            raise ValueError("cannot handle this one")
+        _record(conn, event)
+
+    consumer = EventConsumer("g", bus, engine, {"t": handler}, max_attempts=2)
+
+    assert consumer.step() is True
+
+    assert calls == [1, 1, 2]
+    assert _seen(engine) == [2]
+    assert bus.poll("g", ["t"], limit=100) == []
+    (dead,) = bus.poll("dlq-reader", [DEAD_LETTER], limit=100)
+    assert dead.payload == {
+        "group": "g",
+        "event_id": poison_id,
+        "topic": "t",
+        "reason": "ValueError",
+    }
+    assert dead.key == "key-1"
+
+
+def test_dead_letter_reason_is_the_error_code(engine: Engine, bus: EventBus) -> None:
+    _stage(engine, "t", 1)
+    OutboxRelay(engine, bus).step()
+
+    def handler(conn: Connection, event: Event) -> None:
+        raise NotFound("No document has id d-1.", code="document_not_found")
+
+    EventConsumer("g", bus, engine, {"t": handler}, max_attempts=1).step()
+
+    (dead,) = bus.poll("dlq-reader", [DEAD_LETTER], limit=100)
+    assert dead.payload["reason"] == "document_not_found"
