@@ -8,7 +8,10 @@ INSTALLED := $(VENV)/.installed
 GENERATED := strongroom/v1/__init__.py
 PROTOS := $(wildcard proto/strongroom/v1/*.proto)
 
-.PHONY: install run test check unit e2e proto clean
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install run test check unit e2e browser proto clean
 
 $(INSTALLED): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +24,12 @@ $(GENERATED): $(PROTOS) $(INSTALLED)
 	$(BIN)/python proto/generate.py
 
 proto: $(GENERATED)
+
+# The browser tests drive Debian's Chromium; Playwright's own download is
+# neither needed nor possible offline.
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium
 
 install: $(INSTALLED) $(GENERATED)
 
@@ -38,7 +47,10 @@ unit: install
 e2e: install
 	$(BIN)/pytest tests/e2e
 
-test: check
+browser: install $(CHROMIUM)
+	$(BIN)/pytest tests/browser
+
+test: check $(CHROMIUM)
 	$(BIN)/pytest
 
 clean:

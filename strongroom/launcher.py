@@ -160,7 +160,9 @@ class Launcher:
             start_new_session=True,
         )
         child.started_at = time.monotonic()
-        (self.data_dir / "run" / f"{child.name}.pid").write_text(f"{child.process.pid}\n")
+        (self.data_dir / "run" / f"{child.name}.pid").write_text(
+            f"{child.process.pid}\n"
+        )
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + _READY_TIMEOUT_SECONDS

@@ -91,11 +91,11 @@ class Strongroom:
             self._lines.put(line)
         self._lines.put(None)
 
-    def stop(self, timeout: float = 60.0) -> int:
+    def stop(self, timeout: float = 60.0, how: signal.Signals = signal.SIGTERM) -> int:
         if self.process is None:
             return 0
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(how)
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:

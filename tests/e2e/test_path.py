@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from reportlab.pdfgen import canvas
 
@@ -244,3 +245,13 @@ def test_logs_hold_no_personal_data(journey: dict, strongroom: Strongroom) -> No
     for secret in [*SECRETS, "Maria Lopez", "James Carter", "diabetes"]:
         assert secret not in logs
     assert journey["annotator"]["password"] not in logs
+
+
+def test_metrics_and_health_are_served(journey: dict, strongroom: Strongroom) -> None:
+    assert httpx.get(f"{strongroom.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{strongroom.url}/readyz").json() == {"status": "ready"}
+    metrics = httpx.get(f"{strongroom.url}/metrics").text
+    assert 'strongroom_http_requests_total{method="POST",route="/oidc/token"' in metrics
+    spec = httpx.get(f"{strongroom.url}/openapi.json").json()
+    assert "/api/v1/projects/{project_id}/documents" in spec["paths"]
+    assert httpx.get(f"{strongroom.url}/docs").status_code == 404  # no CDN-hosted page

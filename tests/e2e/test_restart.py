@@ -135,4 +135,5 @@ def test_a_killed_service_is_restarted_and_catches_up(
     new_pid = int((instance.data_dir / "run" / "redaction.pid").read_text())
     assert new_pid != pid
     assert "The redaction process exited" in "".join(instance.output)
-    assert instance.stop() == 0
+    assert instance.stop(how=signal.SIGINT) == 0  # what Ctrl-C sends
+    assert "Strongroom stopped." in "".join(instance.output)
