@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sys
@@ -225,34 +226,44 @@ def project_add_member(
 def ingest(
     url: str | None, token: str | None, project_id: str, files: tuple[Path, ...]
 ) -> None:
-    """Upload files into a project; each becomes a document."""
+    """Upload files into a project; each becomes a document.
+
+    Results go to stdout, one line per file; the progress bar goes to stderr
+    and only when it is a terminal.
+    """
     api = Api(url, token)
+    results: list[str] = []
     failures = 0
     with click.progressbar(
         files,
         label="Ingesting",
-        file=sys.stderr,
+        file=sys.stderr if sys.stderr.isatty() else io.StringIO(),
         item_show_func=lambda p: p.name if p else "",
     ) as bar:
         for path in bar:
             try:
-                with path.open("rb") as handle:
-                    document = api.json(
-                        "POST",
-                        f"/api/v1/projects/{project_id}/documents",
-                        files={"file": (path.name, handle, "application/octet-stream")},
-                    )
+                results.append(f"{path.name}: {_upload(api, project_id, path)}")
             except click.ClickException as exc:
                 failures += 1
-                click.echo(f"\n{path.name}: refused: {exc.message}", err=True)
-                continue
-            note = " (already ingested)" if document["is_duplicate"] else ""
-            click.echo(
-                f"\n{path.name}: {document['id']} {document['media_type']}, "
-                f"{len(document['pages'])} page(s){note}"
-            )
+                results.append(f"{path.name}: refused: {exc.message}")
+    for line in results:
+        click.echo(line)
     if failures:
         raise click.ClickException(f"{failures} of {len(files)} file(s) were refused.")
+
+
+def _upload(api: Api, project_id: str, path: Path) -> str:
+    with path.open("rb") as handle:
+        document = api.json(
+            "POST",
+            f"/api/v1/projects/{project_id}/documents",
+            files={"file": (path.name, handle, "application/octet-stream")},
+        )
+    note = " (already ingested)" if document["is_duplicate"] else ""
+    return (
+        f"{document['id']} {document['media_type']}, "
+        f"{len(document['pages'])} page(s){note}"
+    )
 
 
 @main.command()

@@ -158,3 +158,28 @@ def test_annotator_cannot_upload_or_read_audit(
     assert upload(bob, project, "x.txt", b"hello").status_code == 403
     assert bob.get("/api/v1/audit/events").status_code == 403
     assert bob.post(f"/api/v1/projects/{project['id']}/tasks/next").status_code == 403
+
+
+def test_cli_reports_each_file_and_fails_when_one_is_refused(
+    strongroom: Strongroom, admin: httpx.Client, project: dict, tmp_path
+) -> None:
+    good, empty = tmp_path / "visit.txt", tmp_path / "blank.txt"
+    good.write_text("Seen today, doing well.\n")
+    empty.write_bytes(b"")
+    token = admin.headers["authorization"].removeprefix("Bearer ")
+
+    result = strongroom.cli(
+        "ingest",
+        "--project",
+        project["id"],
+        "--token",
+        token,
+        str(good),
+        str(empty),
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "visit.txt: " in result.stdout and "text/plain" in result.stdout
+    assert "blank.txt: refused: The uploaded file is empty." in result.stdout
+    assert "1 of 2 file(s) were refused." in result.stderr

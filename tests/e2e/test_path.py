@@ -120,6 +120,8 @@ def journey(strongroom: Strongroom, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_both_files_become_documents_with_offsets(journey: dict) -> None:
+    lines = journey["ingest_output"].splitlines()
+    assert [line.split(":")[0] for line in lines] == ["note.txt", "referral.pdf"]
     admin, project = journey["admin"], journey["project"]
     documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
     by_type = {d["media_type"]: d for d in documents["documents"]}
