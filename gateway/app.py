@@ -4,6 +4,7 @@ No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the `Caller` alias is local to create_app.
 """
 
+import re
 import secrets
 import time
 import uuid
@@ -25,12 +26,13 @@ from prometheus_client import (
 
 from strongroom.gateway import schemas
 from strongroom.gateway.clients import ServiceClients
-from strongroom.gateway.problems import install_problem_handlers
+from strongroom.gateway.problems import install_problem_handlers, problem_response
 from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
-from strongroom.services.common.auth import ADMIN, Principal, require_role
+from strongroom.services.common.audit_trail import ERROR, stage_audit
+from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine
-from strongroom.services.common.errors import DependencyUnavailable
+from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
 from strongroom.services.common.events import OutboxRelay
 from strongroom.services.common.grpc_clients import (
     Metadata,
@@ -40,6 +42,7 @@ from strongroom.services.common.grpc_clients import (
 )
 from strongroom.services.common.logs import request_id_var
 from strongroom.services.common.runtime import open_backends
+from strongroom.services.ingestion.errors import FileTooLarge
 from strongroom.v1 import (
     audit_pb2,
     common_pb2,
@@ -51,12 +54,36 @@ from strongroom.v1 import (
 )
 
 STATIC = Path(__file__).parent / "static"
+_UPLOAD_PATH = re.compile(r"/api/v1/projects/[^/]+/documents")
+# Room for the multipart boundaries and part headers around the file itself.
+_MULTIPART_ALLOWANCE = 64 * 1024
 # The web UI loads only what the gateway serves: no CDN, no inline script.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _UPLOAD_CHUNK = 256 * 1024
+
+
+def download(chunks: Iterator[common_pb2.DataChunk]) -> StreamingResponse:
+    """Stream chunks from a service as a file download.
+
+    The first chunk is pulled before answering, so a refusal becomes a problem
+    response rather than a broken stream.
+    """
+    first = next(chunks, None)
+
+    def body() -> Iterator[bytes]:
+        if first is not None:
+            yield first.data
+        for chunk in chunks:
+            yield chunk.data
+
+    return StreamingResponse(
+        body(),
+        media_type="application/octet-stream",
+        headers={"content-disposition": "attachment"},
+    )
 
 
 def open_issuer(settings: Settings) -> LocalOidcIssuer:
@@ -115,7 +142,10 @@ def create_app(settings: Settings) -> FastAPI:
         request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
         request_id_var.set(request_id[:64])
         started = time.perf_counter()
-        response = await call_next(request)
+        if is_oversized_upload(request):
+            response: Response = refuse_oversized_upload(request)
+        else:
+            response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         requests_total.labels(request.method, route, str(response.status_code)).inc()
         latency.labels(request.method, route).observe(time.perf_counter() - started)
@@ -124,6 +154,37 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["referrer-policy"] = "no-referrer"
         response.headers["content-security-policy"] = CONTENT_SECURITY_POLICY
         return response
+
+    def is_oversized_upload(request: Request) -> bool:
+        length = request.headers.get("content-length", "")
+        return (
+            request.method == "POST"
+            and _UPLOAD_PATH.fullmatch(request.url.path) is not None
+            and length.isdigit()
+            and int(length) > settings.max_upload_bytes + _MULTIPART_ALLOWANCE
+        )
+
+    def refuse_oversized_upload(request: Request) -> Response:
+        # Refused before the body is read, so an oversized upload never fills
+        # the gateway's disk; the refusal is audited like the services' own.
+        try:
+            actor = principal(request)
+        except StrongroomError:
+            address = request.client.host if request.client else ""
+            actor = Principal("", "", frozenset(), client_address=address)
+        with issuer.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service="gateway",
+                action="rpc.IngestDocument",
+                actor=actor,
+                resource_type="rpc",
+                outcome=ERROR,
+                reason="file_too_large",
+                details={"code": "file_too_large"},
+            )
+        error = FileTooLarge(settings.max_upload_bytes)
+        return problem_response(request, 413, error.title, error.message, error.code)
 
     def principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -285,7 +346,7 @@ def create_app(settings: Settings) -> FastAPI:
     def add_member(
         project_id: str, body: schemas.MemberIn, caller: Caller
     ) -> schemas.Project:
-        require_role(caller, ADMIN)
+        require_role(caller, ADMIN, MANAGER)
         user = issuer.find_user(body.username)
         project = call(
             clients.tasks.AddMember,
@@ -366,6 +427,23 @@ def create_app(settings: Settings) -> FastAPI:
             meta(caller),
         )
         return schemas.Document.from_proto(document)
+
+    @app.get(
+        "/api/v1/documents/{document_id}/original",
+        tags=["documents"],
+        response_class=StreamingResponse,
+    )
+    def read_original(
+        document_id: str,
+        caller: Caller,
+        reason: Annotated[str, Query(max_length=500)] = "",
+    ) -> StreamingResponse:
+        """Download an original file: admins only, with a stated reason, audited."""
+        request = ingestion_pb2.ReadOriginalRequest(
+            document_id=document_id, reason=reason
+        )
+        chunks = call_streaming(clients.ingestion.ReadOriginal, request, meta(caller))
+        return download(chunks)
 
     @app.get(
         "/api/v1/documents/{document_id}/redaction",
@@ -542,26 +620,9 @@ def create_app(settings: Settings) -> FastAPI:
     def download_export_file(
         export_id: str, name: str, caller: Caller
     ) -> StreamingResponse:
-        chunks = call_streaming(
-            clients.export.ReadExportFile,
-            export_pb2.ReadExportFileRequest(export_id=export_id, name=name),
-            meta(caller),
-        )
-        # Pull the first chunk now so that a refusal becomes a problem response
-        # rather than a broken stream.
-        first = next(chunks, None)
-
-        def body() -> Iterator[bytes]:
-            if first is not None:
-                yield first.data
-            for chunk in chunks:
-                yield chunk.data
-
-        return StreamingResponse(
-            body(),
-            media_type="application/octet-stream",
-            headers={"content-disposition": "attachment"},
-        )
+        request = export_pb2.ReadExportFileRequest(export_id=export_id, name=name)
+        chunks = call_streaming(clients.export.ReadExportFile, request, meta(caller))
+        return download(chunks)
 
     # --- audit ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ period.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -114,6 +115,16 @@ class Launcher:
 
     def run(self) -> int:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = _lock_data_dir(self.data_dir)
+        if lock is None:
+            self.say(f"Another Strongroom is already running on {self.data_dir}.")
+            return 1
+        try:
+            return self._run()
+        finally:
+            os.close(lock)
+
+    def _run(self) -> int:
         env = {**os.environ, **plan_environment(self.data_dir, self.host, self.port)}
         os.environ.update(env)
         password = ensure_first_admin(Settings())
@@ -219,6 +230,18 @@ class Launcher:
             _wait(child, _STOP_GRACE_SECONDS)
             child.log.close()
             (self.data_dir / "run" / f"{child.name}.pid").unlink(missing_ok=True)
+
+
+def _lock_data_dir(data_dir: Path) -> int | None:
+    """Hold an exclusive lock on the data directory; None if another holds it."""
+    (data_dir / "run").mkdir(exist_ok=True)
+    fd = os.open(data_dir / "run" / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _wait(child: Child, grace: float) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import grpc
 from sqlalchemy.engine import Engine
 
@@ -40,9 +42,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
                 resource_id=report.document_id,
                 project_id=report.project_id,
             )
-        counts: dict[str, int] = {}
-        for finding in report.findings:
-            counts[finding.type] = counts.get(finding.type, 0) + 1
+        counts = Counter(finding.type for finding in report.findings)
         return redaction_pb2.RedactionReport(
             document_id=report.document_id,
             project_id=report.project_id,

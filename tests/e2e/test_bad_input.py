@@ -183,3 +183,32 @@ def test_cli_reports_each_file_and_fails_when_one_is_refused(
     assert "visit.txt: " in result.stdout and "text/plain" in result.stdout
     assert "blank.txt: refused: The uploaded file is empty." in result.stdout
     assert "1 of 2 file(s) were refused." in result.stderr
+
+
+def test_huge_upload_is_refused_before_its_body_is_read(
+    admin: httpx.Client, project: dict
+) -> None:
+    response = upload(admin, project, "huge.txt", b"z" * (LIMIT + 200_000))
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "file_too_large"
+    wait_for(
+        lambda: any(
+            e["service"] == "gateway" and e["reason"] == "file_too_large"
+            for e in admin.get(
+                "/api/v1/audit/events", params={"action": "rpc.IngestDocument"}
+            ).json()["events"]
+        )
+    )
+
+
+def test_second_launcher_on_the_same_data_dir_is_refused(
+    strongroom: Strongroom,
+) -> None:
+    result = strongroom.cli(
+        "up", "--data-dir", str(strongroom.data_dir), "--port", "1", check=False
+    )
+
+    assert result.returncode == 1
+    assert "Another Strongroom is already running" in result.stdout
+    assert httpx.get(f"{strongroom.url}/readyz").status_code == 200

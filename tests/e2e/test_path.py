@@ -176,6 +176,30 @@ def test_export_files_match_manifest(journey: dict) -> None:
         assert not any(secret in record["text"] for secret in SECRETS)
 
 
+def test_opening_an_original_needs_admin_and_a_reason(journey: dict) -> None:
+    admin, ann, project = journey["admin"], journey["ann"], journey["project"]
+    documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
+    note = next(d for d in documents["documents"] if d["media_type"] == "text/plain")
+    path = f"/api/v1/documents/{note['id']}/original"
+
+    assert admin.get(path).json()["code"] == "reason_required"
+    assert ann.get(path, params={"reason": "curious"}).status_code == 403
+    opened = admin.get(path, params={"reason": "Subject access request 17"})
+    assert opened.status_code == 200
+    assert opened.content == NOTE.encode()
+
+    def audited() -> dict | None:
+        events = admin.get(
+            "/api/v1/audit/events",
+            params={"action": "document.original.read", "resource_id": note["id"]},
+        ).json()
+        return events["events"][0] if events["events"] else None
+
+    event = wait_for(audited)
+    assert event["reason"] == "Subject access request 17"
+    assert event["actor"]["username"] == "admin"
+
+
 def test_second_annotation_of_a_task_is_refused(journey: dict) -> None:
     task = journey["seen"][0]
     response = journey["ann"].post(
@@ -213,8 +237,15 @@ def test_every_step_is_in_the_audit_trail(
         return names if expected <= names else None
 
     wait_for(actions)
-    denied = admin.get("/api/v1/audit/events", params={"q": "SubmitAnnotation"}).json()
-    assert any(e["outcome"] == "denied" for e in denied["events"])
+    assert journey["ann"].get("/api/v1/audit/events").status_code == 403
+    wait_for(
+        lambda: any(
+            e["outcome"] == "denied" and e["actor"]["username"] == "ann"
+            for e in admin.get(
+                "/api/v1/audit/events", params={"action": "rpc.SearchEvents"}
+            ).json()["events"]
+        )
+    )
 
 
 def test_audit_verify_passes_then_finds_tampering(
