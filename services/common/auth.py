@@ -67,6 +67,32 @@ def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     )
 
 
+def decode_token(token: str, key: Any, issuer: str, audience: str) -> Principal:
+    """Check a JWT's signature, issuer, audience and expiry; return its principal.
+
+    Raises:
+        Unauthenticated: the token has expired or is not valid.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256", "ES256", "EdDSA"],
+            audience=audience,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated(
+            "The bearer token has expired.", code="token_expired"
+        ) from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated(
+            "The bearer token is not valid.", code="token_invalid"
+        ) from exc
+    return principal_from_claims(claims, token)
+
+
 class OidcTokenVerifier:
     """Verifies JWTs against an issuer's discovery document and JWKS."""
 
@@ -91,24 +117,7 @@ class OidcTokenVerifier:
             raise Unauthenticated(
                 "The bearer token is not valid.", code="token_invalid"
             ) from exc
-        try:
-            claims = jwt.decode(
-                token,
-                signing_key.key,
-                algorithms=["RS256", "ES256", "EdDSA"],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "iss"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated(
-                "The bearer token has expired.", code="token_expired"
-            ) from exc
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(
-                "The bearer token is not valid.", code="token_invalid"
-            ) from exc
-        return principal_from_claims(claims, token)
+        return decode_token(token, signing_key.key, self.issuer, self.audience)
 
     def _client(self) -> jwt.PyJWKClient:
         with self._lock:

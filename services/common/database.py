@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,6 +73,16 @@ def create_database_engine(url: str) -> Engine:
     engine = sa.create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def open_sqlite(path: Path, schema: Sequence[str]) -> Engine:
+    """Open an adapter's own SQLite file, creating its tables if missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_database_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for statement in schema:
+            conn.execute(sa.text(statement))
     return engine
 
 

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common.audit_trail import DENIED, SYSTEM, stage_audit
-from strongroom.services.common.auth import ROLES, Principal, principal_from_claims
+from strongroom.services.common.auth import ROLES, Principal, decode_token
 from strongroom.services.common.database import Migration, migrate, utc_now
 from strongroom.services.common.errors import (
     Conflict,
@@ -129,24 +129,9 @@ class LocalOidcIssuer:
         """
         if not token:
             raise Unauthenticated("A bearer token is required.", code="token_missing")
-        try:
-            claims = jwt.decode(
-                token,
-                self._private_key.public_key(),
-                algorithms=["RS256"],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "sub", "iss"]},
-            )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthenticated(
-                "The bearer token has expired.", code="token_expired"
-            ) from exc
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(
-                "The bearer token is not valid.", code="token_invalid"
-            ) from exc
-        return principal_from_claims(claims, token)
+        return decode_token(
+            token, self._private_key.public_key(), self.issuer, self.audience
+        )
 
     def discovery_document(self) -> dict[str, Any]:
         return {

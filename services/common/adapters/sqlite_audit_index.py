@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.services.common.database import create_database_engine
+from strongroom.services.common.database import open_sqlite
 from strongroom.services.common.ports import AuditQuery, AuditSearchResult
 
 _SCHEMA = (
@@ -39,11 +39,7 @@ def _match_expression(text: str) -> str:
 
 class SqliteAuditIndex:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_database_engine(f"sqlite:///{path}")
-        with self.engine.begin() as conn:
-            for statement in _SCHEMA:
-                conn.execute(sa.text(statement))
+        self.engine = open_sqlite(path, _SCHEMA)
 
     def add(self, entries: Sequence[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:

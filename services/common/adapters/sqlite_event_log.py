@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from strongroom.services.common.database import create_database_engine
+from strongroom.services.common.database import open_sqlite
 from strongroom.services.common.errors import DependencyUnavailable
 from strongroom.services.common.ports import Event
 
@@ -36,11 +36,7 @@ _SCHEMA = (
 
 class SqliteEventLog:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_database_engine(f"sqlite:///{path}")
-        with self.engine.begin() as conn:
-            for statement in _SCHEMA:
-                conn.execute(sa.text(statement))
+        self.engine = open_sqlite(path, _SCHEMA)
 
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
