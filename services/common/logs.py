@@ -21,6 +21,9 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
 
 # Attributes every LogRecord has; anything else came in through extra=.
 _RECORD_FIELDS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Client libraries that narrate every connection and rebalance at INFO; only
+# their warnings and errors are worth a line in a service's log.
+_CHATTY_LIBRARIES = ("kafka", "opensearch", "urllib3")
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,3 +55,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for library in _CHATTY_LIBRARIES:
+        logging.getLogger(library).setLevel(max(root.level, logging.WARNING))

@@ -29,7 +29,12 @@ class Event:
 
 class EventBus(Protocol):
     def publish(self, events: Sequence[Event]) -> None:
-        """Durably append events; publishing an event id twice keeps one copy."""
+        """Durably append events, returning only once every one is stored.
+
+        A retry inside the bus never stores an event twice, but a second
+        publish of the same event may (Kafka keeps both); consumers drop
+        repeats by event id, so delivery stays at least once and effect once.
+        """
 
     def poll(self, group: str, topics: Sequence[str], limit: int) -> list[Event]:
         """Return the next uncommitted events for a consumer group, in order."""

@@ -1,14 +1,21 @@
-"""Outbox relay and event consumer over a real service database and bus."""
+"""Outbox relay and event consumer over a real service database and bus.
+
+Each test names its own topics and groups, because the Kafka broker is
+shared by the whole session; events that must keep their order share a key,
+since Kafka orders per key only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from strongroom.services.common.adapters.kafka_event_bus import KafkaEventBus
 from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
 from strongroom.services.common.database import (
     Migration,
@@ -24,8 +31,10 @@ from strongroom.services.common.events import (
 )
 from strongroom.services.common.ports import Event, EventBus
 
-# Cluster adapters (Kafka) join this list once they have a test server.
-BUS_KINDS = ["sqlite"]
+BUS_KINDS = ["sqlite", "kafka"]
+KEY = "document-1"
+
+Name = Callable[[str], str]
 
 # A table the handlers under test write to, like a service's own state.
 SEEN_MIGRATION = Migration(
@@ -43,16 +52,34 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture(params=BUS_KINDS)
 def bus(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventBus]:
-    if request.param != "sqlite":
+    bus: EventBus
+    if request.param == "sqlite":
+        bus = SqliteEventLog(tmp_path / "events.db")
+    elif request.param == "kafka":
+        server = request.getfixturevalue("kafka_server")
+        bus = KafkaEventBus(server.bootstrap_servers, "outbox-contract")
+    else:
         raise NotImplementedError(request.param)
-    bus = SqliteEventLog(tmp_path / "events.db")
     yield bus
     bus.close()
 
 
-def _stage(engine: Engine, topic: str, number: int) -> str:
+@pytest.fixture
+def name() -> Name:
+    """Return a function that makes a topic or group name unique to the test."""
+    suffix = uuid.uuid4().hex[:12]
+    return lambda base: f"{base}-{suffix}"
+
+
+def _stage(engine: Engine, topic: str, number: int, key: str = KEY) -> str:
     with engine.begin() as conn:
-        return stage_event(conn, topic, f"key-{number}", {"number": number})
+        return stage_event(conn, topic, key, {"number": number})
+
+
+def _dead_letters(bus: EventBus, name: Name, group: str) -> list[Event]:
+    """The dead letters the consumer group ``group`` sent, in order."""
+    dead = bus.poll(name("dlq-reader"), [DEAD_LETTER], limit=1000)
+    return [event for event in dead if event.payload["group"] == group]
 
 
 def _unrelayed(engine: Engine) -> int:
@@ -81,23 +108,27 @@ def test_migrate_is_idempotent(engine: Engine) -> None:
     assert migrate(engine, [SEEN_MIGRATION]) == 0
 
 
-def test_relay_publishes_staged_events_once(engine: Engine, bus: EventBus) -> None:
-    ids = [_stage(engine, "t", n) for n in range(3)]
+def test_relay_publishes_staged_events_once(
+    engine: Engine, bus: EventBus, name: Name
+) -> None:
+    topic = name("t")
+    ids = [_stage(engine, topic, n) for n in range(3)]
     relay = OutboxRelay(engine, bus)
 
     assert relay.step() is True
     assert relay.step() is False
 
-    polled = bus.poll("g", ["t"], limit=100)
+    polled = bus.poll(name("g"), [topic], limit=100)
     assert [e.id for e in polled] == ids
     assert [e.payload for e in polled] == [{"number": n} for n in range(3)]
-    assert [e.key for e in polled] == ["key-0", "key-1", "key-2"]
+    assert {e.key for e in polled} == {KEY}
     assert _unrelayed(engine) == 0
 
 
-def test_relay_publishes_in_batches(engine: Engine, bus: EventBus) -> None:
+def test_relay_publishes_in_batches(engine: Engine, bus: EventBus, name: Name) -> None:
+    topic = name("t")
     for n in range(5):
-        _stage(engine, "t", n)
+        _stage(engine, topic, n)
     relay = OutboxRelay(engine, bus, batch_size=2)
 
     steps = 0
@@ -105,56 +136,84 @@ def test_relay_publishes_in_batches(engine: Engine, bus: EventBus) -> None:
         steps += 1
 
     assert steps == 3
-    assert [e.payload["number"] for e in bus.poll("g", ["t"], 100)] == [0, 1, 2, 3, 4]
+    polled = bus.poll(name("g"), [topic], 100)
+    assert [e.payload["number"] for e in polled] == [0, 1, 2, 3, 4]
 
 
-def test_rolled_back_event_is_never_published(engine: Engine, bus: EventBus) -> None:
+def test_rolled_back_event_is_never_published(
+    engine: Engine, bus: EventBus, name: Name
+) -> None:
+    topic = name("t")
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        stage_event(conn, "t", "key", {"number": 1})
+        stage_event(conn, topic, KEY, {"number": 1})
         raise RuntimeError("the change failed")
-    kept = _stage(engine, "t", 2)
+    kept = _stage(engine, topic, 2)
 
     OutboxRelay(engine, bus).step()
 
-    assert [e.id for e in bus.poll("g", ["t"], limit=100)] == [kept]
+    assert [e.id for e in bus.poll(name("g"), [topic], limit=100)] == [kept]
 
 
 def test_consumer_handles_each_event_once_and_commits(
-    engine: Engine, bus: EventBus
+    engine: Engine, bus: EventBus, name: Name
 ) -> None:
+    topic, other, group = name("t"), name("other"), name("g")
     for n in range(3):
-        _stage(engine, "t", n)
-    _stage(engine, "other", 99)
+        _stage(engine, topic, n)
+    _stage(engine, other, 99)
     OutboxRelay(engine, bus).step()
-    consumer = EventConsumer("g", bus, engine, {"t": _record})
+    consumer = EventConsumer(group, bus, engine, {topic: _record})
 
     assert consumer.step() is True
     assert consumer.step() is False
 
     assert _seen(engine) == [0, 1, 2]
-    assert bus.poll("g", ["t"], limit=100) == []
+    assert bus.poll(group, [topic], limit=100) == []
 
 
 def test_redelivery_after_crash_does_not_repeat_handler(
-    engine: Engine, bus: EventBus
+    engine: Engine, bus: EventBus, name: Name
 ) -> None:
-    _stage(engine, "t", 7)
+    topic, group = name("t"), name("g")
+    _stage(engine, topic, 7)
     OutboxRelay(engine, bus).step()
-    crashed = EventConsumer("g", bus, engine, {"t": _record})
-    (event,) = bus.poll("g", ["t"], limit=100)
+    crashed = EventConsumer(group, bus, engine, {topic: _record})
+    (event,) = bus.poll(group, [topic], limit=100)
     crashed._handle_once(event)
     crashed._handle_once(event)
 
     # The crash came before the commit, so a restarted consumer gets it again.
-    restarted = EventConsumer("g", bus, engine, {"t": _record})
+    restarted = EventConsumer(group, bus, engine, {topic: _record})
     assert restarted.step() is True
 
     assert _seen(engine) == [7]
-    assert bus.poll("g", ["t"], limit=100) == []
+    assert bus.poll(group, [topic], limit=100) == []
 
 
-def test_failed_attempt_leaves_no_partial_change(engine: Engine, bus: EventBus) -> None:
-    _stage(engine, "t", 1)
+def test_event_published_twice_is_handled_once(
+    engine: Engine, bus: EventBus, name: Name
+) -> None:
+    topic, group = name("t"), name("g")
+    _stage(engine, topic, 1)
+    OutboxRelay(engine, bus).step()
+    (event,) = bus.poll(name("reader"), [topic], limit=100)
+    # A relay that crashed between publishing and marking its rows sends the
+    # same events again; the Kafka log then holds two copies.
+    bus.publish([event])
+    consumer = EventConsumer(group, bus, engine, {topic: _record})
+
+    while consumer.step():
+        pass
+
+    assert _seen(engine) == [1]
+    assert bus.poll(group, [topic], limit=100) == []
+
+
+def test_failed_attempt_leaves_no_partial_change(
+    engine: Engine, bus: EventBus, name: Name
+) -> None:
+    topic, group = name("t"), name("g")
+    _stage(engine, topic, 1)
     OutboxRelay(engine, bus).step()
     attempts: list[str] = []
 
@@ -164,20 +223,21 @@ def test_failed_attempt_leaves_no_partial_change(engine: Engine, bus: EventBus) 
         if len(attempts) == 1:
             raise ConnectionError("backend blipped")
 
-    consumer = EventConsumer("g", bus, engine, {"t": flaky}, max_attempts=2)
+    consumer = EventConsumer(group, bus, engine, {topic: flaky}, max_attempts=2)
 
     assert consumer.step() is True
 
     assert len(attempts) == 2
     assert _seen(engine) == [1]
-    assert bus.poll("dlq-reader", [DEAD_LETTER], limit=100) == []
+    assert _dead_letters(bus, name, group) == []
 
 
 def test_failing_handler_sends_event_to_dead_letter(
-    engine: Engine, bus: EventBus
+    engine: Engine, bus: EventBus, name: Name
 ) -> None:
-    poison_id = _stage(engine, "t", 1)
-    _stage(engine, "t", 2)
+    topic, group = name("t"), name("g")
+    poison_id = _stage(engine, topic, 1)
+    _stage(engine, topic, 2)
     OutboxRelay(engine, bus).step()
     calls: list[int] = []
 
@@ -187,31 +247,34 @@ def test_failing_handler_sends_event_to_dead_letter(
             raise ValueError("cannot handle this one")
         _record(conn, event)
 
-    consumer = EventConsumer("g", bus, engine, {"t": handler}, max_attempts=2)
+    consumer = EventConsumer(group, bus, engine, {topic: handler}, max_attempts=2)
 
     assert consumer.step() is True
 
     assert calls == [1, 1, 2]
     assert _seen(engine) == [2]
-    assert bus.poll("g", ["t"], limit=100) == []
-    (dead,) = bus.poll("dlq-reader", [DEAD_LETTER], limit=100)
+    assert bus.poll(group, [topic], limit=100) == []
+    (dead,) = _dead_letters(bus, name, group)
     assert dead.payload == {
-        "group": "g",
+        "group": group,
         "event_id": poison_id,
-        "topic": "t",
+        "topic": topic,
         "reason": "ValueError",
     }
-    assert dead.key == "key-1"
+    assert dead.key == KEY
 
 
-def test_dead_letter_reason_is_the_error_code(engine: Engine, bus: EventBus) -> None:
-    _stage(engine, "t", 1)
+def test_dead_letter_reason_is_the_error_code(
+    engine: Engine, bus: EventBus, name: Name
+) -> None:
+    topic, group = name("t"), name("g")
+    _stage(engine, topic, 1)
     OutboxRelay(engine, bus).step()
 
     def handler(conn: Connection, event: Event) -> None:
         raise NotFound("No document has id d-1.", code="document_not_found")
 
-    EventConsumer("g", bus, engine, {"t": handler}, max_attempts=1).step()
+    EventConsumer(group, bus, engine, {topic: handler}, max_attempts=1).step()
 
-    (dead,) = bus.poll("dlq-reader", [DEAD_LETTER], limit=100)
+    (dead,) = _dead_letters(bus, name, group)
     assert dead.payload["reason"] == "document_not_found"
