@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opensearchpy import OpenSearch
 
 from strongroom.services.audit.domain import GENESIS_HASH, ChainHead, chain_entry
+from strongroom.services.common.adapters.opensearch_audit_index import (
+    OpenSearchAuditIndex,
+)
 from strongroom.services.common.adapters.sqlite_audit_index import SqliteAuditIndex
+from strongroom.services.common.errors import DependencyUnavailable, InvalidArgument
 from strongroom.services.common.ports import AuditIndex, AuditQuery
+from tests.backends.base import free_port
 
-# Cluster adapters (OpenSearch) join this list once they have a test server.
-INDEX_KINDS = ["sqlite"]
+INDEX_KINDS = ["sqlite", "opensearch"]
+
+
+def _opensearch_index(request: pytest.FixtureRequest) -> OpenSearchAuditIndex:
+    server = request.getfixturevalue("opensearch_server")
+    # One prefix per test: the node is shared by the whole session.
+    return OpenSearchAuditIndex(
+        server.url, index_prefix=f"audit-test-{uuid.uuid4().hex[:12]}"
+    )
 
 
 @pytest.fixture(params=INDEX_KINDS)
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> AuditIndex:
     if request.param == "sqlite":
         return SqliteAuditIndex(tmp_path / "index.db")
+    if request.param == "opensearch":
+        return _opensearch_index(request)
     raise NotImplementedError(request.param)
 
 
@@ -28,11 +44,12 @@ def _event(
     subject: str = "u-mia",
     resource_id: str = "",
     outcome: str = "success",
+    month: int = 5,
 ) -> dict[str, Any]:
     # Shaped like services/common/audit_trail.py stage_audit builds them.
     return {
         "id": f"evt-{number}",
-        "time": f"2024-05-{number:02d}T10:00:00.000000+00:00",
+        "time": f"2024-{month:02d}-{number:02d}T10:00:00.000000+00:00",
         "actor": {
             "subject": subject,
             "username": "mia" if subject == "u-mia" else "ann",
@@ -145,7 +162,22 @@ def test_last_sequence(index: AuditIndex) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ['a" OR * NEAR(', '"', "*", "NOT", "AND OR", "col:value", "(", "^x"]
+    "text",
+    [
+        'a" OR * NEAR(',
+        '"',
+        "*",
+        "NOT",
+        "AND OR",
+        "col:value",
+        "(",
+        "^x",
+        'a" OR * AND (x:y',
+        "event.action:* OR _exists_:hash",
+        "/ing.*/",
+        "ingest~2",
+        "\\",
+    ],
 )
 def test_query_syntax_in_text_is_harmless(index: AuditIndex, text: str) -> None:
     index.add(ENTRIES)
@@ -154,3 +186,67 @@ def test_query_syntax_in_text_is_harmless(index: AuditIndex, text: str) -> None:
 
     assert result.total == len(result.events)
     assert result.total == 0
+
+
+def test_query_syntax_around_words_is_read_as_words(index: AuditIndex) -> None:
+    index.add(ENTRIES)
+
+    # "+", "-" and "*" would require, exclude and widen in query syntax.
+    assert _ids(index, text="+document -ingest") == (["evt-4", "evt-3"], 2)
+    assert _ids(index, text='"ingest" *') == (["evt-4", "evt-3"], 2)
+    assert _ids(index, text="document.ingest") == (["evt-4", "evt-3"], 2)
+
+
+MONTHS = _chain(
+    [
+        _event(28, "document.ingest", resource_id="d-1", month=4),
+        _event(30, "task.claim", resource_id="d-1", month=4),
+        _event(2, "export.create", resource_id="d-1", month=5),
+    ]
+)
+
+
+def test_entries_from_two_months_are_all_found(index: AuditIndex) -> None:
+    index.add(MONTHS)
+
+    assert _ids(index, resource_id="d-1") == (["evt-2", "evt-30", "evt-28"], 3)
+    assert _ids(index, since="2024-04-30T00:00:00.000000+00:00") == (
+        ["evt-2", "evt-30"],
+        2,
+    )
+    assert _ids(index, text="claim") == (["evt-30"], 1)
+    assert index.last_sequence() == 3
+
+
+def test_each_month_has_its_own_opensearch_index(
+    request: pytest.FixtureRequest,
+) -> None:
+    index = _opensearch_index(request)
+
+    index.add(MONTHS)
+
+    client = OpenSearch(hosts=[request.getfixturevalue("opensearch_server").url])
+    counts = client.cat.indices(index=f"{index.index_prefix}-*", format="json")
+    assert sorted((c["index"], c["docs.count"]) for c in counts) == [
+        (f"{index.index_prefix}-2024.04", "2"),
+        (f"{index.index_prefix}-2024.05", "1"),
+    ]
+
+
+def test_unreachable_opensearch_is_dependency_unavailable() -> None:
+    index = OpenSearchAuditIndex(f"http://127.0.0.1:{free_port()}")
+
+    with pytest.raises(DependencyUnavailable):
+        index.search(AuditQuery())
+    with pytest.raises(DependencyUnavailable):
+        index.add(ENTRIES)
+
+
+def test_malformed_time_bound_is_invalid_for_opensearch(
+    request: pytest.FixtureRequest,
+) -> None:
+    index = _opensearch_index(request)
+    index.add(ENTRIES)
+
+    with pytest.raises(InvalidArgument):
+        index.search(AuditQuery(since="last tuesday"))
