@@ -70,7 +70,13 @@ def to_iso(moment: datetime) -> str:
 
 
 def create_database_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if sa.make_url(url).get_backend_name() == "postgresql":
+        # Pinned whatever the server's default: a conditional UPDATE that lost
+        # a race (tasks' claim_next) must see the winner's row and match
+        # nothing, where stricter levels raise a serialization error instead.
+        options["isolation_level"] = "READ COMMITTED"
+    engine = sa.create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine

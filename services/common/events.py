@@ -134,13 +134,16 @@ class OutboxRelay(_Worker):
             for r in rows
         ]
         self.bus.publish(events)
+        # Mark exactly the rows published. On PostgreSQL a transaction holding
+        # a lower position can commit after the read above; a range update
+        # would mark its event relayed without it ever being published.
+        mark = sa.text(
+            "UPDATE outbox SET relayed_at = :at "
+            "WHERE relayed_at IS NULL AND position IN :positions"
+        ).bindparams(sa.bindparam("positions", expanding=True))
         with self.engine.begin() as conn:
             conn.execute(
-                sa.text(
-                    "UPDATE outbox SET relayed_at = :at "
-                    "WHERE relayed_at IS NULL AND position <= :last"
-                ),
-                {"at": utc_now(), "last": rows[-1].position},
+                mark, {"at": utc_now(), "positions": [r.position for r in rows]}
             )
         return True
 

@@ -1,0 +1,800 @@
+"""Every service's tables, on SQLite and on a real PostgreSQL, with one set of asserts.
+
+Each test gets a fresh database: a SQLite file in its temporary folder, or a
+new database on the session's PostgreSQL server (tests/backends/postgres.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from strongroom.services.audit import store as audit_store
+from strongroom.services.audit.domain import GENESIS_HASH, ChainHead, verify_chain
+from strongroom.services.common.adapters import local_oidc
+from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
+from strongroom.services.common.auth import ANNOTATOR, MANAGER
+from strongroom.services.common.config import SERVICE_NAMES
+from strongroom.services.common.database import (
+    COMMON_MIGRATIONS,
+    Migration,
+    create_database_engine,
+    migrate,
+    to_iso,
+)
+from strongroom.services.common.errors import Conflict, NotFound, Unauthenticated
+from strongroom.services.common.events import (
+    AUDIT_EVENT,
+    DOCUMENT_CLEANED,
+    TASK_CREATED,
+    EventConsumer,
+    OutboxRelay,
+    stage_event,
+)
+from strongroom.services.common.ports import Event, EventBus
+from strongroom.services.export import store as export_store
+from strongroom.services.export.domain import JSONL, FileEntry
+from strongroom.services.ingestion import store as ingestion_store
+from strongroom.services.ingestion.domain import PageText
+from strongroom.services.labeling import store as labeling_store
+from strongroom.services.labeling.domain import Annotation, SpanLabel
+from strongroom.services.redaction import store as redaction_store
+from strongroom.services.redaction.domain import POLICY, Finding
+from strongroom.services.tasks import handlers as task_handlers
+from strongroom.services.tasks import store as task_store
+from strongroom.services.tasks.domain import COMPLETED, LEASED, QUEUED, Label, Project
+from strongroom.services.tasks.domain import Task as TaskRow
+from tests.backends.postgres import PostgresCluster
+
+DATABASE_KINDS = ["sqlite", "postgresql"]
+
+# The tables each migration list creates, besides the common ones.
+SCHEMAS: dict[str, tuple[Sequence[Migration], set[str]]] = {
+    "ingestion": (ingestion_store.MIGRATIONS, {"documents"}),
+    "redaction": (redaction_store.MIGRATIONS, {"reports"}),
+    "tasks": (task_store.MIGRATIONS, {"projects", "members", "tasks"}),
+    "labeling": (labeling_store.MIGRATIONS, {"annotations"}),
+    "export": (export_store.MIGRATIONS, {"exports"}),
+    "audit": (audit_store.MIGRATIONS, {"chain_head", "chained_events"}),
+    "local_oidc": (local_oidc.MIGRATIONS, {"users"}),
+}
+COMMON_TABLES = {"schema_migrations", "outbox", "processed_events"}
+
+PROJECT = "p-claims"
+OTHER_PROJECT = "p-invoices"
+PASSWORD = "correct horse battery"
+# Larger than a 32-bit integer: the size columns are BIGINT on PostgreSQL.
+FIVE_GIB = 5 * 2**30
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        engine = create_database_engine(f"sqlite:///{tmp_path / 'state.db'}")
+        yield engine
+        engine.dispose()
+        return
+    server: PostgresCluster = request.getfixturevalue("postgres_server")
+    database = f"state_{uuid.uuid4().hex}"
+    engine = create_database_engine(server.url_for(database))
+    yield engine
+    engine.dispose()
+    server.drop(database)
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[SqliteEventLog]:
+    bus = SqliteEventLog(tmp_path / "events.db")
+    yield bus
+    bus.close()
+
+
+def _moment(minute: int) -> datetime:
+    return datetime(2024, 5, 6, 9, 0, tzinfo=UTC) + timedelta(minutes=minute)
+
+
+def _at(minute: int) -> str:
+    return to_iso(_moment(minute))
+
+
+def _hex(number: int) -> str:
+    return f"{number:064x}"
+
+
+def _count(engine: Engine, table: str, where: str = "TRUE") -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(f"SELECT COUNT(*) FROM {table} WHERE {where}")
+            ).scalar_one()
+        )
+
+
+# Migrations
+
+
+def test_every_service_has_its_migrations_checked() -> None:
+    assert set(SERVICE_NAMES) <= set(SCHEMAS)
+
+
+@pytest.mark.parametrize("service", sorted(SCHEMAS))
+def test_migrations_apply_once(engine: Engine, service: str) -> None:
+    migrations, tables = SCHEMAS[service]
+
+    assert migrate(engine, migrations) == len(COMMON_MIGRATIONS) + len(migrations)
+    assert migrate(engine, migrations) == 0
+
+    assert tables | COMMON_TABLES <= set(sa.inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        versions = conn.execute(
+            sa.text("SELECT version FROM schema_migrations ORDER BY version")
+        ).scalars()
+        assert list(versions) == sorted(
+            m.version for m in (*COMMON_MIGRATIONS, *migrations)
+        )
+
+
+# Ingestion
+
+
+def _document(number: int, project_id: str = PROJECT) -> ingestion_store.DocumentRow:
+    return ingestion_store.DocumentRow(
+        id=f"d-{number}",
+        project_id=project_id,
+        sha256=_hex(number),
+        size_bytes=FIVE_GIB + number,
+        media_type="application/pdf",
+        text_sha256=_hex(1000 + number),
+        text_length=48_213,
+        pages=(
+            PageText(1, 0, 20_000, 612.0, 792.0),
+            PageText(2, 20_000, 48_213, 595.28, 841.89),
+        ),
+        parser="pdfium",
+        parser_version="5.15.2",
+        created_at=_at(number),
+    )
+
+
+def test_document_round_trip(engine: Engine) -> None:
+    migrate(engine, ingestion_store.MIGRATIONS)
+    document = _document(1)
+
+    with engine.begin() as conn:
+        ingestion_store.insert_document(conn, document)
+
+    with engine.connect() as conn:
+        assert ingestion_store.get_document(conn, "d-1") == document
+        assert ingestion_store.find_by_hash(conn, PROJECT, _hex(1)) == document
+        assert ingestion_store.find_by_hash(conn, OTHER_PROJECT, _hex(1)) is None
+        with pytest.raises(NotFound) as missing:
+            ingestion_store.get_document(conn, "d-404")
+    assert missing.value.code == "document_not_found"
+
+
+def test_document_hash_is_unique_within_a_project(engine: Engine) -> None:
+    migrate(engine, ingestion_store.MIGRATIONS)
+    with engine.begin() as conn:
+        ingestion_store.insert_document(conn, _document(1))
+
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        ingestion_store.insert_document(conn, replace(_document(1), id="d-2"))
+    with engine.begin() as conn:
+        ingestion_store.insert_document(
+            conn, replace(_document(1, OTHER_PROJECT), id="d-3")
+        )
+
+    assert _count(engine, "documents") == 2
+
+
+def test_documents_list_oldest_first_in_pages(engine: Engine) -> None:
+    migrate(engine, ingestion_store.MIGRATIONS)
+    with engine.begin() as conn:
+        for number in (3, 1, 5, 2, 4):
+            ingestion_store.insert_document(conn, _document(number))
+        ingestion_store.insert_document(conn, _document(6, OTHER_PROJECT))
+
+    with engine.connect() as conn:
+        pages = [
+            ingestion_store.list_documents(conn, PROJECT, limit=2, offset=offset)
+            for offset in (0, 2, 4, 6)
+        ]
+
+    assert [([d.id for d in rows], total) for rows, total in pages] == [
+        (["d-1", "d-2"], 5),
+        (["d-3", "d-4"], 5),
+        (["d-5"], 5),
+        ([], 5),
+    ]
+
+
+# Redaction
+
+
+def test_report_round_trip(engine: Engine) -> None:
+    migrate(engine, redaction_store.MIGRATIONS)
+    report = redaction_store.ReportRow(
+        document_id="d-1",
+        project_id=PROJECT,
+        policy=POLICY,
+        findings=(
+            Finding("EMAIL", 120, 141, 0.99, "regex"),
+            Finding("DATE", 300, 310, 0.85, "regex"),
+        ),
+        redacted_text_sha256=_hex(7),
+        redacted_text_length=FIVE_GIB,
+        created_at=_at(1),
+    )
+
+    with engine.begin() as conn:
+        redaction_store.insert_report(conn, report)
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        redaction_store.insert_report(conn, replace(report, policy="other"))
+
+    with engine.connect() as conn:
+        assert redaction_store.get_report(conn, "d-1") == report
+        with pytest.raises(NotFound) as missing:
+            redaction_store.get_report(conn, "d-2")
+    assert missing.value.code == "report_not_found"
+
+
+# Tasks: projects and members
+
+
+def _project(number: int) -> Project:
+    return Project(
+        id=f"p-{number}",
+        name=f"Claims batch {number}",
+        labels=(
+            Label("PERSON", "#e6194b", "p", "A named person"),
+            Label("ACCOUNT", "#3cb44b", "a", ""),
+        ),
+        created_at=_at(number),
+    )
+
+
+def test_project_round_trip_with_members(engine: Engine) -> None:
+    migrate(engine, task_store.MIGRATIONS)
+
+    with engine.begin() as conn:
+        task_store.insert_project(conn, _project(1))
+        task_store.upsert_member(conn, "p-1", "u-mia", MANAGER)
+        task_store.upsert_member(conn, "p-1", "u-ann", ANNOTATOR)
+    with engine.begin() as conn:
+        task_store.upsert_member(conn, "p-1", "u-ann", MANAGER)
+
+    with engine.connect() as conn:
+        project = task_store.get_project(conn, "p-1")
+        with pytest.raises(NotFound) as missing:
+            task_store.get_project(conn, "p-404")
+    assert project == replace(_project(1), members={"u-mia": MANAGER, "u-ann": MANAGER})
+    assert missing.value.code == "project_not_found"
+    assert _count(engine, "members") == 2
+
+
+def test_project_ids_list_all_or_by_member(engine: Engine) -> None:
+    migrate(engine, task_store.MIGRATIONS)
+    with engine.begin() as conn:
+        for number in (4, 2, 1, 3):
+            task_store.insert_project(conn, _project(number))
+        for number in (1, 3, 4):
+            task_store.upsert_member(conn, f"p-{number}", "u-ann", ANNOTATOR)
+
+    with engine.connect() as conn:
+        everyone = task_store.list_project_ids(conn, None, limit=3, offset=0)
+        rest = task_store.list_project_ids(conn, None, limit=3, offset=3)
+        member = task_store.list_project_ids(conn, "u-ann", limit=2, offset=1)
+        stranger = task_store.list_project_ids(conn, "u-zed", limit=10, offset=0)
+
+    assert everyone == (["p-1", "p-2", "p-3"], 4)
+    assert rest == (["p-4"], 4)
+    assert member == (["p-3", "p-4"], 3)
+    assert stranger == ([], 0)
+
+
+# Tasks: the queue
+
+
+def _task(number: int, project_id: str = PROJECT) -> TaskRow:
+    return TaskRow(
+        id=f"t-{number}",
+        project_id=project_id,
+        document_id=f"d-{number}",
+        state=QUEUED,
+        text_sha256=_hex(number),
+        text_length=FIVE_GIB,
+        created_at=_at(number),
+    )
+
+
+def _queue(engine: Engine, numbers: Sequence[int]) -> None:
+    migrate(engine, task_store.MIGRATIONS)
+    with engine.begin() as conn:
+        task_store.insert_project(conn, replace(_project(0), id=PROJECT))
+        for number in numbers:
+            assert task_store.insert_task(conn, _task(number))
+
+
+def _claim(engine: Engine, subject: str, minute: int = 0) -> TaskRow | None:
+    now = _moment(minute)
+    with engine.begin() as conn:
+        return task_store.claim_next(
+            conn, PROJECT, subject, now, now + timedelta(minutes=30)
+        )
+
+
+def _held(engine: Engine, subject: str, minute: int) -> TaskRow | None:
+    with engine.connect() as conn:
+        return task_store.held_lease(conn, PROJECT, subject, _moment(minute))
+
+
+def test_task_insert_skips_a_document_already_queued(engine: Engine) -> None:
+    _queue(engine, [1])
+
+    with engine.begin() as conn:
+        assert not task_store.insert_task(conn, replace(_task(1), id="t-again"))
+        assert not task_store.insert_task(conn, replace(_task(2), id="t-1"))
+        assert task_store.insert_task(conn, replace(_task(1, OTHER_PROJECT), id="t-x"))
+
+    with engine.connect() as conn:
+        assert task_store.get_task(conn, "t-1") == _task(1)
+        with pytest.raises(NotFound) as missing:
+            task_store.get_task(conn, "t-404")
+    assert missing.value.code == "task_not_found"
+    assert _count(engine, "tasks") == 2
+
+
+def test_tasks_list_oldest_first_in_pages(engine: Engine) -> None:
+    _queue(engine, [3, 1, 2])
+
+    with engine.connect() as conn:
+        first = task_store.list_tasks(conn, PROJECT, limit=2, offset=0)
+        second = task_store.list_tasks(conn, PROJECT, limit=2, offset=2)
+        other = task_store.list_tasks(conn, OTHER_PROJECT, limit=2, offset=0)
+
+    assert first == ([_task(1), _task(2)], 3)
+    assert second == ([_task(3)], 3)
+    assert other == ([], 0)
+
+
+def test_claim_leases_the_oldest_queued_task(engine: Engine) -> None:
+    _queue(engine, [2, 1, 3])
+
+    claimed = _claim(engine, "u-ann", minute=10)
+    second = _claim(engine, "u-ben", minute=10)
+
+    assert claimed == replace(
+        _task(1), state=LEASED, lease_holder="u-ann", lease_expires_at=_at(40)
+    )
+    assert second is not None and second.id == "t-2"
+    assert _held(engine, "u-ann", minute=39) == claimed
+    assert _held(engine, "u-ben", minute=39) == second
+    assert _held(engine, "u-cat", minute=39) is None
+    assert _held(engine, "u-ann", minute=40) is None
+
+
+def test_expired_lease_goes_to_the_next_claimer(engine: Engine) -> None:
+    _queue(engine, [1, 2])
+    _claim(engine, "u-ann", minute=0)
+
+    before_expiry = _claim(engine, "u-ben", minute=29)
+    after_expiry = _claim(engine, "u-cat", minute=31)
+
+    assert before_expiry is not None and before_expiry.id == "t-2"
+    assert after_expiry is not None and after_expiry.id == "t-1"
+    assert after_expiry.lease_holder == "u-cat"
+    assert after_expiry.lease_expires_at == _at(61)
+    assert _claim(engine, "u-dan", minute=32) is None
+
+
+def test_task_completes_once_and_leaves_the_queue(engine: Engine) -> None:
+    _queue(engine, [1])
+    _claim(engine, "u-ann")
+
+    with engine.begin() as conn:
+        assert task_store.complete_task(conn, "t-1")
+    with engine.begin() as conn:
+        assert not task_store.complete_task(conn, "t-1")
+        assert not task_store.complete_task(conn, "t-404")
+
+    with engine.connect() as conn:
+        task = task_store.get_task(conn, "t-1")
+        completed_at = conn.execute(
+            sa.text("SELECT completed_at FROM tasks WHERE id = 't-1'")
+        ).scalar_one()
+    assert (task.state, task.lease_holder, task.lease_expires_at) == (COMPLETED, "", "")
+    assert completed_at
+    assert _claim(engine, "u-ben", minute=120) is None
+
+
+def _default_to_serializable(engine: Engine) -> None:
+    """Make the server's default isolation stricter than the one claims rely on.
+
+    The engine pins READ COMMITTED on PostgreSQL; without that, the loser of a
+    race would get a serialization error instead of the next task.
+    """
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f'ALTER DATABASE "{engine.url.database}" '
+            "SET default_transaction_isolation = 'serializable'"
+        )
+    engine.dispose()
+
+
+def test_claim_waits_for_a_rival_then_takes_the_next_task(engine: Engine) -> None:
+    _queue(engine, [1, 2])
+    _default_to_serializable(engine)
+    now = _moment(0)
+
+    with ThreadPoolExecutor(1) as pool, engine.connect() as first:
+        with first.begin():
+            won = task_store.claim_next(first, PROJECT, "u-ann", now, _moment(30))
+            rival = pool.submit(_claim, engine, "u-ben")
+            # Long enough for the rival to read t-1 as queued and reach the lock
+            # the first transaction holds on it.
+            time.sleep(0.5)
+            was_waiting = not rival.done()
+        taken = rival.result(timeout=60)
+
+    assert won is not None and won.id == "t-1"
+    assert taken is not None and taken.id == "t-2"
+    assert taken.lease_holder == "u-ben"
+    assert was_waiting
+
+
+def test_concurrent_claimers_never_share_a_task(engine: Engine) -> None:
+    numbers = range(1, 31)
+    _queue(engine, numbers)
+    _default_to_serializable(engine)
+    start = threading.Barrier(2)
+
+    def claim_until_empty(subject: str) -> list[str]:
+        start.wait(timeout=60)
+        claimed = []
+        while (task := _claim(engine, subject)) is not None:
+            claimed.append(task.id)
+        return claimed
+
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(
+            zip(
+                ("u-ann", "u-ben"),
+                pool.map(claim_until_empty, ["u-ann", "u-ben"]),
+                strict=True,
+            )
+        )
+
+    claimed = [task_id for ids in results.values() for task_id in ids]
+    assert sorted(claimed) == sorted(f"t-{n}" for n in numbers)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, lease_holder FROM tasks"))
+        holders = {row.id: row.lease_holder for row in rows}
+    for subject, ids in results.items():
+        assert all(holders[task_id] == subject for task_id in ids)
+
+
+# Labeling
+
+
+def _annotation(number: int, annotator: str = "u-ann") -> Annotation:
+    return Annotation(
+        id=f"a-{number}",
+        task_id=f"t-{number}",
+        project_id=PROJECT,
+        document_id=f"d-{number}",
+        text_sha256=_hex(number),
+        annotator=annotator,
+        spans=(SpanLabel(0, 12, "PERSON"), SpanLabel(40, 52, "ACCOUNT")),
+        created_at=_at(number),
+    )
+
+
+def test_annotations_round_trip_once_per_annotator(engine: Engine) -> None:
+    migrate(engine, labeling_store.MIGRATIONS)
+
+    with engine.begin() as conn:
+        for number in (2, 3, 1):
+            assert labeling_store.insert_annotation(conn, _annotation(number))
+        again = replace(_annotation(1), id="a-again", spans=())
+        assert not labeling_store.insert_annotation(conn, again)
+        assert labeling_store.insert_annotation(
+            conn, replace(_annotation(1, "u-ben"), id="a-ben")
+        )
+
+    with engine.connect() as conn:
+        first = labeling_store.list_annotations(conn, PROJECT, limit=2, offset=0)
+        rest = labeling_store.list_annotations(conn, PROJECT, limit=10, offset=2)
+        other = labeling_store.list_annotations(conn, OTHER_PROJECT, 10, 0)
+
+    assert first == ([_annotation(1), replace(_annotation(1, "u-ben"), id="a-ben")], 4)
+    assert rest == ([_annotation(2), _annotation(3)], 4)
+    assert other == ([], 0)
+
+
+# Export
+
+
+def _export(number: int, name: str = "") -> export_store.ExportRow:
+    return export_store.ExportRow(
+        id=f"e-{number}",
+        project_id=PROJECT,
+        name=name or f"claims-v{number}",
+        format=JSONL,
+        files=(
+            FileEntry("annotations.jsonl", _hex(number), FIVE_GIB),
+            FileEntry("manifest.json", _hex(100 + number), 912),
+        ),
+        annotation_count=3_000_000_000,
+        manifest_sha256=_hex(100 + number),
+        created_at=_at(number),
+    )
+
+
+def test_exports_round_trip_once_per_name(engine: Engine) -> None:
+    migrate(engine, export_store.MIGRATIONS)
+
+    with engine.begin() as conn:
+        for number in (2, 1, 3):
+            assert export_store.insert_export(conn, _export(number))
+        assert not export_store.insert_export(conn, _export(4, name="claims-v1"))
+        assert not export_store.insert_export(conn, _export(1, name="new-name"))
+
+    with engine.connect() as conn:
+        assert export_store.get_export(conn, "e-2") == _export(2)
+        assert export_store.count_exports(conn, PROJECT) == 3
+        assert export_store.count_exports(conn, OTHER_PROJECT) == 0
+        first = export_store.list_exports(conn, PROJECT, limit=2, offset=0)
+        rest = export_store.list_exports(conn, PROJECT, limit=2, offset=2)
+        with pytest.raises(NotFound) as missing:
+            export_store.get_export(conn, "e-4")
+
+    assert first == ([_export(1), _export(2)], 3)
+    assert rest == ([_export(3)], 3)
+    assert missing.value.code == "export_not_found"
+
+
+# Audit
+
+
+def _audit_event(number: int) -> dict[str, Any]:
+    return {
+        "id": f"evt-{number}",
+        "time": _at(number),
+        "actor": {"subject": "u-mia", "username": "mia", "roles": ["manager"]},
+        "action": "document.ingest",
+        "resource": {"type": "document", "id": f"d-{number}", "project_id": PROJECT},
+        "outcome": "success",
+        "details": {"size_bytes": str(FIVE_GIB)},
+    }
+
+
+def test_chain_appends_inside_the_transaction(engine: Engine, tmp_path: Path) -> None:
+    migrate(engine, audit_store.MIGRATIONS)
+    chain = audit_store.ChainFile(tmp_path / "audit" / "chain.jsonl")
+
+    with engine.connect() as conn:
+        assert audit_store.read_head(conn) == audit_store.SealedHead(
+            ChainHead(0, GENESIS_HASH), 0
+        )
+    with engine.begin() as conn:
+        first = chain.append(conn, _audit_event(1))
+        second = chain.append(conn, _audit_event(2))
+    with engine.begin() as conn:
+        repeated = chain.append(conn, _audit_event(1))
+
+    assert first is not None and second is not None
+    assert repeated is None
+    assert second["prev_hash"] == first["hash"]
+    with engine.connect() as conn:
+        sealed = audit_store.read_head(conn)
+        assert audit_store.is_chained(conn, "evt-2")
+        assert not audit_store.is_chained(conn, "evt-3")
+    assert sealed == audit_store.SealedHead(
+        ChainHead(2, second["hash"]), chain.path.stat().st_size
+    )
+    assert verify_chain(chain.lines(), sealed.head).is_intact
+
+
+def test_chain_rewrites_a_line_whose_transaction_rolled_back(
+    engine: Engine, tmp_path: Path
+) -> None:
+    migrate(engine, audit_store.MIGRATIONS)
+    chain = audit_store.ChainFile(tmp_path / "chain.jsonl")
+    with engine.begin() as conn:
+        chain.append(conn, _audit_event(1))
+
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        chain.append(conn, _audit_event(2))
+        raise RuntimeError("the commit never happened")
+    with engine.begin() as conn:
+        third = chain.append(conn, _audit_event(3))
+
+    assert third is not None and third["sequence"] == 2
+    with engine.connect() as conn:
+        sealed = audit_store.read_head(conn)
+    assert sealed.file_size == chain.path.stat().st_size
+    assert len(list(chain.lines())) == 2
+    assert verify_chain(chain.lines(), sealed.head).is_intact
+
+
+# Local users
+
+
+def test_local_users_round_trip(engine: Engine, tmp_path: Path) -> None:
+    issuer = local_oidc.LocalOidcIssuer(
+        directory=tmp_path / "oidc",
+        engine=engine,
+        issuer="http://127.0.0.1:1/oidc",
+        audience="strongroom",
+        token_lifetime_seconds=60,
+    )
+    assert not issuer.has_users()
+
+    mia = issuer.create_user("mia", PASSWORD, {MANAGER})
+    ann = issuer.create_user("ann", PASSWORD, {ANNOTATOR, MANAGER})
+    with pytest.raises(Conflict):
+        issuer.create_user("mia", PASSWORD, {ANNOTATOR})
+    token = issuer.login("mia", PASSWORD, client_address="10.0.0.7")
+    with pytest.raises(Unauthenticated):
+        issuer.login("mia", "wrong password, long enough")
+
+    assert issuer.has_users()
+    assert issuer.find_user("ann") == ann
+    assert issuer.list_users() == [ann, mia]
+    with pytest.raises(NotFound):
+        issuer.find_user("zed")
+    assert issuer.verify(token).subject == mia.subject
+    # Two users created, one login and one refused: four audit events staged.
+    assert _count(engine, "outbox", f"topic = '{AUDIT_EVENT}'") == 4
+
+
+# The outbox and the consumer
+
+
+def test_relay_publishes_a_staged_event_and_marks_it(
+    engine: Engine, bus: SqliteEventLog
+) -> None:
+    migrate(engine, [])
+    with engine.begin() as conn:
+        event_id = stage_event(conn, TASK_CREATED, "t-1", {"task_id": "t-1"})
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        stage_event(conn, TASK_CREATED, "t-2", {"task_id": "t-2"})
+        raise RuntimeError("the change failed")
+    relay = OutboxRelay(engine, bus)
+
+    assert relay.step() is True
+    assert relay.step() is False
+
+    (published,) = bus.poll("reader", [TASK_CREATED], limit=10)
+    assert (published.id, published.key, published.payload) == (
+        event_id,
+        "t-1",
+        {"task_id": "t-1"},
+    )
+    assert _count(engine, "outbox", "relayed_at IS NOT NULL") == 1
+    assert _count(engine, "outbox") == 1
+
+
+class _CommitDuringPublish:
+    """A bus that lets a pending transaction commit while it publishes."""
+
+    def __init__(self, bus: EventBus, pending: sa.Transaction) -> None:
+        self.bus = bus
+        self.pending = pending
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self.bus.publish(events)
+        if self.pending.is_active:
+            self.pending.commit()
+
+    def poll(self, group: str, topics: Sequence[str], limit: int) -> list[Event]:
+        return self.bus.poll(group, topics, limit)
+
+    def commit(self, group: str, event: Event) -> None:
+        self.bus.commit(group, event)
+
+    def close(self) -> None:
+        self.bus.close()
+
+
+# SQLite has one writer, so its outbox rows always commit in position order;
+# only PostgreSQL can commit a lower position after a higher one.
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_relay_keeps_an_event_that_commits_while_it_publishes(
+    engine: Engine, bus: SqliteEventLog
+) -> None:
+    migrate(engine, [])
+
+    # The late event takes the lower position but commits after the relay read.
+    with engine.connect() as late:
+        pending = late.begin()
+        late_id = stage_event(late, TASK_CREATED, "t-1", {"task_id": "t-1"})
+        with engine.begin() as conn:
+            early_id = stage_event(conn, TASK_CREATED, "t-2", {"task_id": "t-2"})
+        relay = OutboxRelay(engine, _CommitDuringPublish(bus, pending))
+        assert relay.step() is True
+    assert relay.step() is True
+    assert relay.step() is False
+
+    published = bus.poll("reader", [TASK_CREATED], limit=10)
+    assert [e.id for e in published] == [early_id, late_id]
+
+
+def _cleaned(document: int, event_id: str = "") -> Event:
+    return Event(
+        id=event_id or str(uuid.uuid4()),
+        topic=DOCUMENT_CLEANED,
+        key=f"d-{document}",
+        payload={
+            "project_id": PROJECT,
+            "document_id": f"d-{document}",
+            "text_sha256": _hex(document),
+            "text_length": 48_213,
+        },
+        time=_at(document),
+    )
+
+
+def test_consumer_skips_a_redelivered_event(
+    engine: Engine, bus: SqliteEventLog
+) -> None:
+    migrate(engine, task_store.MIGRATIONS)
+    bus.publish([_cleaned(1, "evt-1"), _cleaned(2, "evt-2")])
+    consumer = EventConsumer("tasks", bus, engine, task_handlers.HANDLERS)
+
+    assert consumer.step() is True
+    assert consumer.step() is False
+    # Redelivered after a crash before the bus commit, and the same document
+    # cleaned again under a new event id: neither adds a task.
+    (redelivered,) = bus.poll("late-reader", [DOCUMENT_CLEANED], limit=1)
+    consumer._handle_once(redelivered)
+    bus.publish([_cleaned(1)])
+    assert consumer.step() is True
+
+    with engine.connect() as conn:
+        tasks, total = task_store.list_tasks(conn, PROJECT, limit=10, offset=0)
+    assert total == 2
+    assert sorted(t.document_id for t in tasks) == ["d-1", "d-2"]
+    assert _count(engine, "processed_events") == 3
+    assert _count(engine, "outbox", f"topic = '{TASK_CREATED}'") == 2
+
+    OutboxRelay(engine, bus).step()
+    created = bus.poll("labeling", [TASK_CREATED], limit=10)
+    assert sorted(e.payload["document_id"] for e in created) == ["d-1", "d-2"]
+    assert len(bus.poll("audit", [AUDIT_EVENT], limit=10)) == 2
+
+
+def test_failed_handler_attempt_leaves_no_partial_change(
+    engine: Engine, bus: SqliteEventLog
+) -> None:
+    migrate(engine, task_store.MIGRATIONS)
+    bus.publish([_cleaned(1, "evt-1")])
+    attempts: list[str] = []
+
+    def flaky(conn: Connection, event: Event) -> None:
+        task_handlers.on_document_cleaned(conn, event)
+        attempts.append(event.id)
+        if len(attempts) == 1:
+            raise ConnectionError("the backend blipped after the insert")
+
+    consumer = EventConsumer("tasks", bus, engine, {DOCUMENT_CLEANED: flaky})
+
+    assert consumer.step() is True
+
+    assert attempts == ["evt-1", "evt-1"]
+    assert _count(engine, "tasks") == 1
+    assert _count(engine, "processed_events") == 1
+    assert _count(engine, "outbox") == 2
