@@ -26,12 +26,11 @@ from prometheus_client import (
 
 from strongroom.gateway import schemas
 from strongroom.gateway.clients import ServiceClients
+from strongroom.gateway.identity import open_identity
 from strongroom.gateway.problems import install_problem_handlers, problem_response
-from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
-from strongroom.services.common.database import create_database_engine
 from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
 from strongroom.services.common.events import OutboxRelay
 from strongroom.services.common.grpc_clients import (
@@ -86,22 +85,10 @@ def download(chunks: Iterator[common_pb2.DataChunk]) -> StreamingResponse:
     )
 
 
-def open_issuer(settings: Settings) -> LocalOidcIssuer:
-    directory = settings.service_dir("identity")
-    engine = create_database_engine(f"sqlite:///{directory / 'identity.db'}")
-    return LocalOidcIssuer(
-        directory,
-        engine,
-        settings.oidc_issuer,
-        settings.oidc_audience,
-        settings.token_lifetime_seconds,
-    )
-
-
 def create_app(settings: Settings) -> FastAPI:
-    issuer = open_issuer(settings)
+    issuer = open_identity(settings)
     clients = ServiceClients.connect(settings)
-    backends = open_backends(settings)
+    backends = open_backends(settings, client_id="strongroom-gateway")
     relay = OutboxRelay(issuer.engine, backends.bus)
     registry = CollectorRegistry()
     requests_total = Counter(

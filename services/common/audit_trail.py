@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.auth import Principal
 from strongroom.services.common.database import utc_now
@@ -61,3 +61,22 @@ def stage_audit(
     }
     stage_event(conn, AUDIT_EVENT, resource_id or action, event)
     return str(event["id"])
+
+
+def record_sign_in(engine: Engine, actor: Principal, *, is_refused: bool) -> None:
+    """Audit one password sign-in at the gateway, refused or not.
+
+    A refused attempt carries no username: a mistyped password is often
+    another user's name or the password itself.
+    """
+    with engine.begin() as conn:
+        stage_audit(
+            conn,
+            service="gateway",
+            action="auth.login",
+            actor=actor,
+            resource_type="session",
+            resource_id="" if is_refused else actor.subject,
+            outcome=DENIED if is_refused else SUCCESS,
+            reason="bad_credentials" if is_refused else "",
+        )

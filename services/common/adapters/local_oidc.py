@@ -25,7 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.engine import Engine
 
-from strongroom.services.common.audit_trail import DENIED, SYSTEM, stage_audit
+from strongroom.services.common.audit_trail import (
+    SYSTEM,
+    record_sign_in,
+    stage_audit,
+)
 from strongroom.services.common.auth import ROLES, Principal, decode_token
 from strongroom.services.common.database import Migration, migrate, utc_now
 from strongroom.services.common.errors import (
@@ -243,34 +247,15 @@ class LocalOidcIssuer:
                 roles=frozenset(),
                 client_address=client_address,
             )
-            with self.engine.begin() as conn:
-                stage_audit(
-                    conn,
-                    service="gateway",
-                    action="auth.login",
-                    actor=attempt,
-                    resource_type="session",
-                    outcome=DENIED,
-                    reason="bad_credentials",
-                )
+            record_sign_in(self.engine, attempt, is_refused=True)
             raise Unauthenticated(
                 "The username or password is wrong.", code="bad_credentials"
             )
         user = User(row.subject, row.username, frozenset(json.loads(row.roles)))
-        with self.engine.begin() as conn:
-            stage_audit(
-                conn,
-                service="gateway",
-                action="auth.login",
-                actor=Principal(
-                    user.subject,
-                    user.username,
-                    user.roles,
-                    client_address=client_address,
-                ),
-                resource_type="session",
-                resource_id=user.subject,
-            )
+        signed_in = Principal(
+            user.subject, user.username, user.roles, client_address=client_address
+        )
+        record_sign_in(self.engine, signed_in, is_refused=False)
         return self.issue_token(user)
 
     def issue_token(self, user: User) -> str:
