@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import httpx
 from strongroom.services.common.config import default_data_dir
 
 _CREDENTIALS_FILE = "credentials.json"
+# Waits before each new attempt of an upload that met a restarting service.
+_UPLOAD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def config_dir() -> Path:
@@ -47,14 +50,17 @@ class Api:
             headers={"authorization": f"Bearer {self.token}"},
         )
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, accept: set[int] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Send a request; an error status not in ``accept`` ends the command."""
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise click.ClickException(
                 f"Strongroom at {self.url} cannot be reached."
             ) from exc
-        if response.is_error:
+        if response.is_error and response.status_code not in (accept or set()):
             raise click.ClickException(_problem_text(response))
         return response
 
@@ -103,11 +109,27 @@ def main() -> None:
 @_data_dir_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8470, show_default=True, type=int)
-def up(data_dir: Path, host: str, port: int) -> None:
+@click.option(
+    "--cluster",
+    "cluster_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML file naming the cluster backends (Kafka, S3, OpenSearch, "
+    "an OIDC provider, PostgreSQL) to run against instead of the embedded ones.",
+)
+def up(data_dir: Path, host: str, port: int, cluster_config: Path | None) -> None:
     """Start every service and the web gateway on this machine."""
-    from strongroom.launcher import Launcher
+    from strongroom.launcher import Launcher, cluster_environment
 
-    launcher = Launcher(data_dir.resolve(), host, port, say=lambda m: click.echo(m))
+    cluster = None
+    if cluster_config is not None:
+        try:
+            cluster = cluster_environment(cluster_config)
+        except (ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    launcher = Launcher(
+        data_dir.resolve(), host, port, say=lambda m: click.echo(m), cluster=cluster
+    )
     sys.exit(launcher.run())
 
 
@@ -253,12 +275,23 @@ def ingest(
 
 
 def _upload(api: Api, project_id: str, path: Path) -> str:
-    with path.open("rb") as handle:
-        document = api.json(
-            "POST",
-            f"/api/v1/projects/{project_id}/documents",
-            files={"file": (path.name, handle, "application/octet-stream")},
-        )
+    """Upload one file, again after a pause while Strongroom answers 503.
+
+    Sending the same bytes twice is safe: ingestion returns the document the
+    first attempt created, if it got that far.
+    """
+    for delay in (*_UPLOAD_RETRY_DELAYS, None):
+        with path.open("rb") as handle:
+            response = api.request(
+                "POST",
+                f"/api/v1/projects/{project_id}/documents",
+                files={"file": (path.name, handle, "application/octet-stream")},
+                accept={503} if delay is not None else set(),
+            )
+        if response.status_code != 503 or delay is None:
+            break
+        time.sleep(delay)
+    document = response.json()
     note = " (already ingested)" if document["is_duplicate"] else ""
     return (
         f"{document['id']} {document['media_type']}, "
@@ -311,15 +344,26 @@ def audit() -> None:
 
 @audit.command("verify")
 @_data_dir_option
-def audit_verify(data_dir: Path) -> None:
+@click.option(
+    "--cluster",
+    "cluster_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The cluster configuration `strongroom up --cluster` runs with.",
+)
+def audit_verify(data_dir: Path, cluster_config: Path | None) -> None:
     """Check every link of the audit chain stored under the data directory."""
-    from strongroom.services.audit.main import open_store
+    from strongroom.launcher import cluster_environment
+    from strongroom.services.audit.main import chain_path, open_store
     from strongroom.services.audit.servicer import verify_stored_chain
     from strongroom.services.common.config import Settings
 
-    if not (data_dir / "audit" / "state.db").exists():
+    if cluster_config is not None:
+        os.environ.update(cluster_environment(cluster_config))
+    settings = Settings(data_dir=data_dir)
+    if not chain_path(settings).exists():
         raise click.ClickException(f"No audit trail under {data_dir}.")
-    engine, chain = open_store(Settings(data_dir=data_dir))
+    engine, chain = open_store(settings)
     result = verify_stored_chain(engine, chain)
     engine.dispose()
     if not result.is_intact:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import grpc
 
+from strongroom.services.common.config import SERVICE_NAMES
 from strongroom.services.common.errors import (
     ERRORS_BY_GRPC_STATUS,
     InternalError,
@@ -24,10 +27,46 @@ T = TypeVar("T")
 Metadata = tuple[tuple[str, str], ...]
 
 
+# RPCs whose names start so only read; calling one twice changes nothing.
+_READ_PREFIXES = ("Get", "List", "Search", "Verify")
+
+
+def _retry_service_config() -> str:
+    """gRPC's retry policy for the unary reads of every Strongroom service.
+
+    A read cut off by a service restarting (UNAVAILABLE after the request
+    went out) is sent again; writes are not, since the first may have landed.
+    """
+    modules = [importlib.import_module(f"strongroom.v1.{n}_pb2") for n in SERVICE_NAMES]
+    reads = [
+        {"service": service.full_name, "method": method.name}
+        for module in modules
+        for service in module.DESCRIPTOR.services_by_name.values()
+        for method in service.methods
+        if method.name.startswith(_READ_PREFIXES)
+        and not (method.client_streaming or method.server_streaming)
+    ]
+    policy = {
+        "maxAttempts": 5,
+        "initialBackoff": "0.2s",
+        "maxBackoff": "2s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    return json.dumps({"methodConfig": [{"name": reads, "retryPolicy": policy}]})
+
+
+_SERVICE_CONFIG = _retry_service_config()
+
+
 def open_channel(address: str) -> grpc.Channel:
     return grpc.insecure_channel(
         address,
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.service_config", _SERVICE_CONFIG),
+            ("grpc.enable_retries", 1),
+        ],
     )
 
 
@@ -56,9 +95,14 @@ def typed_error(exc: grpc.RpcError) -> StrongroomError:
 def call(
     method: Callable[..., T], request: Any, metadata: Metadata, timeout: float = 30.0
 ) -> T:
-    """Invoke a unary stub method, raising typed errors instead of RpcError."""
+    """Invoke a unary stub method, raising typed errors instead of RpcError.
+
+    The call waits, within ``timeout``, for a service that is restarting to
+    accept connections again instead of failing at once: a request that was
+    never sent cannot have had an effect, so waiting is safe for every call.
+    """
     try:
-        return method(request, metadata=metadata, timeout=timeout)
+        return method(request, metadata=metadata, timeout=timeout, wait_for_ready=True)
     except grpc.RpcError as exc:
         raise typed_error(exc) from exc
 
@@ -71,6 +115,8 @@ def call_streaming(
 ) -> Iterator[T]:
     """Invoke a server-streaming stub method, raising typed errors."""
     try:
-        yield from method(request, metadata=metadata, timeout=timeout)
+        yield from method(
+            request, metadata=metadata, timeout=timeout, wait_for_ready=True
+        )
     except grpc.RpcError as exc:
         raise typed_error(exc) from exc
