@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,15 +64,39 @@ def free_port(host: str) -> int:
         return port
 
 
-def plan_environment(data_dir: Path, host: str, port: int) -> dict[str, str]:
+def cluster_environment(config: Path) -> dict[str, str]:
+    """Turn a cluster configuration file (TOML) into STRONGROOM_* variables.
+
+    Its keys are the settings' names, e.g. ``event_bus = "kafka"``.
+    """
+    with config.open("rb") as handle:
+        values = tomllib.load(handle)
+    unknown = set(values) - set(Settings.model_fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown settings in {config.name}: {', '.join(sorted(unknown))}."
+        )
+    return {
+        f"STRONGROOM_{key.upper()}": str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+        for key, value in values.items()
+    }
+
+
+def plan_environment(
+    data_dir: Path, host: str, port: int, base: dict[str, str]
+) -> dict[str, str]:
     """Choose addresses for every process and return the STRONGROOM_* variables."""
     defaults = Settings(data_dir=data_dir)
     env = {
+        **base,
         "STRONGROOM_DATA_DIR": str(data_dir),
         "STRONGROOM_GATEWAY_HOST": host,
         "STRONGROOM_GATEWAY_PORT": str(port),
-        "STRONGROOM_OIDC_ISSUER": f"http://{host}:{port}/oidc",
     }
+    if base.get("STRONGROOM_IDENTITY", "local") == "local":
+        env["STRONGROOM_OIDC_ISSUER"] = f"http://{host}:{port}/oidc"
     taken = {port}
     for name in SERVICE_NAMES:
         default_port = int(defaults.address_of(name).rsplit(":", 1)[1])
@@ -85,9 +110,13 @@ def plan_environment(data_dir: Path, host: str, port: int) -> dict[str, str]:
 
 def ensure_first_admin(settings: Settings) -> str | None:
     """Create the first admin on an empty data directory; return its password."""
-    from strongroom.gateway.app import open_issuer
+    from strongroom.gateway.identity import open_identity
+    from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
 
-    issuer = open_issuer(settings)
+    if settings.identity != "local":
+        return None
+    issuer = open_identity(settings)
+    assert isinstance(issuer, LocalOidcIssuer)
     try:
         if issuer.has_users():
             return None
@@ -100,8 +129,14 @@ def ensure_first_admin(settings: Settings) -> str | None:
 
 class Launcher:
     def __init__(
-        self, data_dir: Path, host: str, port: int, say: Callable[[str], None]
+        self,
+        data_dir: Path,
+        host: str,
+        port: int,
+        say: Callable[[str], None],
+        cluster: dict[str, str] | None = None,
     ) -> None:
+        self.cluster = cluster or {}
         self.data_dir = data_dir
         self.host = host
         self.port = port
@@ -125,7 +160,8 @@ class Launcher:
             os.close(lock)
 
     def _run(self) -> int:
-        env = {**os.environ, **plan_environment(self.data_dir, self.host, self.port)}
+        planned = plan_environment(self.data_dir, self.host, self.port, self.cluster)
+        env = {**os.environ, **planned}
         os.environ.update(env)
         password = ensure_first_admin(Settings())
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())

@@ -9,10 +9,14 @@ from sqlalchemy.engine import Engine
 from strongroom.services.audit import store
 from strongroom.services.audit.handlers import handlers
 from strongroom.services.audit.servicer import SERVICE, AuditServicer
-from strongroom.services.common.adapters.sqlite_audit_index import SqliteAuditIndex
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
-from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
+from strongroom.services.common.runtime import (
+    Backends,
+    ServiceDefinition,
+    open_audit_index,
+    run_service,
+)
 from strongroom.v1 import audit_pb2, audit_pb2_grpc
 
 
@@ -28,7 +32,7 @@ def open_store(settings: Settings) -> tuple[Engine, store.ChainFile]:
 
 def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     engine, chain = open_store(settings)
-    index = SqliteAuditIndex(settings.service_dir(SERVICE) / "index.db")
+    index = open_audit_index(settings)
     return ServiceDefinition(
         name=SERVICE,
         engine=engine,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICE_NAMES = ("ingestion", "redaction", "tasks", "labeling", "export", "audit")
@@ -23,15 +23,33 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRONGROOM_", frozen=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
-    event_bus: Literal["sqlite"] = "sqlite"
-    object_store: Literal["local"] = "local"
-    audit_index: Literal["sqlite"] = "sqlite"
     # Empty means one SQLite file per service under the data directory;
     # otherwise a SQLAlchemy URL with "{service}" where the name goes.
     database_url_template: str = ""
 
+    event_bus: Literal["sqlite", "kafka"] = "sqlite"
+    kafka_bootstrap_servers: str = ""
+
+    object_store: Literal["local", "s3"] = "local"
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_secure: bool = True
+    s3_bucket_prefix: str = "strongroom-"
+    # Days each version of an original or archived audit file is kept (WORM).
+    s3_retention_days: int = Field(default=6 * 365, ge=1)
+
+    audit_index: Literal["sqlite", "opensearch"] = "sqlite"
+    opensearch_url: str = ""
+    opensearch_index_prefix: str = "strongroom-audit"
+
+    # "local": the gateway is the OIDC issuer; "oidc": an external provider
+    # such as Keycloak issues tokens and the gateway only verifies them.
+    identity: Literal["local", "oidc"] = "local"
     oidc_issuer: str = "http://127.0.0.1:8470/oidc"
     oidc_audience: str = "strongroom"
+    # The public client the CLI and the web page sign in through.
+    oidc_client_id: str = "strongroom"
     token_lifetime_seconds: int = 3600
 
     gateway_host: str = "127.0.0.1"

@@ -13,6 +13,7 @@ import grpc
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common.adapters.local_object_store import LocalObjectStore
+from strongroom.services.common.adapters.sqlite_audit_index import SqliteAuditIndex
 from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
 from strongroom.services.common.audit_trail import DENIED, ERROR, stage_audit
 from strongroom.services.common.auth import OidcTokenVerifier, Principal
@@ -25,7 +26,12 @@ from strongroom.services.common.errors import (
 from strongroom.services.common.events import EventConsumer, EventHandler, OutboxRelay
 from strongroom.services.common.grpc_server import GrpcServer, ServiceInterceptor
 from strongroom.services.common.logs import configure_logging
-from strongroom.services.common.ports import EventBus, IdentityProvider, ObjectStore
+from strongroom.services.common.ports import (
+    AuditIndex,
+    EventBus,
+    IdentityProvider,
+    ObjectStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +49,48 @@ class Backends:
     identity: IdentityProvider
 
 
-def open_backends(settings: Settings) -> Backends:
+def open_backends(settings: Settings, client_id: str = "strongroom") -> Backends:
+    """Open the adapters the configuration names; nothing else chooses them."""
     return Backends(
-        bus=SqliteEventLog(settings.data_dir / "events" / "events.db"),
-        objects=LocalObjectStore(settings.data_dir / "objects"),
+        bus=open_event_bus(settings, client_id),
+        objects=open_object_store(settings),
         identity=OidcTokenVerifier(settings.oidc_issuer, settings.oidc_audience),
     )
+
+
+def open_event_bus(settings: Settings, client_id: str) -> EventBus:
+    if settings.event_bus == "kafka":
+        from strongroom.services.common.adapters.kafka_event_bus import KafkaEventBus
+
+        return KafkaEventBus(settings.kafka_bootstrap_servers, client_id)
+    return SqliteEventLog(settings.data_dir / "events" / "events.db")
+
+
+def open_object_store(settings: Settings) -> ObjectStore:
+    if settings.object_store == "s3":
+        from strongroom.services.common.adapters.s3_object_store import S3ObjectStore
+
+        return S3ObjectStore(
+            settings.s3_endpoint,
+            settings.s3_access_key,
+            settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            bucket_prefix=settings.s3_bucket_prefix,
+            retention_days=settings.s3_retention_days,
+        )
+    return LocalObjectStore(settings.data_dir / "objects")
+
+
+def open_audit_index(settings: Settings) -> AuditIndex:
+    if settings.audit_index == "opensearch":
+        from strongroom.services.common.adapters.opensearch_audit_index import (
+            OpenSearchAuditIndex,
+        )
+
+        return OpenSearchAuditIndex(
+            settings.opensearch_url, index_prefix=settings.opensearch_index_prefix
+        )
+    return SqliteAuditIndex(settings.service_dir("audit") / "index.db")
 
 
 @dataclass
@@ -136,5 +178,5 @@ def run_service(
     """Entry point body shared by every service's ``main``."""
     settings = Settings()
     configure_logging(name, settings.log_level)
-    backends = open_backends(settings)
+    backends = open_backends(settings, client_id=f"strongroom-{name}")
     serve(build(settings, backends), settings, backends)

@@ -37,6 +37,8 @@ class Strongroom:
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
     admin_password: str | None = None
+    # Extra arguments for `strongroom up`, e.g. ["--cluster", "cluster.toml"].
+    up_args: list[str] = field(default_factory=list)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @property
@@ -57,6 +59,7 @@ class Strongroom:
                 str(self.data_dir),
                 "--port",
                 str(self.port),
+                *self.up_args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,390 @@
+"""The whole path in cluster mode: Kafka, S3, OpenSearch, Keycloak and PostgreSQL.
+
+Every backend is the real server, started by the test harness (tests/backends).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaAdminClient
+from minio import Minio
+
+from strongroom.services.common.config import SERVICE_NAMES
+from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
+from tests.backends.kafka import KafkaServer
+from tests.backends.keycloak import KeycloakServer
+from tests.e2e.harness import Strongroom, isolated_env, wait_for
+
+NOTE = "Patient seen on 03/14/2021, call (555) 201-3344 or write to pat@example.org.\n"
+ADMIN = ("admin", "dev-only-admin-password")
+ANNOTATOR = ("ann", "dev-only-ann-password")
+# Documents per delivery test: enough that a kill lands mid-batch.
+BATCH = 40
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server,
+    kafka_server,
+    s3_server,
+    opensearch_server,
+    keycloak_server,
+) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("cluster")
+    run = uuid.uuid4().hex[:8]
+    # One database per service (and one for the gateway's sign-in records),
+    # created up front as a platform team would.
+    urls = [
+        postgres_server.url_for(f"strongroom_{run}_{name}")
+        for name in (*SERVICE_NAMES, "identity")
+    ]
+    template = urls[-1].replace(f"_{run}_identity", f"_{run}_{{service}}")
+    settings = {
+        "database_url_template": template,
+        "event_bus": "kafka",
+        "kafka_bootstrap_servers": kafka_server.bootstrap_servers,
+        "object_store": "s3",
+        "s3_endpoint": s3_server.endpoint,
+        "s3_access_key": s3_server.access_key,
+        "s3_secret_key": s3_server.secret_key,
+        "s3_secure": False,
+        "s3_bucket_prefix": f"e2e-{run}-",
+        "audit_index": "opensearch",
+        "opensearch_url": opensearch_server.url,
+        "opensearch_index_prefix": f"e2e-{run}-audit",
+        "identity": "oidc",
+        "oidc_issuer": keycloak_server.issuer,
+    }
+    config = root / "cluster.toml"
+    config.write_text(
+        "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+    )
+    instance = Strongroom(
+        data_dir=root / "data",
+        env=isolated_env(root / "home"),
+        up_args=["--cluster", str(config)],
+    )
+    instance.start(timeout=240)
+    try:
+        yield {
+            "strongroom": instance,
+            "config": config,
+            "settings": settings,
+            "keycloak": keycloak_server,
+            "kafka": kafka_server,
+            "template": template,
+        }
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="module")
+def journey(cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    strongroom: Strongroom = cluster["strongroom"]
+    work = tmp_path_factory.mktemp("cluster-journey")
+    assert strongroom.admin_password is None  # users live in Keycloak
+    strongroom.cli(
+        "login", "--url", strongroom.url, "--username", ADMIN[0], "--password", ADMIN[1]
+    )
+    admin = strongroom.client(strongroom.token(*ADMIN))
+    ann = strongroom.client(
+        strongroom.token(*ANNOTATOR)
+    )  # signs in through the gateway
+
+    project = admin.post(
+        "/api/v1/projects",
+        json={"name": "Cluster notes", "labels": ["PERSON", "DIAGNOSIS"]},
+    ).json()
+    admin.post(
+        f"/api/v1/projects/{project['id']}/members",
+        json={"username": ANNOTATOR[0], "role": "annotator"},
+    ).raise_for_status()
+    note = work / "note.txt"
+    note.write_text(NOTE)
+    strongroom.cli("ingest", "--project", project["id"], str(note))
+    wait_for(
+        lambda: (
+            admin.get(f"/api/v1/projects/{project['id']}/tasks").json()["total"] == 1
+        ),
+        timeout=90,
+    )
+
+    task = ann.post(f"/api/v1/projects/{project['id']}/tasks/next").json()
+    start = task["text"].index("Patient")
+    ann.post(
+        f"/api/v1/tasks/{task['id']}/annotations",
+        json={"spans": [{"start": start, "end": start + 7, "label": "PERSON"}]},
+    ).raise_for_status()
+    out = work / "exports"
+    strongroom.cli("export", "--project", project["id"], "--out", str(out))
+    return {
+        "admin": admin,
+        "ann": ann,
+        "project": project,
+        "task": task,
+        "export_dir": out / "v1",
+    }
+
+
+def test_path_completes_with_redacted_text(journey: dict) -> None:
+    text = journey["task"]["text"]
+    assert "[DATE]" in text and "[PHONE]" in text and "[EMAIL]" in text
+    assert "pat@example.org" not in text
+    records = (journey["export_dir"] / "annotations.jsonl").read_text().splitlines()
+    assert len(records) == 1
+    manifest = json.loads((journey["export_dir"] / "manifest.json").read_text())
+    data = (journey["export_dir"] / "annotations.jsonl").read_bytes()
+    assert manifest["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_original_is_stored_in_s3(journey: dict, cluster: dict) -> None:
+    settings = cluster["settings"]
+    client = Minio(
+        settings["s3_endpoint"],
+        settings["s3_access_key"],
+        settings["s3_secret_key"],
+        secure=False,
+    )
+    bucket = f"{settings['s3_bucket_prefix']}originals"
+    keys = [o.object_name for o in client.list_objects(bucket, recursive=True)]
+    assert any(key.endswith(hashlib.sha256(NOTE.encode()).hexdigest()) for key in keys)
+
+
+def test_events_travel_through_kafka(journey: dict, cluster: dict) -> None:
+    admin = KafkaAdminClient(
+        bootstrap_servers=cluster["settings"]["kafka_bootstrap_servers"]
+    )
+    try:
+        topics = set(admin.list_topics())
+    finally:
+        admin.close()
+    assert {
+        "document.ingested",
+        "document.cleaned",
+        "annotation.submitted",
+        "audit.event",
+    } <= topics
+
+
+def test_state_lives_in_postgresql(journey: dict, cluster: dict) -> None:
+    engine = sa.create_engine(cluster["template"].format(service="tasks"))
+    with engine.connect() as conn:
+        states = conn.execute(sa.text("SELECT state FROM tasks")).scalars().all()
+    engine.dispose()
+    assert states == ["completed"]
+
+
+def test_audit_trail_is_searchable_in_opensearch_and_verifies(
+    journey: dict, cluster: dict
+) -> None:
+    admin = journey["admin"]
+    expected = {
+        "auth.login",
+        "project.create",
+        "document.ingest",
+        "document.redact",
+        "task.lease",
+        "annotation.submit",
+        "export.create",
+    }
+
+    def found() -> bool:
+        return all(
+            admin.get(
+                "/api/v1/audit/events", params={"action": action, "limit": 1}
+            ).json()["total"]
+            > 0
+            for action in expected
+        )
+
+    wait_for(found, timeout=60)
+    response = httpx.get(
+        f"{cluster['settings']['opensearch_url']}/"
+        f"{cluster['settings']['opensearch_index_prefix']}-*/_count"
+    )
+    assert response.json()["count"] >= len(expected)
+    strongroom: Strongroom = cluster["strongroom"]
+    verified = strongroom.cli(
+        "audit",
+        "verify",
+        "--data-dir",
+        str(strongroom.data_dir),
+        "--cluster",
+        str(cluster["config"]),
+    )
+    assert "intact" in verified.stdout
+
+
+def _forged(token: str) -> str:
+    """``token`` with an extra role in its claims and the original signature."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["realm_access"]["roles"].append("auditor")
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    return f"{header}.{forged_payload.decode()}.{signature}"
+
+
+BAD_TOKENS: dict[str, Callable[[KeycloakServer], str]] = {
+    "bad signature": lambda keycloak: _forged(keycloak.token(*ADMIN)),
+    "wrong issuer": lambda keycloak: keycloak.token_naming_another_issuer(ADMIN[0]),
+    "wrong audience": lambda keycloak: keycloak.token_for_another_audience(ADMIN[0]),
+    "expired": lambda keycloak: keycloak.expired_token(),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_TOKENS))
+def test_bad_keycloak_token_is_refused_by_gateway_and_service(
+    journey: dict, cluster: dict, kind: str
+) -> None:
+    strongroom: Strongroom = cluster["strongroom"]
+    token = BAD_TOKENS[kind](cluster["keycloak"])
+
+    response = httpx.get(
+        f"{strongroom.url}/api/v1/projects",
+        headers={"authorization": f"Bearer {token}"},
+    )
+    addresses = json.loads((strongroom.data_dir / "run" / "services.json").read_text())
+    channel = grpc.insecure_channel(addresses["tasks"])
+    with pytest.raises(grpc.RpcError) as caught:
+        tasks_pb2_grpc.TaskServiceStub(channel).ListProjects(
+            tasks_pb2.ListProjectsRequest(),
+            timeout=10,
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+    channel.close()
+
+    assert response.status_code == 401
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_users_are_managed_in_keycloak(journey: dict) -> None:
+    response = journey["admin"].post(
+        "/api/v1/users", json={"username": "x", "roles": ["annotator"]}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "users_managed_externally"
+
+
+def _new_batch(
+    admin: httpx.Client, directory: Path, count: int
+) -> tuple[dict, list[Path]]:
+    project = admin.post(
+        "/api/v1/projects", json={"name": directory.name, "labels": ["PERSON"]}
+    ).json()
+    directory.mkdir()
+    files = []
+    for index in range(count):
+        path = directory / f"note-{index:03}.txt"
+        path.write_text(f"Note {index}: call (555) 201-{1000 + index}.\n")
+        files.append(path)
+    return project, files
+
+
+def _task_documents(admin: httpx.Client, project_id: str) -> list[str]:
+    """The document of every task in the project; none while tasks is down."""
+    response = admin.get(f"/api/v1/projects/{project_id}/tasks", params={"limit": 500})
+    if response.status_code == 503:
+        return []
+    response.raise_for_status()
+    return [task["document_id"] for task in response.json()["tasks"]]
+
+
+def test_killed_consumers_mid_batch_lose_and_repeat_nothing(
+    cluster: dict, tmp_path: Path
+) -> None:
+    strongroom: Strongroom = cluster["strongroom"]
+    token = strongroom.token(*ADMIN)
+    admin = strongroom.client(token)
+    project, files = _new_batch(admin, tmp_path / "kill", BATCH)
+    run_dir = strongroom.data_dir / "run"
+    pids = {
+        name: int((run_dir / f"{name}.pid").read_text())
+        for name in ("redaction", "tasks")
+    }
+
+    ingest = _ingest_in_background(strongroom, token, project["id"], files)
+    wait_for(lambda: _task_documents(admin, project["id"]), timeout=120)
+    done_at_kill = len(_task_documents(admin, project["id"]))
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    ingest.join(300)
+    assert not ingest.failure
+
+    wait_for(lambda: len(_task_documents(admin, project["id"])) >= BATCH, timeout=240)
+    time.sleep(3)  # long enough for a duplicate to show, were one coming
+    documents = _task_documents(admin, project["id"])
+    listed = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
+    assert done_at_kill < BATCH, "the kill came after the batch had finished"
+    assert len(documents) == len(set(documents)) == BATCH
+    assert listed["total"] == BATCH
+    for name, pid in pids.items():
+        assert int((run_dir / f"{name}.pid").read_text()) != pid
+
+
+def test_run_completes_across_a_kafka_broker_restart(
+    cluster: dict, tmp_path: Path
+) -> None:
+    strongroom: Strongroom = cluster["strongroom"]
+    kafka: KafkaServer = cluster["kafka"]
+    token = strongroom.token(*ADMIN)
+    admin = strongroom.client(token)
+    project, files = _new_batch(admin, tmp_path / "broker", BATCH)
+
+    ingest = _ingest_in_background(strongroom, token, project["id"], files)
+    wait_for(lambda: _task_documents(admin, project["id"]), timeout=120)
+    kafka.restart()
+    ingest.join(300)
+
+    wait_for(lambda: len(_task_documents(admin, project["id"])) >= BATCH, timeout=300)
+    time.sleep(3)
+    documents = _task_documents(admin, project["id"])
+    assert len(documents) == len(set(documents)) == BATCH
+    assert not ingest.failure
+
+
+class _Ingest(threading.Thread):
+    def __init__(
+        self, strongroom: Strongroom, token: str, project_id: str, files: list[Path]
+    ) -> None:
+        super().__init__(daemon=True)
+        self.args = (
+            "ingest",
+            "--project",
+            project_id,
+            "--url",
+            strongroom.url,
+            "--token",
+            token,
+            *map(str, files),
+        )
+        self.strongroom = strongroom
+        self.failure: str | None = None
+
+    def run(self) -> None:
+        result = self.strongroom.cli(*self.args, check=False)
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).splitlines()
+            self.failure = "\n".join(line for line in output if "refused" in line)
+
+
+def _ingest_in_background(
+    strongroom: Strongroom, token: str, project_id: str, files: list[Path]
+) -> _Ingest:
+    ingest = _Ingest(strongroom, token, project_id, files)
+    ingest.start()
+    return ingest
