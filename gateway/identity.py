@@ -10,12 +10,16 @@ has signed in so that project members can be added by username.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from strongroom.services.common.adapters.local_oidc import (
+    MIGRATIONS as LOCAL_USER_MIGRATIONS,
+)
 from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer, User
 from strongroom.services.common.audit_trail import record_sign_in
 from strongroom.services.common.auth import OidcTokenVerifier, Principal
@@ -55,15 +59,11 @@ class GatewayIdentity(Protocol):
 
 
 def open_identity(settings: Settings) -> GatewayIdentity:
-    directory = settings.service_dir("identity")
-    if settings.database_url_template:
-        engine = create_database_engine(settings.database_url("identity"))
-    else:
-        engine = create_database_engine(f"sqlite:///{directory / 'identity.db'}")
+    engine = open_identity_database(settings)
     if settings.identity == "oidc":
         return ExternalIdentity(settings, engine)
     return LocalOidcIssuer(
-        directory,
+        settings.service_dir("identity"),
         engine,
         settings.oidc_issuer,
         settings.oidc_audience,
@@ -86,6 +86,20 @@ _DIRECTORY_MIGRATIONS = (
         ),
     ),
 )
+
+
+def open_identity_database(settings: Settings) -> Engine:
+    """The gateway's own database: local users, or who signed in through OIDC."""
+    if settings.database_url_template:
+        return create_database_engine(settings.database_url("identity"))
+    path = settings.service_dir("identity") / "identity.db"
+    return create_database_engine(f"sqlite:///{path}")
+
+
+def identity_migrations(settings: Settings) -> Sequence[Migration]:
+    if settings.identity == "oidc":
+        return _DIRECTORY_MIGRATIONS
+    return LOCAL_USER_MIGRATIONS
 
 
 class ExternalIdentity:

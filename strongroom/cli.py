@@ -14,9 +14,11 @@ from typing import Any
 import click
 import httpx
 
-from strongroom.services.common.config import default_data_dir
+from strongroom.services.common.config import SERVICE_NAMES, default_data_dir
 
 _CREDENTIALS_FILE = "credentials.json"
+# The gateway keeps its sign-in records in a database of its own.
+MIGRATING_SERVICES = (*SERVICE_NAMES, "gateway")
 # Waits before each new attempt of an upload that met a restarting service.
 _UPLOAD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -103,6 +105,41 @@ def _api_options(function: Any) -> Any:
 @click.version_option(package_name="strongroom")
 def main() -> None:
     """Strongroom: ingest, redact, label and export data, with an audit trail."""
+
+
+@main.command()
+@_data_dir_option
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    type=click.Choice(MIGRATING_SERVICES),
+    help="Only this service's database (repeatable; default: every one).",
+)
+@click.option(
+    "--cluster",
+    "cluster_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The cluster configuration `strongroom up --cluster` runs with.",
+)
+def migrate(
+    data_dir: Path, services: tuple[str, ...], cluster_config: Path | None
+) -> None:
+    """Apply the pending schema migrations of each service's database.
+
+    Services migrate their own database at start too; running this first
+    (the Helm chart's pre-install and pre-upgrade hook) lets replicas start
+    on a schema that is already in place.
+    """
+    from strongroom.launcher import cluster_environment, migrate_databases
+    from strongroom.services.common.config import Settings
+
+    if cluster_config is not None:
+        os.environ.update(cluster_environment(cluster_config))
+    settings = Settings(data_dir=data_dir)
+    for name, applied in migrate_databases(settings, services or MIGRATING_SERVICES):
+        click.echo(f"{name}: {applied} migration(s) applied")
 
 
 @main.command()

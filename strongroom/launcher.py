@@ -9,6 +9,7 @@ period.
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -27,6 +28,7 @@ from typing import IO
 import httpx
 
 from strongroom.services.common.config import SERVICE_NAMES, Settings
+from strongroom.services.common.database import create_database_engine, migrate
 
 _READY_TIMEOUT_SECONDS = 90.0
 _STOP_GRACE_SECONDS = 15.0
@@ -106,6 +108,26 @@ def plan_environment(
         taken.add(chosen)
         env[f"STRONGROOM_{name.upper()}_ADDRESS"] = f"{host}:{chosen}"
     return env
+
+
+def migrate_databases(
+    settings: Settings, names: Sequence[str]
+) -> Iterator[tuple[str, int]]:
+    """Migrate each named service's database; yield how many migrations ran."""
+    from strongroom.gateway.identity import identity_migrations, open_identity_database
+
+    for name in names:
+        if name == "gateway":
+            engine = open_identity_database(settings)
+            migrations = identity_migrations(settings)
+        else:
+            engine = create_database_engine(settings.database_url(name))
+            store = importlib.import_module(f"strongroom.services.{name}.store")
+            migrations = store.MIGRATIONS
+        try:
+            yield name, migrate(engine, migrations)
+        finally:
+            engine.dispose()
 
 
 def ensure_first_admin(settings: Settings) -> str | None:

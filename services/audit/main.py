@@ -44,6 +44,7 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         ],
         service_names=[audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name],
         handlers=handlers(chain, index),
+        checks={"audit_index": index.check},
     )
 
 

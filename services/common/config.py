@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 100 * 1024 * 1024
     lease_seconds: int = 1800
     log_level: str = "INFO"
+    # How often a service re-checks that its backends answer (readiness).
+    readiness_interval_seconds: float = Field(default=5.0, gt=0)
 
     def address_of(self, service: str) -> str:
         address: str = getattr(self, f"{service}_address")

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from strongroom.services.common.errors import DependencyUnavailable
+
 logger = logging.getLogger(__name__)
 
 _SERIAL_PK = {
@@ -92,6 +94,17 @@ def open_sqlite(path: Path, schema: Sequence[str]) -> Engine:
     return engine
 
 
+def check_database(engine: Engine, what: str = "service database") -> None:
+    """Raise DependencyUnavailable unless the database answers a query now."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise DependencyUnavailable(
+            f"The {what} cannot be reached.", code="database_unavailable"
+        ) from exc
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes
     # a second process wait for the lock instead of failing at once.
@@ -103,6 +116,9 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Any fixed number: the advisory lock that serialises migrations of one database.
+_MIGRATION_LOCK_KEY = 0x5354524F4E47
+
 def migrate(engine: Engine, migrations: Sequence[Migration]) -> int:
     """Apply every migration not yet recorded; return how many ran.
 
@@ -113,6 +129,14 @@ def migrate(engine: Engine, migrations: Sequence[Migration]) -> int:
     serial_pk = _SERIAL_PK[engine.dialect.name]
     applied = 0
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Replicas starting together (or beside the migration job) take
+            # turns; the second finds every migration done. The lock ends
+            # with the transaction.
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                {"key": _MIGRATION_LOCK_KEY},
+            )
         conn.execute(
             sa.text(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

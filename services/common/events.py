@@ -73,7 +73,7 @@ def mark_processed(conn: Connection, event: Event) -> None:
     )
 
 
-class _Worker(threading.Thread):
+class Worker(threading.Thread):
     """A daemon loop that runs ``step`` until stopped, pausing when idle."""
 
     def __init__(self, name: str, idle_seconds: float) -> None:
@@ -103,7 +103,7 @@ class _Worker(threading.Thread):
         raise NotImplementedError
 
 
-class OutboxRelay(_Worker):
+class OutboxRelay(Worker):
     """Publishes outbox rows to the bus, oldest first, then marks them relayed."""
 
     def __init__(self, engine: Engine, bus: EventBus, batch_size: int = 200) -> None:
@@ -148,7 +148,7 @@ class OutboxRelay(_Worker):
         return True
 
 
-class EventConsumer(_Worker):
+class EventConsumer(Worker):
     """Feeds a consumer group's events to their handlers, committing after each.
 
     A handler that keeps failing does not block the group forever: after

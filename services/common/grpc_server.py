@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 CODE_METADATA_KEY = "strongroom-code"
 REQUEST_ID_KEY = "x-request-id"
 CLIENT_ADDRESS_KEY = "x-client-address"
+# The health service name that answers whether the process serves at all,
+# whatever its backends' state (Kubernetes' liveness probe asks for it).
+LIVENESS = "liveness"
 _UNAUTHENTICATED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 _principal_var: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")
@@ -196,6 +199,7 @@ class GrpcServer:
         self.server.start()
 
     def set_serving(self, is_serving: bool) -> None:
+        """Report readiness under the empty name and the services' names."""
         status = (
             health_pb2.HealthCheckResponse.SERVING
             if is_serving
@@ -204,6 +208,15 @@ class GrpcServer:
         for name in ["", *self.service_names]:
             self.health.set(name, status)
 
+    def set_alive(self, is_alive: bool) -> None:
+        self.health.set(
+            LIVENESS,
+            health_pb2.HealthCheckResponse.SERVING
+            if is_alive
+            else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
+
     def stop(self, grace: float) -> None:
         self.set_serving(False)
+        self.set_alive(False)
         self.server.stop(grace).wait()

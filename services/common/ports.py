@@ -42,6 +42,9 @@ class EventBus(Protocol):
     def commit(self, group: str, event: Event) -> None:
         """Mark every event up to and including ``event`` as done for ``group``."""
 
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless the backend answers now."""
+
     def close(self) -> None: ...
 
 
@@ -70,6 +73,9 @@ class ObjectStore(Protocol):
         """Yield the object's bytes in chunks, checking the hash at the end."""
 
     def exists(self, bucket: str, sha256: str) -> bool: ...
+
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless the backend answers now."""
 
 
 class IdentityProvider(Protocol):
@@ -109,3 +115,6 @@ class AuditIndex(Protocol):
 
     def last_sequence(self) -> int:
         """Return the highest chain sequence indexed, 0 when empty."""
+
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless the backend answers now."""

@@ -18,6 +18,7 @@ from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
 from strongroom.services.common.audit_trail import DENIED, ERROR, stage_audit
 from strongroom.services.common.auth import OidcTokenVerifier, Principal
 from strongroom.services.common.config import Settings
+from strongroom.services.common.database import check_database
 from strongroom.services.common.errors import (
     PermissionDenied,
     StrongroomError,
@@ -32,6 +33,7 @@ from strongroom.services.common.ports import (
     IdentityProvider,
     ObjectStore,
 )
+from strongroom.services.common.readiness import BackendCheck, ReadinessMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,8 @@ class ServiceDefinition:
     service_names: Sequence[str]
     handlers: Mapping[str, EventHandler] = field(default_factory=dict)
     workers: Sequence[threading.Thread] = ()
+    # Backends this service needs beyond its database, bus and object store.
+    checks: Mapping[str, BackendCheck] = field(default_factory=dict)
 
 
 def audit_refusal(
@@ -151,20 +155,34 @@ def serve(
             )
         )
 
+    readiness = ReadinessMonitor(
+        {
+            "database": lambda: check_database(definition.engine),
+            "event_bus": backends.bus.check,
+            "object_store": backends.objects.check,
+            **definition.checks,
+        },
+        server.set_serving,
+        settings.readiness_interval_seconds,
+    )
+
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
 
+    readiness.check_now()
     for worker in workers:
         worker.start()
     server.start()
-    server.set_serving(True)
+    server.set_alive(True)
+    readiness.start()
     logger.info(
         "service_started", extra={"address": settings.address_of(definition.name)}
     )
     stopping.wait()
 
     logger.info("service_stopping")
+    readiness.stop()
     server.stop(grace=5.0)
     for worker in workers:
         worker.stop()

@@ -233,9 +233,15 @@ def test_each_month_has_its_own_opensearch_index(
     ]
 
 
+def test_check_passes_while_the_index_answers(index: AuditIndex) -> None:
+    index.check()
+
+
 def test_unreachable_opensearch_is_dependency_unavailable() -> None:
     index = OpenSearchAuditIndex(f"http://127.0.0.1:{free_port()}")
 
+    with pytest.raises(DependencyUnavailable):
+        index.check()
     with pytest.raises(DependencyUnavailable):
         index.search(AuditQuery())
     with pytest.raises(DependencyUnavailable):

@@ -156,6 +156,10 @@ def test_publishing_same_event_twice_keeps_one(bus: EventBus, name: Name) -> Non
     assert _numbers(bus.poll(name("g"), [topic], limit=100)) == [1, 2]
 
 
+def test_check_passes_while_the_bus_answers(bus: EventBus) -> None:
+    bus.check()
+
+
 def test_commit_moves_group_past_the_event(bus: EventBus, name: Name) -> None:
     topic, group = name("t"), name("g")
     bus.publish([_event(topic, n, key="document-1") for n in range(4)])
@@ -256,6 +260,8 @@ def test_commit_of_older_event_does_not_move_back(bus: EventBus, name: Name) -> 
 def test_unreachable_kafka_raises_dependency_unavailable() -> None:
     bus = KafkaEventBus(f"127.0.0.1:{free_port()}", "contract", timeout=2.0)
     try:
+        with pytest.raises(DependencyUnavailable):
+            bus.check()
         with pytest.raises(DependencyUnavailable):
             bus.publish([_event("t", 1)])
         with pytest.raises(DependencyUnavailable):

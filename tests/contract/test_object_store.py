@@ -355,6 +355,8 @@ def test_unreachable_server_is_dependency_unavailable() -> None:
     store = S3ObjectStore(f"127.0.0.1:{free_port()}", "nobody", "nothing")
     sha256 = hashlib.sha256(DATA).hexdigest()
 
+    with pytest.raises(DependencyUnavailable):
+        store.check()
     with pytest.raises(DependencyUnavailable) as put_error:
         store.put(BUCKET, [DATA])
     with pytest.raises(DependencyUnavailable) as read_error:
@@ -365,8 +367,25 @@ def test_unreachable_server_is_dependency_unavailable() -> None:
     assert put_error.value.code == read_error.value.code == "object_store_unavailable"
 
 
+def test_check_passes_while_the_store_answers(store: ObjectStore) -> None:
+    store.check()
+
+
+def test_unwritable_local_store_fails_its_check(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    # A file where the store's folder was: the data disk is not there.
+    (tmp_path / "objects").rmdir()
+    (tmp_path / "objects").write_bytes(b"")
+
+    with pytest.raises(DependencyUnavailable):
+        store.check()
+
+
 def test_wrong_credentials_are_refused(s3_server: S3Server) -> None:
     store = S3ObjectStore(s3_server.endpoint, s3_server.access_key, "wrong secret")
+
+    with pytest.raises(DependencyUnavailable):
+        store.check()
 
     with pytest.raises(InternalError) as caught:
         store.put(BUCKET, [DATA])

@@ -29,11 +29,17 @@ from strongroom.services.common.config import SERVICE_NAMES
 from strongroom.services.common.database import (
     COMMON_MIGRATIONS,
     Migration,
+    check_database,
     create_database_engine,
     migrate,
     to_iso,
 )
-from strongroom.services.common.errors import Conflict, NotFound, Unauthenticated
+from strongroom.services.common.errors import (
+    Conflict,
+    DependencyUnavailable,
+    NotFound,
+    Unauthenticated,
+)
 from strongroom.services.common.events import (
     AUDIT_EVENT,
     DOCUMENT_CLEANED,
@@ -55,6 +61,7 @@ from strongroom.services.tasks import handlers as task_handlers
 from strongroom.services.tasks import store as task_store
 from strongroom.services.tasks.domain import COMPLETED, LEASED, QUEUED, Label, Project
 from strongroom.services.tasks.domain import Task as TaskRow
+from tests.backends.base import free_port
 from tests.backends.postgres import PostgresCluster
 
 DATABASE_KINDS = ["sqlite", "postgresql"]
@@ -119,6 +126,22 @@ def _count(engine: Engine, table: str, where: str = "TRUE") -> int:
                 sa.text(f"SELECT COUNT(*) FROM {table} WHERE {where}")
             ).scalar_one()
         )
+
+
+# Readiness
+
+
+def test_check_passes_while_the_database_answers(engine: Engine) -> None:
+    check_database(engine)
+
+
+def test_unreachable_postgresql_fails_its_check() -> None:
+    engine = create_database_engine(
+        f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    )
+
+    with pytest.raises(DependencyUnavailable):
+        check_database(engine)
 
 
 # Migrations

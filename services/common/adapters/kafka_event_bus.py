@@ -174,6 +174,15 @@ class KafkaEventBus:
                 if polled_partition != partition or polled_id[2] >= next_offset
             }
 
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless a Kafka broker answers now."""
+        try:
+            self._open_admin().describe_cluster()
+        except kafka_errors.KafkaError as exc:
+            raise DependencyUnavailable(
+                "Kafka cannot be reached.", code="event_bus_unavailable"
+            ) from exc
+
     @staticmethod
     def _skip_commit(group: str, event: Event) -> None:
         # Not committing only means the event comes back; handlers drop it by id.

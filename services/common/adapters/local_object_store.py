@@ -14,7 +14,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from strongroom.services.common.errors import InternalError, InvalidArgument, NotFound
+from strongroom.services.common.errors import (
+    DependencyUnavailable,
+    InternalError,
+    InvalidArgument,
+    NotFound,
+)
 from strongroom.services.common.ports import StoredObject
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -77,6 +82,17 @@ class LocalObjectStore:
 
     def exists(self, bucket: str, sha256: str) -> bool:
         return self._path(bucket, sha256).is_file()
+
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless a file can be created under root."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise DependencyUnavailable(
+                "The object store cannot be written.", code="object_store_unavailable"
+            ) from exc
 
     def _bucket_dir(self, bucket: str) -> Path:
         if not _BUCKET_NAME.fullmatch(bucket):

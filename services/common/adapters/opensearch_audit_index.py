@@ -217,6 +217,11 @@ class OpenSearchAuditIndex:
         value = response.get("aggregations", {}).get("last", {}).get("value")
         return int(value or 0)
 
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless OpenSearch answers now."""
+        with _translated_errors():
+            self.client.info()
+
     def _ensure_template(self) -> None:
         # Must exist before the first bulk request auto-creates a month's index.
         if self._has_template:

@@ -178,6 +178,20 @@ class S3ObjectStore:
         except _CLIENT_ERRORS as exc:
             raise _translate(exc, sha256) from exc
 
+    def check(self) -> None:
+        """Raise DependencyUnavailable unless the server answers about a bucket.
+
+        Refused credentials count as unavailable too: either way no object
+        can be read or written.
+        """
+        try:
+            self.client.bucket_exists(self._bucket_name("originals"))
+        except _CLIENT_ERRORS as exc:
+            raise DependencyUnavailable(
+                "The object store cannot be reached with its credentials.",
+                code="object_store_unavailable",
+            ) from exc
+
     def _bucket_name(self, bucket: str) -> str:
         name = self.bucket_prefix + bucket
         if not (_BUCKET_NAME.fullmatch(bucket) and _S3_BUCKET_NAME.fullmatch(name)):

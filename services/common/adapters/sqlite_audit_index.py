@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.services.common.database import open_sqlite
+from strongroom.services.common.database import check_database, open_sqlite
 from strongroom.services.common.ports import AuditQuery, AuditSearchResult
 
 _SCHEMA = (
@@ -87,6 +87,9 @@ class SqliteAuditIndex:
                 "details": " ".join(f"{k} {v}" for k, v in event["details"].items()),
             },
         )
+
+    def check(self) -> None:
+        check_database(self.engine, "audit index")
 
     def search(self, query: AuditQuery) -> AuditSearchResult:
         conditions, params = ["1 = 1"], dict[str, Any]()

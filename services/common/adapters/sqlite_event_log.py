@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from strongroom.services.common.database import open_sqlite
+from strongroom.services.common.database import check_database, open_sqlite
 from strongroom.services.common.errors import DependencyUnavailable
 from strongroom.services.common.ports import Event
 
@@ -66,6 +66,9 @@ class SqliteEventLog:
             raise DependencyUnavailable(
                 "The event log could not be written.", code="event_log_unavailable"
             ) from exc
+
+    def check(self) -> None:
+        check_database(self.engine, "event log")
 
     def poll(self, group: str, topics: Sequence[str], limit: int) -> list[Event]:
         if not topics:
