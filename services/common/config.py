@@ -29,6 +29,7 @@ class Settings(BaseSettings):
 
     event_bus: Literal["sqlite", "kafka"] = "sqlite"
     kafka_bootstrap_servers: str = ""
+    kafka_tls: bool = False
 
     object_store: Literal["local", "s3"] = "local"
     s3_endpoint: str = ""
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     audit_index: Literal["sqlite", "opensearch"] = "sqlite"
     opensearch_url: str = ""
     opensearch_index_prefix: str = "strongroom-audit"
+
+    # A PEM bundle of the CAs that sign the backends' certificates (Kafka,
+    # S3, OpenSearch); empty trusts the system's. PostgreSQL takes its own in
+    # the URL (sslrootcert=...), the OIDC provider through SSL_CERT_FILE.
+    tls_ca_file: str = ""
 
     # "local": the gateway is the OIDC issuer; "oidc": an external provider
     # such as Keycloak issues tokens and the gateway only verifies them.
@@ -60,6 +66,9 @@ class Settings(BaseSettings):
     labeling_address: str = "127.0.0.1:8474"
     export_address: str = "127.0.0.1:8475"
     audit_address: str = "127.0.0.1:8476"
+    # Where a service's own gRPC server listens, when not on the address its
+    # callers use (in Kubernetes: "0.0.0.0:8473" behind "strongroom-tasks:8473").
+    grpc_listen_address: str = ""
 
     max_upload_bytes: int = 100 * 1024 * 1024
     lease_seconds: int = 1800
@@ -70,6 +79,9 @@ class Settings(BaseSettings):
     def address_of(self, service: str) -> str:
         address: str = getattr(self, f"{service}_address")
         return address
+
+    def listen_address_of(self, service: str) -> str:
+        return self.grpc_listen_address or self.address_of(service)
 
     def database_url(self, service: str) -> str:
         if self.database_url_template:

@@ -119,6 +119,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 # Any fixed number: the advisory lock that serialises migrations of one database.
 _MIGRATION_LOCK_KEY = 0x5354524F4E47
 
+
 def migrate(engine: Engine, migrations: Sequence[Migration]) -> int:
     """Apply every migration not yet recorded; return how many ran.
 

@@ -64,7 +64,12 @@ def open_event_bus(settings: Settings, client_id: str) -> EventBus:
     if settings.event_bus == "kafka":
         from strongroom.services.common.adapters.kafka_event_bus import KafkaEventBus
 
-        return KafkaEventBus(settings.kafka_bootstrap_servers, client_id)
+        return KafkaEventBus(
+            settings.kafka_bootstrap_servers,
+            client_id,
+            is_tls=settings.kafka_tls,
+            ca_file=settings.tls_ca_file,
+        )
     return SqliteEventLog(settings.data_dir / "events" / "events.db")
 
 
@@ -79,6 +84,7 @@ def open_object_store(settings: Settings) -> ObjectStore:
             secure=settings.s3_secure,
             bucket_prefix=settings.s3_bucket_prefix,
             retention_days=settings.s3_retention_days,
+            ca_file=settings.tls_ca_file,
         )
     return LocalObjectStore(settings.data_dir / "objects")
 
@@ -90,7 +96,9 @@ def open_audit_index(settings: Settings) -> AuditIndex:
         )
 
         return OpenSearchAuditIndex(
-            settings.opensearch_url, index_prefix=settings.opensearch_index_prefix
+            settings.opensearch_url,
+            index_prefix=settings.opensearch_index_prefix,
+            ca_file=settings.tls_ca_file,
         )
     return SqliteAuditIndex(settings.service_dir("audit") / "index.db")
 
@@ -142,7 +150,9 @@ def serve(
         backends.identity, audit_refusal(definition.name, definition.engine)
     )
     server = GrpcServer(
-        settings.address_of(definition.name), interceptor, definition.service_names
+        settings.listen_address_of(definition.name),
+        interceptor,
+        definition.service_names,
     )
     for add_to_server, servicer in definition.servicers:
         add_to_server(servicer, server.server)
@@ -177,7 +187,8 @@ def serve(
     server.set_alive(True)
     readiness.start()
     logger.info(
-        "service_started", extra={"address": settings.address_of(definition.name)}
+        "service_started",
+        extra={"address": settings.listen_address_of(definition.name)},
     )
     stopping.wait()
 

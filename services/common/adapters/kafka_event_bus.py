@@ -74,11 +74,21 @@ class KafkaEventBus:
     """The EventBus port on Kafka: durable, ordered per key, at least once."""
 
     def __init__(
-        self, bootstrap_servers: str, client_id: str, *, timeout: float = 30.0
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        *,
+        timeout: float = 30.0,
+        is_tls: bool = False,
+        ca_file: str = "",
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._timeout = timeout
+        # TLS to the brokers, checked against ca_file (or the system's CAs).
+        self._tls = {"security_protocol": "SSL", "ssl_cafile": ca_file or None}
+        if not is_tls:
+            self._tls = {"security_protocol": "PLAINTEXT"}
         self._lock = threading.Lock()
         self._admin: Any = None
         self._producer: Any = None
@@ -218,6 +228,7 @@ class KafkaEventBus:
             "client_id": self._client_id,
             "bootstrap_timeout_ms": self._timeout_ms,
             "request_timeout_ms": self._timeout_ms,
+            **self._tls,
         }
 
     def _open_admin(self) -> Any:

@@ -113,7 +113,9 @@ def plain_words(text: str) -> str:
 
 
 class OpenSearchAuditIndex:
-    def __init__(self, url: str, *, index_prefix: str = "strongroom-audit") -> None:
+    def __init__(
+        self, url: str, *, index_prefix: str = "strongroom-audit", ca_file: str = ""
+    ) -> None:
         # The transport retries a whole request on a refused connection, a
         # timeout or a 502/503/504 before any error reaches this adapter.
         # The pool holds a connection for each of the service's gRPC worker
@@ -124,6 +126,8 @@ class OpenSearchAuditIndex:
             max_retries=3,
             retry_on_timeout=True,
             pool_maxsize=32,
+            # None means the CA bundle the client library ships with.
+            ca_certs=ca_file or None,
         )
         self.index_prefix = index_prefix
         self._pattern = f"{index_prefix}-*"

@@ -95,6 +95,7 @@ class S3ObjectStore:
         bucket_prefix: str = "strongroom-",
         region: str | None = None,
         retention_days: int = DEFAULT_RETENTION_DAYS,
+        ca_file: str = "",
     ) -> None:
         if retention_days < 1:
             raise ValueError("retention_days must be at least 1.")
@@ -104,6 +105,7 @@ class S3ObjectStore:
             timeout=urllib3.Timeout(connect=10, read=120),
             maxsize=10,
             cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_file or None,
             retries=urllib3.Retry(
                 total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
             ),

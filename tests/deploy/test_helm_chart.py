@@ -1,0 +1,293 @@
+"""The Helm chart: lint, render, validate offline, and hold the hardening rules.
+
+There is no Kubernetes cluster here. The chart is checked the way a platform
+team's CI would check it: ``helm lint --strict``, ``helm template`` with the
+default values and each documented example, every rendered manifest
+validated against the Kubernetes 1.36 schemas (kubernetes-validate, strict),
+and the policies below asserted on what was rendered.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "strongroom"
+EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
+KUBERNETES_VERSION = "1.36.0"
+RELEASE = "sr"
+SERVICES = ("ingestion", "redaction", "tasks", "labeling", "export", "audit")
+COMPONENTS = ("gateway", *SERVICES)
+# Who may call each service (docs/architecture.md): nobody else may.
+CALLERS = {
+    "ingestion": {"gateway"},
+    "redaction": {"gateway"},
+    "tasks": {"gateway", "labeling", "export"},
+    "labeling": {"gateway", "export"},
+    "export": {"gateway"},
+    "audit": {"gateway"},
+}
+POD_KINDS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
+# Environment variables that carry credentials and must come from Secrets.
+SECRET_SETTINGS = {"STRONGROOM_S3_SECRET_KEY", "STRONGROOM_S3_ACCESS_KEY"}
+SECRET_SETTINGS |= {"STRONGROOM_DATABASE_URL_TEMPLATE"}
+
+Manifest = dict[str, Any]
+
+
+def helm_template(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(helm),
+            "template",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            "strongroom",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def render(helm: Path, *args: str) -> list[Manifest]:
+    result = helm_template(helm, *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+VALUE_SETS = [pytest.param((), id="defaults")] + [
+    pytest.param(("-f", str(path)), id=path.stem) for path in EXAMPLES
+]
+
+
+@pytest.fixture(params=VALUE_SETS, scope="module")
+def manifests(request: pytest.FixtureRequest, helm: Path) -> list[Manifest]:
+    return render(helm, *request.param)
+
+
+def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, Manifest]]:
+    for manifest in manifests:
+        if manifest["kind"] in POD_KINDS:
+            yield manifest, manifest["spec"]["template"]["spec"]
+
+
+def containers(manifests: list[Manifest]) -> Iterator[tuple[str, Manifest, Manifest]]:
+    for owner, spec in pod_specs(manifests):
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            yield owner["metadata"]["name"], spec, container
+
+
+def by_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+
+
+def named(component: str) -> str:
+    return f"{RELEASE}-strongroom-{component}"
+
+
+def test_chart_lints_strictly(helm: Path) -> None:
+    for values in [[], *(["-f", str(path)] for path in EXAMPLES)]:
+        result = subprocess.run(
+            [str(helm), "lint", "--strict", str(CHART), *values],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_there_is_a_production_example() -> None:
+    assert "production" in {path.stem for path in EXAMPLES}
+
+
+def test_every_manifest_is_valid_kubernetes(manifests: list[Manifest]) -> None:
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_one_deployment_and_service_per_component(manifests: list[Manifest]) -> None:
+    assert set(by_kind(manifests, "Deployment")) == {named(c) for c in COMPONENTS}
+    assert set(by_kind(manifests, "Service")) == {named(c) for c in COMPONENTS}
+    ingress = by_kind(manifests, "Ingress")[named("gateway")]
+    (rule,) = ingress["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert path["backend"]["service"]["name"] == named("gateway")
+
+
+def test_every_container_is_hardened(manifests: list[Manifest]) -> None:
+    for owner, spec, container in containers(manifests):
+        pod = spec.get("securityContext", {})
+        context = container["securityContext"]
+        assert context["runAsNonRoot"] is True, owner
+        assert context["readOnlyRootFilesystem"] is True, owner
+        assert context["allowPrivilegeEscalation"] is False, owner
+        assert context["capabilities"]["drop"] == ["ALL"], owner
+        assert "add" not in context["capabilities"], owner
+        seccomp = context.get("seccompProfile") or pod.get("seccompProfile")
+        assert seccomp == {"type": "RuntimeDefault"}, owner
+        assert spec["automountServiceAccountToken"] is False, owner
+        assert container["resources"]["requests"], owner
+        assert container["resources"]["limits"], owner
+
+
+def test_every_long_running_container_has_probes(manifests: list[Manifest]) -> None:
+    for deployment in by_kind(manifests, "Deployment").values():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            name = deployment["metadata"]["name"]
+            assert "readinessProbe" in container, name
+            assert "livenessProbe" in container, name
+            if container["name"] != "gateway":
+                # Readiness asks whether the backends answer; liveness only
+                # whether the process does (services/common/readiness.py).
+                assert "service" not in container["readinessProbe"]["grpc"]
+                assert container["livenessProbe"]["grpc"]["service"] == "liveness"
+
+
+def test_every_pod_has_its_own_service_account(manifests: list[Manifest]) -> None:
+    accounts = by_kind(manifests, "ServiceAccount")
+    for owner, spec in pod_specs(manifests):
+        account = accounts[spec["serviceAccountName"]]
+        assert account["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == owner["metadata"]["name"]
+
+
+def _selects(selector: Manifest, labels: Manifest) -> bool:
+    wanted = selector.get("matchLabels", {})
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def _policies_for(manifests: list[Manifest], labels: Manifest) -> list[Manifest]:
+    return [
+        policy
+        for policy in by_kind(manifests, "NetworkPolicy").values()
+        if _selects(policy["spec"]["podSelector"], labels)
+    ]
+
+
+def test_every_pod_is_covered_by_a_network_policy(manifests: list[Manifest]) -> None:
+    for owner, _spec in pod_specs(manifests):
+        labels = owner["spec"]["template"]["metadata"]["labels"]
+        policies = _policies_for(manifests, labels)
+        kinds = {kind for p in policies for kind in p["spec"]["policyTypes"]}
+        assert kinds == {"Ingress", "Egress"}, owner["metadata"]["name"]
+        # One of them denies all by selecting every pod of the release.
+        assert any("component" not in str(p["spec"]["podSelector"]) for p in policies)
+
+
+def test_each_service_is_reachable_from_its_callers_only(
+    manifests: list[Manifest],
+) -> None:
+    policies = by_kind(manifests, "NetworkPolicy")
+    for service, callers in CALLERS.items():
+        (rule,) = policies[named(service)]["spec"]["ingress"]
+        sources = {
+            peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            for peer in rule["from"]
+        }
+        assert sources == callers, service
+    (gateway_rule,) = policies[named("gateway")]["spec"]["ingress"]
+    assert [set(peer) for peer in gateway_rule["from"]] == [{"namespaceSelector"}]
+    assert gateway_rule["ports"] == [{"port": 8470, "protocol": "TCP"}]
+
+
+def test_egress_names_only_dns_callees_and_configured_backends(helm: Path) -> None:
+    manifests = render(helm, "-f", str(CHART / "examples" / "production.yaml"))
+    policy = by_kind(manifests, "NetworkPolicy")[named("export")]
+    egress = policy["spec"]["egress"]
+    callees = {
+        peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+        for rule in egress
+        for peer in rule["to"]
+        if "podSelector" in peer and "namespaceSelector" not in peer
+    }
+    ports = {port["port"] for rule in egress for port in rule["ports"]}
+    assert callees == {"tasks", "labeling"}
+    # DNS, the two callees, then PostgreSQL, Kafka, S3 and Keycloak.
+    assert ports == {53, 8473, 8474, 5432, 9092, 9000, 443}
+    assert 9200 not in ports  # only audit writes to OpenSearch
+
+
+def test_credentials_come_from_secrets_only(manifests: list[Manifest]) -> None:
+    for owner, _spec, container in containers(manifests):
+        env = {entry["name"]: entry for entry in container.get("env", [])}
+        for name in SECRET_SETTINGS:
+            assert "value" not in env[name], (owner, name)
+            assert "secretKeyRef" in env[name]["valueFrom"], (owner, name)
+    for config_map in by_kind(manifests, "ConfigMap").values():
+        for key, value in (config_map.get("data") or {}).items():
+            lowered = f"{key} {value}".lower()
+            assert not any(w in lowered for w in ("password", "secret", "token"))
+
+
+def test_audit_keeps_one_writer_on_a_kept_volume(manifests: list[Manifest]) -> None:
+    deployment = by_kind(manifests, "Deployment")[named("audit")]
+    claim = by_kind(manifests, "PersistentVolumeClaim")[named("audit")]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert named("audit") not in by_kind(manifests, "HorizontalPodAutoscaler")
+
+
+def test_scaled_components_have_disruption_budgets(manifests: list[Manifest]) -> None:
+    autoscalers = by_kind(manifests, "HorizontalPodAutoscaler")
+    budgets = by_kind(manifests, "PodDisruptionBudget")
+    assert autoscalers
+    for name, autoscaler in autoscalers.items():
+        assert autoscaler["spec"]["scaleTargetRef"]["name"] == name
+        assert name in budgets
+
+
+def test_migrations_run_as_a_hook_before_install_and_upgrade(
+    manifests: list[Manifest],
+) -> None:
+    job = by_kind(manifests, "Job")[named("migrate")]
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["strongroom", "migrate"]
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ("components.audit.replicas=2", "maximum"),
+        ("backends.s3.endpoint=https://minio.example:9000", "does not match"),
+        ("backends.kafka.bootstrapServers=kafka", "does not match"),
+        ("backends.s3.secretKey=in-clear", "additional properties"),
+        ("settings.logLevel=LOUD", "value must be one of"),
+        ("podSecurityContext.runAsNonRoot=false", "value must be"),
+    ],
+)
+def test_a_wrong_value_fails_at_install_time(
+    helm: Path, override: str, complaint: str
+) -> None:
+    result = helm_template(helm, "--set", override)
+
+    assert result.returncode != 0
+    assert complaint in result.stderr.lower(), result.stderr
+    assert override.split("=")[0].split(".")[-1] in result.stderr
+
+
+def test_notes_tell_how_to_reach_the_ui_and_create_the_first_admin(
+    helm: Path,
+) -> None:
+    result = subprocess.run(
+        [str(helm), "install", RELEASE, str(CHART), "--dry-run=client"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "http://strongroom.example.com/" in notes
+    assert "first admin" in notes and "realm role" in notes
