@@ -75,20 +75,40 @@ def manifests(request: pytest.FixtureRequest, helm: Path) -> list[Manifest]:
     return render(helm, *request.param)
 
 
-def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[Manifest, Manifest]]:
+def is_trial(manifest: Manifest) -> bool:
+    """Whether the manifest belongs to trial mode's own backends."""
+    labels = manifest["metadata"].get("labels", {})
+    return bool(labels.get("app.kubernetes.io/name") == "strongroom-trial")
+
+
+def pod_specs(
+    manifests: list[Manifest], *, with_trial: bool = False
+) -> Iterator[tuple[Manifest, Manifest]]:
     for manifest in manifests:
-        if manifest["kind"] in POD_KINDS:
+        if manifest["kind"] in POD_KINDS and (with_trial or not is_trial(manifest)):
             yield manifest, manifest["spec"]["template"]["spec"]
 
 
-def containers(manifests: list[Manifest]) -> Iterator[tuple[str, Manifest, Manifest]]:
-    for owner, spec in pod_specs(manifests):
+def containers(
+    manifests: list[Manifest], *, with_trial: bool = False
+) -> Iterator[tuple[str, Manifest, Manifest]]:
+    for owner, spec in pod_specs(manifests, with_trial=with_trial):
         for container in [*spec.get("initContainers", []), *spec["containers"]]:
             yield owner["metadata"]["name"], spec, container
 
 
-def by_kind(manifests: list[Manifest], kind: str) -> dict[str, Manifest]:
-    return {m["metadata"]["name"]: m for m in manifests if m["kind"] == kind}
+def by_kind(
+    manifests: list[Manifest], kind: str, *, with_trial: bool = False
+) -> dict[str, Manifest]:
+    return {
+        m["metadata"]["name"]: m
+        for m in manifests
+        if m["kind"] == kind and (with_trial or not is_trial(m))
+    }
+
+
+def is_trial_mode(manifests: list[Manifest]) -> bool:
+    return any(is_trial(m) for m in manifests)
 
 
 def named(component: str) -> str:
@@ -106,8 +126,8 @@ def test_chart_lints_strictly(helm: Path) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_there_is_a_production_example() -> None:
-    assert "production" in {path.stem for path in EXAMPLES}
+def test_there_are_production_and_trial_examples() -> None:
+    assert {"production", "trial"} <= {path.stem for path in EXAMPLES}
 
 
 def test_every_manifest_is_valid_kubernetes(manifests: list[Manifest]) -> None:
@@ -118,6 +138,10 @@ def test_every_manifest_is_valid_kubernetes(manifests: list[Manifest]) -> None:
 def test_one_deployment_and_service_per_component(manifests: list[Manifest]) -> None:
     assert set(by_kind(manifests, "Deployment")) == {named(c) for c in COMPONENTS}
     assert set(by_kind(manifests, "Service")) == {named(c) for c in COMPONENTS}
+    if is_trial_mode(manifests):
+        # The trial example reaches the UI by port-forward (see its NOTES).
+        assert by_kind(manifests, "Ingress") == {}
+        return
     ingress = by_kind(manifests, "Ingress")[named("gateway")]
     (rule,) = ingress["spec"]["rules"]
     (path,) = rule["http"]["paths"]
@@ -125,11 +149,13 @@ def test_one_deployment_and_service_per_component(manifests: list[Manifest]) -> 
 
 
 def test_every_container_is_hardened(manifests: list[Manifest]) -> None:
-    for owner, spec, container in containers(manifests):
+    for owner, spec, container in containers(manifests, with_trial=True):
         pod = spec.get("securityContext", {})
         context = container["securityContext"]
         assert context["runAsNonRoot"] is True, owner
-        assert context["readOnlyRootFilesystem"] is True, owner
+        if not owner.startswith(f"{RELEASE}-strongroom-trial-"):
+            # Some trial images write into their own installation folders.
+            assert context["readOnlyRootFilesystem"] is True, owner
         assert context["allowPrivilegeEscalation"] is False, owner
         assert context["capabilities"]["drop"] == ["ALL"], owner
         assert "add" not in context["capabilities"], owner
@@ -175,13 +201,20 @@ def _policies_for(manifests: list[Manifest], labels: Manifest) -> list[Manifest]
 
 
 def test_every_pod_is_covered_by_a_network_policy(manifests: list[Manifest]) -> None:
-    for owner, _spec in pod_specs(manifests):
+    for owner, _spec in pod_specs(manifests, with_trial=True):
         labels = owner["spec"]["template"]["metadata"]["labels"]
-        policies = _policies_for(manifests, labels)
+        policies = [
+            p
+            for p in by_kind(manifests, "NetworkPolicy", with_trial=True).values()
+            if _selects(p["spec"]["podSelector"], labels)
+        ]
         kinds = {kind for p in policies for kind in p["spec"]["policyTypes"]}
         assert kinds == {"Ingress", "Egress"}, owner["metadata"]["name"]
-        # One of them denies all by selecting every pod of the release.
-        assert any("component" not in str(p["spec"]["podSelector"]) for p in policies)
+        if not is_trial(owner):
+            # One of them denies all by selecting every pod of the release.
+            assert any(
+                "component" not in str(p["spec"]["podSelector"]) for p in policies
+            )
 
 
 def test_each_service_is_reachable_from_its_callers_only(
@@ -218,8 +251,13 @@ def test_egress_names_only_dns_callees_and_configured_backends(helm: Path) -> No
 
 
 def test_credentials_come_from_secrets_only(manifests: list[Manifest]) -> None:
-    for owner, _spec, container in containers(manifests):
+    for owner, _spec, container in containers(manifests, with_trial=True):
         env = {entry["name"]: entry for entry in container.get("env", [])}
+        for name, entry in env.items():
+            if "PASSWORD" in name or "SECRET" in name:
+                assert "secretKeyRef" in entry["valueFrom"], (owner, name)
+        if owner.startswith(f"{RELEASE}-strongroom-trial-"):
+            continue
         for name in SECRET_SETTINGS:
             assert "value" not in env[name], (owner, name)
             assert "secretKeyRef" in env[name]["valueFrom"], (owner, name)
@@ -241,7 +279,7 @@ def test_audit_keeps_one_writer_on_a_kept_volume(manifests: list[Manifest]) -> N
 def test_scaled_components_have_disruption_budgets(manifests: list[Manifest]) -> None:
     autoscalers = by_kind(manifests, "HorizontalPodAutoscaler")
     budgets = by_kind(manifests, "PodDisruptionBudget")
-    assert autoscalers
+    assert autoscalers or is_trial_mode(manifests)
     for name, autoscaler in autoscalers.items():
         assert autoscaler["spec"]["scaleTargetRef"]["name"] == name
         assert name in budgets
@@ -250,6 +288,11 @@ def test_scaled_components_have_disruption_budgets(manifests: list[Manifest]) ->
 def test_migrations_run_as_a_hook_before_install_and_upgrade(
     manifests: list[Manifest],
 ) -> None:
+    if is_trial_mode(manifests):
+        # The trial's PostgreSQL starts with the release, after any hook;
+        # the services migrate their databases as they start.
+        assert by_kind(manifests, "Job") == {}
+        return
     job = by_kind(manifests, "Job")[named("migrate")]
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -291,3 +334,50 @@ def test_notes_tell_how_to_reach_the_ui_and_create_the_first_admin(
     notes = result.stdout.split("NOTES:", 1)[1]
     assert "http://strongroom.example.com/" in notes
     assert "first admin" in notes and "realm role" in notes
+
+
+def test_trial_mode_brings_every_backend_and_says_it_is_not_for_production(
+    helm: Path,
+) -> None:
+    manifests = render(helm, "-f", str(CHART / "examples" / "trial.yaml"))
+    trial = {
+        m["metadata"]["name"]
+        for m in manifests
+        if m["kind"] == "Deployment" and is_trial(m)
+    }
+    env = {
+        entry["name"]: entry
+        for entry in by_kind(manifests, "Deployment")[named("tasks")]["spec"][
+            "template"
+        ]["spec"]["containers"][0]["env"]
+    }
+    realm = by_kind(manifests, "ConfigMap", with_trial=True)[
+        f"{RELEASE}-strongroom-trial-keycloak-realm"
+    ]
+
+    assert trial == {
+        f"{RELEASE}-strongroom-trial-{b}"
+        for b in ("kafka", "minio", "keycloak", "opensearch", "postgresql")
+    }
+    assert env["STRONGROOM_KAFKA_BOOTSTRAP_SERVERS"]["value"] == (
+        f"{RELEASE}-strongroom-trial-kafka:9092"
+    )
+    assert env["STRONGROOM_OIDC_ISSUER"]["value"].endswith("/realms/strongroom")
+    secret = env["STRONGROOM_DATABASE_URL_TEMPLATE"]["valueFrom"]["secretKeyRef"]
+    assert secret["name"] == f"{RELEASE}-strongroom-trial"
+    assert '"realm": "strongroom"' in realm["data"]["strongroom-realm.json"]
+    notes = subprocess.run(
+        [
+            str(helm),
+            "install",
+            RELEASE,
+            str(CHART),
+            "--dry-run=client",
+            "-f",
+            str(CHART / "examples" / "trial.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout.split("NOTES:", 1)[1]
+    assert "NOT FOR PRODUCTION" in notes

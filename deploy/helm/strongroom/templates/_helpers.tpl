@@ -52,14 +52,44 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/* Trial mode points the services at the backends the chart brings. */}}
+{{- define "strongroom.trialName" -}}
+{{- printf "%s-trial-%s" (include "strongroom.fullname" .root) .backend -}}
+{{- end -}}
+
+{{- define "strongroom.backends" -}}
+{{- $v := .Values.backends -}}
+{{- if .Values.trial.enabled -}}
+{{- $trial := printf "%s-trial" (include "strongroom.fullname" .) -}}
+kafka: {{ $trial }}-kafka:9092
+kafkaTls: false
+s3: {{ $trial }}-minio:9000
+s3Secure: false
+opensearch: http://{{ $trial }}-opensearch:9200
+keycloak: http://{{ $trial }}-keycloak:8080/realms/strongroom
+s3Secret: {name: {{ $trial }}, accessKeyKey: s3-access-key, secretKeyKey: s3-secret-key}
+postgresqlSecret: {name: {{ $trial }}, key: postgresql-url-template}
+{{- else -}}
+kafka: {{ $v.kafka.bootstrapServers | quote }}
+kafkaTls: {{ $v.kafka.tls }}
+s3: {{ $v.s3.endpoint | quote }}
+s3Secure: {{ $v.s3.secure }}
+opensearch: {{ $v.opensearch.url | quote }}
+keycloak: {{ $v.keycloak.issuer | quote }}
+s3Secret: {{ toJson $v.s3.credentialsSecret }}
+postgresqlSecret: {{ toJson $v.postgresql.urlSecret }}
+{{- end -}}
+{{- end -}}
+
 {{/*
 The STRONGROOM_* settings every process reads (services/common/config.py).
 Secrets arrive through secretKeyRef only.
 */}}
 {{- define "strongroom.env" -}}
 {{- $root := .root -}}
-{{- $s3 := $root.Values.backends.s3.credentialsSecret -}}
-{{- $pg := $root.Values.backends.postgresql.urlSecret -}}
+{{- $backends := include "strongroom.backends" $root | fromYaml -}}
+{{- $s3 := $backends.s3Secret -}}
+{{- $pg := $backends.postgresqlSecret -}}
 - name: STRONGROOM_DATA_DIR
   value: /var/lib/strongroom
 - name: STRONGROOM_LOG_LEVEL
@@ -76,15 +106,15 @@ Secrets arrive through secretKeyRef only.
 - name: STRONGROOM_EVENT_BUS
   value: kafka
 - name: STRONGROOM_KAFKA_BOOTSTRAP_SERVERS
-  value: {{ $root.Values.backends.kafka.bootstrapServers | quote }}
+  value: {{ $backends.kafka | quote }}
 - name: STRONGROOM_KAFKA_TLS
-  value: {{ $root.Values.backends.kafka.tls | quote }}
+  value: {{ $backends.kafkaTls | quote }}
 - name: STRONGROOM_OBJECT_STORE
   value: s3
 - name: STRONGROOM_S3_ENDPOINT
-  value: {{ $root.Values.backends.s3.endpoint | quote }}
+  value: {{ $backends.s3 | quote }}
 - name: STRONGROOM_S3_SECURE
-  value: {{ $root.Values.backends.s3.secure | quote }}
+  value: {{ $backends.s3Secure | quote }}
 - name: STRONGROOM_S3_BUCKET_PREFIX
   value: {{ $root.Values.backends.s3.bucketPrefix | quote }}
 - name: STRONGROOM_S3_RETENTION_DAYS
@@ -102,13 +132,13 @@ Secrets arrive through secretKeyRef only.
 - name: STRONGROOM_AUDIT_INDEX
   value: opensearch
 - name: STRONGROOM_OPENSEARCH_URL
-  value: {{ $root.Values.backends.opensearch.url | quote }}
+  value: {{ $backends.opensearch | quote }}
 - name: STRONGROOM_OPENSEARCH_INDEX_PREFIX
   value: {{ $root.Values.backends.opensearch.indexPrefix | quote }}
 - name: STRONGROOM_IDENTITY
   value: oidc
 - name: STRONGROOM_OIDC_ISSUER
-  value: {{ $root.Values.backends.keycloak.issuer | quote }}
+  value: {{ $backends.keycloak | quote }}
 - name: STRONGROOM_OIDC_AUDIENCE
   value: {{ $root.Values.backends.keycloak.audience | quote }}
 - name: STRONGROOM_OIDC_CLIENT_ID
