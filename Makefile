@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/strongroom/v1/*.proto)
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test check unit e2e browser proto clean
+.PHONY: install run test check unit e2e browser bench proto clean
 
 $(INSTALLED): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ browser: install $(CHROMIUM)
 
 test: check $(CHROMIUM)
 	$(BIN)/pytest
+
+# Long measurements; `make test` runs a short version of each.
+bench: install
+	mkdir -p benchmarks/results
+	$(BIN)/python -m benchmarks.pipeline_cost --documents 500 --json benchmarks/results/pipeline_cost.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache

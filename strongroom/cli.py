@@ -86,6 +86,17 @@ def _load_credentials() -> dict[str, str]:
     return loaded
 
 
+def _cluster_option(function: Any) -> Any:
+    return click.option(
+        "--cluster",
+        "cluster_config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="TOML file naming the cluster backends (Kafka, S3, OpenSearch, "
+        "an OIDC provider, PostgreSQL) instead of the embedded ones.",
+    )(function)
+
+
 def _api_options(function: Any) -> Any:
     function = click.option(
         "--url",
@@ -116,13 +127,7 @@ def main() -> None:
     type=click.Choice(MIGRATING_SERVICES),
     help="Only this service's database (repeatable; default: every one).",
 )
-@click.option(
-    "--cluster",
-    "cluster_config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="The cluster configuration `strongroom up --cluster` runs with.",
-)
+@_cluster_option
 def migrate(
     data_dir: Path, services: tuple[str, ...], cluster_config: Path | None
 ) -> None:
@@ -146,14 +151,7 @@ def migrate(
 @_data_dir_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8470, show_default=True, type=int)
-@click.option(
-    "--cluster",
-    "cluster_config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML file naming the cluster backends (Kafka, S3, OpenSearch, "
-    "an OIDC provider, PostgreSQL) to run against instead of the embedded ones.",
-)
+@_cluster_option
 def up(data_dir: Path, host: str, port: int, cluster_config: Path | None) -> None:
     """Start every service and the web gateway on this machine."""
     from strongroom.launcher import Launcher, cluster_environment
@@ -381,13 +379,7 @@ def audit() -> None:
 
 @audit.command("verify")
 @_data_dir_option
-@click.option(
-    "--cluster",
-    "cluster_config",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="The cluster configuration `strongroom up --cluster` runs with.",
-)
+@_cluster_option
 def audit_verify(data_dir: Path, cluster_config: Path | None) -> None:
     """Check every link of the audit chain stored under the data directory."""
     from strongroom.launcher import cluster_environment

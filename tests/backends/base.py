@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +21,39 @@ def cache_dir(name: str) -> Path:
     path = CACHE / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def go_build_cached(
+    name: str, binary_name: str, build: Callable[[Path, dict[str, str]], None]
+) -> Path:
+    """Return the cached Go binary ``binary_name``, building it once if missing.
+
+    ``build(partial, env)`` writes the binary to ``partial`` with every Go
+    cache inside ``cache_dir(name)``; a lock keeps two pytest sessions from
+    building it at the same time.
+    """
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    root = cache_dir(name)
+    binary = root / "bin" / binary_name
+    if binary.exists():
+        return binary
+    env = {
+        "GO": go,
+        "GOPATH": str(root / "gopath"),
+        "GOMODCACHE": str(root / "gomodcache"),
+        "GOCACHE": str(root / "gocache"),
+        # Lets a person delete the cache without chmod first.
+        "GOFLAGS": "-modcacherw",
+        "GOTOOLCHAIN": "local",
+    }
+    with (root / ".build-lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            binary.parent.mkdir(parents=True, exist_ok=True)
+            partial = binary.with_name(binary.name + ".partial")
+            build(partial, env)
+            os.replace(partial, binary)
+    return binary
 
 
 def free_port() -> int:

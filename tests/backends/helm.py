@@ -6,13 +6,11 @@ what it renders offline, so only the ``helm`` binary is needed.
 
 from __future__ import annotations
 
-import fcntl
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.backends.base import cache_dir, run
+from tests.backends.base import go_build_cached, run
 
 HELM_MODULE = "helm.sh/helm/v4/cmd/helm"
 HELM_VERSION = "v4.3.2"
@@ -20,34 +18,16 @@ HELM_VERSION = "v4.3.2"
 
 def prepare() -> Path:
     """Build the ``helm`` binary into the cache unless it is there; return it."""
-    root = cache_dir("helm")
-    binary = root / "bin" / f"helm-{HELM_VERSION}"
-    if binary.exists():
-        return binary
-    with (root / ".build-lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not binary.exists():
-            _build(root, binary)
-    return binary
+    return go_build_cached("helm", f"helm-{HELM_VERSION}", _build)
 
 
-def _build(root: Path, binary: Path) -> None:
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    gobin = root / "gobin"
+def _build(partial: Path, env: dict[str, str]) -> None:
+    gobin = partial.parent / "gobin"
     run(
-        [go, "install", f"{HELM_MODULE}@{HELM_VERSION}"],
-        env={
-            "GOBIN": str(gobin),
-            "GOPATH": str(root / "gopath"),
-            "GOMODCACHE": str(root / "gomodcache"),
-            "GOCACHE": str(root / "gocache"),
-            "GOFLAGS": "-modcacherw",
-            "GOTOOLCHAIN": "local",
-            "CGO_ENABLED": "0",
-        },
+        [env["GO"], "install", f"{HELM_MODULE}@{HELM_VERSION}"],
+        env={**env, "GOBIN": str(gobin), "CGO_ENABLED": "0"},
     )
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    (gobin / "helm").rename(binary)
+    (gobin / "helm").rename(partial)
 
 
 _build_failures: list[Exception] = []

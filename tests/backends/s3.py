@@ -11,9 +11,7 @@ every Go cache under ``cache_dir("seaweedfs")``.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ import pytest
 import urllib3
 from minio import Minio
 
-from tests.backends.base import ServerProcess, cache_dir, free_port, run
+from tests.backends.base import ServerProcess, free_port, go_build_cached, run
 
 SEAWEEDFS_MODULE = "github.com/seaweedfs/seaweedfs"
 SEAWEEDFS_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
@@ -49,39 +47,18 @@ class S3Server:
 
 def prepare() -> Path:
     """Build the ``weed`` binary into the cache unless it is there; return it."""
-    root = cache_dir("seaweedfs")
-    binary = root / "bin" / f"weed-{SEAWEEDFS_VERSION}"
-    if binary.exists():
-        return binary
-
-    # Another pytest session may be building the same binary.
-    with (root / ".build-lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not binary.exists():
-            _build(root, binary)
-    return binary
+    return go_build_cached("seaweedfs", f"weed-{SEAWEEDFS_VERSION}", _build)
 
 
-def _build(root: Path, binary: Path) -> None:
-    go = shutil.which("go") or "/usr/local/go/bin/go"
-    env = {
-        "GOPATH": str(root / "gopath"),
-        "GOMODCACHE": str(root / "gomodcache"),
-        "GOCACHE": str(root / "gocache"),
-        # Lets a person delete the cache without chmod first.
-        "GOFLAGS": "-modcacherw",
-        "GOTOOLCHAIN": "local",
-    }
+def _build(partial: Path, env: dict[str, str]) -> None:
     module = f"{SEAWEEDFS_MODULE}@{SEAWEEDFS_VERSION}"
+    go = env["GO"]
     info = json.loads(run([go, "mod", "download", "-json", module], env=env))
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_name(binary.name + ".partial")
     run(
         [go, "build", "-trimpath", "-o", str(partial), "./weed"],
         cwd=Path(info["Dir"]),
         env=env,
     )
-    os.replace(partial, binary)
 
 
 def start_s3_server(directory: Path) -> S3Server:
