@@ -20,10 +20,12 @@ import grpc
 import httpx
 import pytest
 import sqlalchemy as sa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaAdminClient
 from minio import Minio
 
 from strongroom.services.common.config import SERVICE_NAMES
+from strongroom.services.common.grpc_server import LIVENESS
 from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.backends.kafka import KafkaServer
 from tests.backends.keycloak import KeycloakServer
@@ -69,6 +71,7 @@ def cluster(
         "opensearch_index_prefix": f"e2e-{run}-audit",
         "identity": "oidc",
         "oidc_issuer": keycloak_server.issuer,
+        "readiness_interval_seconds": 1,
     }
     config = root / "cluster.toml"
     config.write_text(
@@ -355,6 +358,47 @@ def test_run_completes_across_a_kafka_broker_restart(
     documents = _task_documents(admin, project["id"])
     assert len(documents) == len(set(documents)) == BATCH
     assert not ingest.failure
+
+
+def _readiness(strongroom: Strongroom, service: str = "") -> dict[str, int]:
+    addresses = json.loads((strongroom.data_dir / "run" / "services.json").read_text())
+    statuses = {}
+    for name, address in addresses.items():
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=10
+            )
+            statuses[name] = reply.status
+    return statuses
+
+
+def test_services_are_not_ready_while_kafka_is_down_and_recover(
+    cluster: dict,
+) -> None:
+    strongroom: Strongroom = cluster["strongroom"]
+    kafka: KafkaServer = cluster["kafka"]
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    assert set(_readiness(strongroom).values()) == {serving}
+
+    kafka.process.stop()
+    try:
+        wait_for(
+            lambda: set(_readiness(strongroom).values()) == {not_serving},
+            timeout=120,
+            interval=1,
+        )
+        assert set(_readiness(strongroom, LIVENESS).values()) == {serving}
+        assert httpx.get(f"{strongroom.url}/readyz", timeout=10).status_code == 503
+    finally:
+        kafka.process.start()
+
+    wait_for(
+        lambda: set(_readiness(strongroom).values()) == {serving},
+        timeout=180,
+        interval=1,
+    )
+    assert httpx.get(f"{strongroom.url}/readyz", timeout=10).status_code == 200
 
 
 class _Ingest(threading.Thread):
