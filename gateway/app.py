@@ -31,6 +31,7 @@ from strongroom.gateway.problems import install_problem_handlers, problem_respon
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
+from strongroom.services.common.database import check_database
 from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
 from strongroom.services.common.events import OutboxRelay
 from strongroom.services.common.grpc_clients import (
@@ -40,6 +41,7 @@ from strongroom.services.common.grpc_clients import (
     caller_metadata,
 )
 from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.readiness import failing_backends
 from strongroom.services.common.runtime import open_backends
 from strongroom.services.ingestion.errors import FileTooLarge
 from strongroom.v1 import (
@@ -199,6 +201,26 @@ def create_app(settings: Settings) -> FastAPI:
         if failing:
             raise DependencyUnavailable(
                 f"Not ready: {', '.join(failing)} not serving.", code="not_ready"
+            )
+        return {"status": "ready"}
+
+    gateway_checks = {
+        "database": lambda: check_database(issuer.engine),
+        "event_bus": backends.bus.check,
+        "object_store": backends.objects.check,
+    }
+
+    @app.get("/readyz/gateway", include_in_schema=False)
+    def gateway_readyz() -> dict[str, str]:
+        """Ready while the gateway's own backends answer, whatever the services'.
+
+        Kubernetes asks this one: each service leaves rotation by its own
+        probe, so one service's outage does not take every gateway with it.
+        """
+        failing = failing_backends(gateway_checks)
+        if failing:
+            raise DependencyUnavailable(
+                f"Not ready: {', '.join(failing)} not reachable.", code="not_ready"
             )
         return {"status": "ready"}
 

@@ -224,6 +224,7 @@ def test_chart_release_migrates_starts_and_becomes_ready(
             pytest.fail(f"{component} never became ready:\n{release.log(component)}")
         assert release.health(component, LIVENESS) == serving
     gateway = f"http://127.0.0.1:{release.ports['gateway']}"
+    wait_for(lambda: _status(f"{gateway}/readyz/gateway") == 200, timeout=60)
     wait_for(lambda: _status(f"{gateway}/readyz") == 200, timeout=60)
     codes = release.stop()
 

@@ -40,8 +40,8 @@ def _statuses(strongroom: Strongroom, service: str) -> dict[str, int]:
     return statuses
 
 
-def _ready_status(strongroom: Strongroom) -> int:
-    return httpx.get(f"{strongroom.url}/readyz", timeout=10).status_code
+def _ready_status(strongroom: Strongroom, path: str = "/readyz") -> int:
+    return httpx.get(f"{strongroom.url}{path}", timeout=10).status_code
 
 
 def test_services_leave_readiness_while_the_object_store_is_gone(
@@ -58,12 +58,14 @@ def test_services_leave_readiness_while_the_object_store_is_gone(
         wait_for(lambda: set(_statuses(strongroom, "").values()) == {NOT_SERVING})
         assert set(_statuses(strongroom, LIVENESS).values()) == {SERVING}
         assert _ready_status(strongroom) == 503
+        assert _ready_status(strongroom, "/readyz/gateway") == 503
     finally:
         objects.unlink()
         away.rename(objects)
 
     wait_for(lambda: set(_statuses(strongroom, "").values()) == {SERVING})
     assert _ready_status(strongroom) == 200
+    assert _ready_status(strongroom, "/readyz/gateway") == 200
 
 
 def test_readiness_answers_for_each_service_name(strongroom: Strongroom) -> None:
