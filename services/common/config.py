@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     event_bus: Literal["sqlite", "kafka"] = "sqlite"
     kafka_bootstrap_servers: str = ""
     kafka_tls: bool = False
+    # SASL sign-in to the brokers (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512);
+    # empty means none.
+    kafka_sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
 
     object_store: Literal["local", "s3"] = "local"
     s3_endpoint: str = ""
@@ -43,6 +48,9 @@ class Settings(BaseSettings):
     audit_index: Literal["sqlite", "opensearch"] = "sqlite"
     opensearch_url: str = ""
     opensearch_index_prefix: str = "strongroom-audit"
+    # HTTP basic authentication, for a cluster with the security plugin on.
+    opensearch_username: str = ""
+    opensearch_password: SecretStr = SecretStr("")
 
     # A PEM bundle of the CAs that sign the backends' certificates (Kafka,
     # S3, OpenSearch); empty trusts the system's. PostgreSQL takes its own in

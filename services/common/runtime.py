@@ -62,13 +62,21 @@ def open_backends(settings: Settings, client_id: str = "strongroom") -> Backends
 
 def open_event_bus(settings: Settings, client_id: str) -> EventBus:
     if settings.event_bus == "kafka":
-        from strongroom.services.common.adapters.kafka_event_bus import KafkaEventBus
+        from strongroom.services.common.adapters.kafka_event_bus import (
+            KafkaEventBus,
+            KafkaSasl,
+        )
 
         return KafkaEventBus(
             settings.kafka_bootstrap_servers,
             client_id,
             is_tls=settings.kafka_tls,
             ca_file=settings.tls_ca_file,
+            sasl=KafkaSasl(
+                settings.kafka_sasl_mechanism,
+                settings.kafka_sasl_username,
+                settings.kafka_sasl_password.get_secret_value(),
+            ),
         )
     return SqliteEventLog(settings.data_dir / "events" / "events.db")
 
@@ -99,6 +107,8 @@ def open_audit_index(settings: Settings) -> AuditIndex:
             settings.opensearch_url,
             index_prefix=settings.opensearch_index_prefix,
             ca_file=settings.tls_ca_file,
+            username=settings.opensearch_username,
+            password=settings.opensearch_password.get_secret_value(),
         )
     return SqliteAuditIndex(settings.service_dir("audit") / "index.db")
 

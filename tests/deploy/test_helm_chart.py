@@ -381,3 +381,27 @@ def test_trial_mode_brings_every_backend_and_says_it_is_not_for_production(
         timeout=120,
     ).stdout.split("NOTES:", 1)[1]
     assert "NOT FOR PRODUCTION" in notes
+
+
+def test_backend_sign_ins_come_from_secrets(helm: Path) -> None:
+    manifests = render(helm, "-f", str(CHART / "examples" / "production.yaml"))
+    deployment = by_kind(manifests, "Deployment")[named("audit")]
+    env = {
+        e["name"]: e
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+    assert env["STRONGROOM_KAFKA_SASL_MECHANISM"]["value"] == "SCRAM-SHA-512"
+    for name, secret in [
+        ("STRONGROOM_KAFKA_SASL_USERNAME", "strongroom-kafka"),
+        ("STRONGROOM_KAFKA_SASL_PASSWORD", "strongroom-kafka"),
+        ("STRONGROOM_OPENSEARCH_USERNAME", "strongroom-opensearch"),
+        ("STRONGROOM_OPENSEARCH_PASSWORD", "strongroom-opensearch"),
+    ]:
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == secret
+    defaults = by_kind(render(helm), "Deployment")[named("audit")]
+    names = {
+        e["name"] for e in defaults["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert "STRONGROOM_KAFKA_SASL_MECHANISM" not in names
+    assert "STRONGROOM_OPENSEARCH_PASSWORD" not in names

@@ -47,6 +47,15 @@ REPLICATION_FACTOR = -1
 _POLL_STEP_MS = 100
 
 
+@dataclass(frozen=True)
+class KafkaSasl:
+    """How the bus signs in to the brokers; an empty mechanism means it does not."""
+
+    mechanism: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+
 @dataclass
 class _Group:
     """One consumer group's consumer and what this bus knows of its offsets."""
@@ -81,14 +90,23 @@ class KafkaEventBus:
         timeout: float = 30.0,
         is_tls: bool = False,
         ca_file: str = "",
+        sasl: KafkaSasl | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._timeout = timeout
         # TLS to the brokers, checked against ca_file (or the system's CAs).
-        self._tls = {"security_protocol": "SSL", "ssl_cafile": ca_file or None}
+        self._security = {"security_protocol": "SSL", "ssl_cafile": ca_file or None}
         if not is_tls:
-            self._tls = {"security_protocol": "PLAINTEXT"}
+            self._security = {"security_protocol": "PLAINTEXT"}
+        if sasl is not None and sasl.mechanism:
+            self._security = {
+                **self._security,
+                "security_protocol": "SASL_SSL" if is_tls else "SASL_PLAINTEXT",
+                "sasl_mechanism": sasl.mechanism,
+                "sasl_plain_username": sasl.username,
+                "sasl_plain_password": sasl.password,
+            }
         self._lock = threading.Lock()
         self._admin: Any = None
         self._producer: Any = None
@@ -228,7 +246,7 @@ class KafkaEventBus:
             "client_id": self._client_id,
             "bootstrap_timeout_ms": self._timeout_ms,
             "request_timeout_ms": self._timeout_ms,
-            **self._tls,
+            **self._security,
         }
 
     def _open_admin(self) -> Any:

@@ -114,7 +114,13 @@ def plain_words(text: str) -> str:
 
 class OpenSearchAuditIndex:
     def __init__(
-        self, url: str, *, index_prefix: str = "strongroom-audit", ca_file: str = ""
+        self,
+        url: str,
+        *,
+        index_prefix: str = "strongroom-audit",
+        ca_file: str = "",
+        username: str = "",
+        password: str = "",
     ) -> None:
         # The transport retries a whole request on a refused connection, a
         # timeout or a 502/503/504 before any error reaches this adapter.
@@ -128,6 +134,7 @@ class OpenSearchAuditIndex:
             pool_maxsize=32,
             # None means the CA bundle the client library ships with.
             ca_certs=ca_file or None,
+            http_auth=(username, password) if username else None,
         )
         self.index_prefix = index_prefix
         self._pattern = f"{index_prefix}-*"

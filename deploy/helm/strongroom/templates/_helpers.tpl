@@ -109,6 +109,21 @@ Secrets arrive through secretKeyRef only.
   value: {{ $backends.kafka | quote }}
 - name: STRONGROOM_KAFKA_TLS
   value: {{ $backends.kafkaTls | quote }}
+{{- $sasl := $root.Values.backends.kafka.sasl }}
+{{- if and $sasl.mechanism (not $root.Values.trial.enabled) }}
+- name: STRONGROOM_KAFKA_SASL_MECHANISM
+  value: {{ $sasl.mechanism | quote }}
+- name: STRONGROOM_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.credentialsSecret.name }}
+      key: {{ $sasl.credentialsSecret.usernameKey }}
+- name: STRONGROOM_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $sasl.credentialsSecret.name }}
+      key: {{ $sasl.credentialsSecret.passwordKey }}
+{{- end }}
 - name: STRONGROOM_OBJECT_STORE
   value: s3
 - name: STRONGROOM_S3_ENDPOINT
@@ -135,6 +150,19 @@ Secrets arrive through secretKeyRef only.
   value: {{ $backends.opensearch | quote }}
 - name: STRONGROOM_OPENSEARCH_INDEX_PREFIX
   value: {{ $root.Values.backends.opensearch.indexPrefix | quote }}
+{{- $search := $root.Values.backends.opensearch.credentialsSecret }}
+{{- if and $search.name (not $root.Values.trial.enabled) }}
+- name: STRONGROOM_OPENSEARCH_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $search.name }}
+      key: {{ $search.usernameKey }}
+- name: STRONGROOM_OPENSEARCH_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $search.name }}
+      key: {{ $search.passwordKey }}
+{{- end }}
 - name: STRONGROOM_IDENTITY
   value: oidc
 - name: STRONGROOM_OIDC_ISSUER
