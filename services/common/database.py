@@ -94,6 +94,23 @@ def open_sqlite(path: Path, schema: Sequence[str]) -> Engine:
     return engine
 
 
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is out of reach, not that a query is wrong.
+
+    Lost and refused connections, a server shutting down and a locked or
+    unreadable SQLite file all surface as the DB-API's OperationalError.
+    """
+    if isinstance(exc, sa.exc.OperationalError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+
+
+def database_unavailable() -> DependencyUnavailable:
+    return DependencyUnavailable(
+        "The service database cannot be reached.", code="database_unavailable"
+    )
+
+
 def check_database(engine: Engine, what: str = "service database") -> None:
     """Raise DependencyUnavailable unless the database answers a query now."""
     try:

@@ -19,8 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from strongroom.services.common.database import utc_now
-from strongroom.services.common.errors import StrongroomError
+from strongroom.services.common.database import is_database_unavailable, utc_now
+from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
 from strongroom.services.common.ports import Event, EventBus
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,9 @@ class EventConsumer(Worker):
 
     A handler that keeps failing does not block the group forever: after
     ``max_attempts`` the event goes to the dead-letter topic with the reason.
+    A backend that is down (DependencyUnavailable, a lost database) is no
+    fault of the event's: the consumer waits for it, however long it takes,
+    and counts no attempt.
     """
 
     def __init__(
@@ -162,8 +165,11 @@ class EventConsumer(Worker):
         engine: Engine,
         handlers: Mapping[str, EventHandler],
         max_attempts: int = 5,
+        backend_retry_seconds: float = 1.0,
     ) -> None:
         super().__init__(f"consumer-{group}", idle_seconds=0.05)
+        # Pause between tries of an event while a backend it needs is down.
+        self.backend_retry_seconds = backend_retry_seconds
         self.group = group
         self.bus = bus
         self.engine = engine
@@ -178,26 +184,43 @@ class EventConsumer(Worker):
         return bool(events)
 
     def _deliver(self, event: Event) -> None:
-        for attempt in range(1, self.max_attempts + 1):
+        attempt = 0
+        while attempt < self.max_attempts:
             try:
                 self._handle_once(event)
                 return
-            except StrongroomError as exc:
-                reason = exc.code
+            except DependencyUnavailable:
+                # The event is fine, a backend is not: wait for it as long as
+                # it takes rather than dead-letter good events.
+                self._wait_for_backend(event)
+                continue
             except Exception as exc:
-                reason = type(exc).__name__
-                logger.warning(
-                    "event_handler_failed",
-                    extra={
-                        "event_id": event.id,
-                        "topic": event.topic,
-                        "attempt": attempt,
-                    },
-                    exc_info=True,
-                )
+                if is_database_unavailable(exc):
+                    self._wait_for_backend(event)
+                    continue
+                attempt += 1
+                reason = self._failure_reason(event, exc, attempt)
             if self._stopping.wait(min(0.1 * 2**attempt, 2.0)):
                 raise InterruptedError("consumer stopping")
         self._dead_letter(event, reason)
+
+    def _failure_reason(self, event: Event, exc: Exception, attempt: int) -> str:
+        if isinstance(exc, StrongroomError):
+            return exc.code
+        logger.warning(
+            "event_handler_failed",
+            extra={"event_id": event.id, "topic": event.topic, "attempt": attempt},
+            exc_info=exc,
+        )
+        return type(exc).__name__
+
+    def _wait_for_backend(self, event: Event) -> None:
+        logger.warning(
+            "event_waits_for_backend",
+            extra={"event_id": event.id, "topic": event.topic},
+        )
+        if self._stopping.wait(self.backend_retry_seconds):
+            raise InterruptedError("consumer stopping")
 
     def _handle_once(self, event: Event) -> None:
         with self.engine.begin() as conn:

@@ -20,6 +20,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from strongroom.services.common.auth import Principal
+from strongroom.services.common.database import (
+    database_unavailable,
+    is_database_unavailable,
+)
 from strongroom.services.common.errors import StrongroomError
 from strongroom.services.common.logs import request_id_var
 from strongroom.services.common.ports import IdentityProvider
@@ -121,8 +125,11 @@ def _guard_unary(
             return behavior(request, context)
         except StrongroomError as exc:
             interceptor.fail(method, principal, exc, context)
-        except Exception:
-            interceptor.crash(method, context)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                interceptor.fail(method, principal, database_unavailable(), context)
+            else:
+                interceptor.crash(method, context)
 
     return guarded
 
@@ -136,8 +143,11 @@ def _guard_streaming(
             yield from behavior(request, context)
         except StrongroomError as exc:
             interceptor.fail(method, principal, exc, context)
-        except Exception:
-            interceptor.crash(method, context)
+        except Exception as exc:
+            if is_database_unavailable(exc):
+                interceptor.fail(method, principal, database_unavailable(), context)
+            else:
+                interceptor.crash(method, context)
 
     return guarded
 

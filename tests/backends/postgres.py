@@ -156,6 +156,13 @@ class PostgresCluster:
                 if attempt == attempts or "already in use" not in str(exc):
                     raise
 
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the server, stay down ``down_for`` seconds, start on the same port."""
+        self.stop()
+        time.sleep(down_for)
+        self._server = self._server_process()
+        self._server.start()
+
     def stop(self) -> None:
         """Shut the server down fast: open sessions are ended, not waited for."""
         server, self._server = self._server, None

@@ -22,7 +22,7 @@ from strongroom.services.common.database import (
     create_database_engine,
     migrate,
 )
-from strongroom.services.common.errors import NotFound
+from strongroom.services.common.errors import DependencyUnavailable, NotFound
 from strongroom.services.common.events import (
     DEAD_LETTER,
     EventConsumer,
@@ -278,3 +278,37 @@ def test_dead_letter_reason_is_the_error_code(
 
     (dead,) = _dead_letters(bus, name, group)
     assert dead.payload["reason"] == "document_not_found"
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        DependencyUnavailable("The object store cannot be reached.", code="x"),
+        sa.exc.OperationalError("SELECT 1", {}, ConnectionError("server closed")),
+    ],
+    ids=["dependency_unavailable", "database_lost"],
+)
+def test_backend_outage_waits_instead_of_dead_lettering(
+    engine: Engine, bus: EventBus, name: Name, outage: Exception
+) -> None:
+    topic, group = name("t"), name("g")
+    _stage(engine, topic, 1)
+    OutboxRelay(engine, bus).step()
+    calls: list[int] = []
+
+    def handler(conn: Connection, event: Event) -> None:
+        calls.append(event.payload["number"])
+        # Down for longer than max_attempts would allow a faulty event.
+        if len(calls) <= 6:
+            raise outage
+        _record(conn, event)
+
+    consumer = EventConsumer(
+        group, bus, engine, {topic: handler}, max_attempts=2, backend_retry_seconds=0
+    )
+
+    assert consumer.step() is True
+
+    assert len(calls) == 7
+    assert _seen(engine) == [1]
+    assert _dead_letters(bus, name, group) == []

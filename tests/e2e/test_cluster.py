@@ -29,6 +29,7 @@ from strongroom.services.common.grpc_server import LIVENESS
 from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.backends.kafka import KafkaServer
 from tests.backends.keycloak import KeycloakServer
+from tests.backends.postgres import PostgresCluster
 from tests.e2e.harness import Strongroom, isolated_env, wait_for
 
 NOTE = "Patient seen on 03/14/2021, call (555) 201-3344 or write to pat@example.org.\n"
@@ -90,6 +91,7 @@ def cluster(
             "settings": settings,
             "keycloak": keycloak_server,
             "kafka": kafka_server,
+            "postgres": postgres_server,
             "template": template,
         }
     finally:
@@ -358,6 +360,29 @@ def test_run_completes_across_a_kafka_broker_restart(
     documents = _task_documents(admin, project["id"])
     assert len(documents) == len(set(documents)) == BATCH
     assert not ingest.failure
+
+
+def test_run_completes_across_a_postgresql_outage(
+    cluster: dict, tmp_path: Path
+) -> None:
+    strongroom: Strongroom = cluster["strongroom"]
+    postgres: PostgresCluster = cluster["postgres"]
+    token = strongroom.token(*ADMIN)
+    admin = strongroom.client(token)
+    project, files = _new_batch(admin, tmp_path / "postgres", BATCH)
+
+    ingest = _ingest_in_background(strongroom, token, project["id"], files)
+    wait_for(lambda: _task_documents(admin, project["id"]), timeout=120)
+    # Longer than a consumer's retries of a faulty event take (about 5 s):
+    # events in flight must wait for the database, not go to dead letters.
+    postgres.restart(down_for=8.0)
+    ingest.join(300)
+
+    wait_for(lambda: len(_task_documents(admin, project["id"])) >= BATCH, timeout=300)
+    time.sleep(3)
+    documents = _task_documents(admin, project["id"])
+    assert not ingest.failure
+    assert len(documents) == len(set(documents)) == BATCH
 
 
 def _readiness(strongroom: Strongroom, service: str = "") -> dict[str, int]:
