@@ -9,6 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from strongroom.services.common.database import (
+    database_unavailable,
+    is_database_unavailable,
+)
 from strongroom.services.common.errors import HTTP_STATUS_BY_CODE, StrongroomError
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_database_unavailable(exc):
+            return await on_strongroom_error(request, database_unavailable())
         logger.error("request_failed", extra={"path": request.url.path}, exc_info=exc)
         return problem_response(
             request, 500, "Internal error", "Internal error.", "internal"

@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -156,9 +156,16 @@ class PostgresCluster:
                 if attempt == attempts or "already in use" not in str(exc):
                     raise
 
-    def restart(self, down_for: float = 0.0) -> None:
-        """Stop the server, stay down ``down_for`` seconds, start on the same port."""
+    def restart(
+        self, down_for: float = 0.0, while_down: Callable[[], None] | None = None
+    ) -> None:
+        """Stop the server, stay down ``down_for`` seconds, start on the same port.
+
+        ``while_down`` runs once the server has stopped, before it starts again.
+        """
         self.stop()
+        if while_down is not None:
+            while_down()
         time.sleep(down_for)
         self._server = self._server_process()
         self._server.start()

@@ -377,13 +377,31 @@ def test_run_completes_across_a_kafka_broker_restart(
 def test_run_completes_across_a_postgresql_outage(
     cluster: dict, tmp_path: Path
 ) -> None:
+    strongroom: Strongroom = cluster["strongroom"]
     postgres: PostgresCluster = cluster["postgres"]
+    refusals: list[httpx.Response] = []
+
+    def sign_in() -> None:
+        # The gateway records every sign-in in its own database.
+        refusals.append(
+            httpx.post(
+                f"{strongroom.url}/oidc/token",
+                data={"username": ADMIN[0], "password": ADMIN[1]},
+                timeout=30,
+            )
+        )
 
     # Longer than a consumer's retries of a faulty event take (about 5 s):
     # events in flight must wait for the database, not go to dead letters.
     _run_batch_across(
-        cluster, tmp_path / "postgres", lambda: postgres.restart(down_for=8.0)
+        cluster,
+        tmp_path / "postgres",
+        lambda: postgres.restart(down_for=8.0, while_down=sign_in),
     )
+
+    (refused,) = refusals
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "database_unavailable"
 
 
 def _readiness(strongroom: Strongroom, service: str = "") -> dict[str, int]:
