@@ -40,6 +40,8 @@ ARTIFACTS = [
 ]
 MAIN_CLASSES = ["kafka.tools.StorageTool", "kafka.Kafka"]
 READY_TIMEOUT = 180.0
+SASL_USERNAME = "strongroom"
+SASL_PASSWORD = "dev-only-kafka-password"
 # Kafka's API key of a Produce request, the first field of a request header.
 PRODUCE_API_KEY = 0
 
@@ -178,6 +180,8 @@ class KafkaServer:
     # because this listener advertises the proxy's address.
     proxied_bootstrap_servers: str
     proxy: ResponseDroppingProxy
+    # A listener that wants SASL PLAIN with SASL_USERNAME and SASL_PASSWORD.
+    sasl_bootstrap_servers: str
 
     def stop(self) -> None:
         self.process.stop()
@@ -202,11 +206,12 @@ class _Ports:
     controller: int
     proxied: int
     proxy: int
+    sasl: int
 
 
 def _free_ports() -> _Ports:
     ports: dict[int, None] = {}
-    while len(ports) < 4:
+    while len(ports) < 5:
         ports[free_port()] = None
     return _Ports(*ports)
 
@@ -219,13 +224,21 @@ def _server_properties(directory: Path, ports: _Ports) -> str:
             f"controller.quorum.bootstrap.servers=127.0.0.1:{ports.controller}",
             f"listeners=PLAINTEXT://127.0.0.1:{ports.broker},"
             f"PROXIED://127.0.0.1:{ports.proxied},"
+            f"SASL://127.0.0.1:{ports.sasl},"
             f"CONTROLLER://127.0.0.1:{ports.controller}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{ports.broker},"
-            f"PROXIED://127.0.0.1:{ports.proxy}",
+            f"PROXIED://127.0.0.1:{ports.proxy},"
+            f"SASL://127.0.0.1:{ports.sasl}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
             "listener.security.protocol.map="
-            "PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,SASL:SASL_PLAINTEXT,"
+            "CONTROLLER:PLAINTEXT",
+            # A third listener that signs clients in with SASL PLAIN.
+            "listener.name.sasl.sasl.enabled.mechanisms=PLAIN",
+            "listener.name.sasl.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{SASL_USERNAME}="{SASL_PASSWORD}";',
             f"log.dirs={directory / 'data'}",
             "num.partitions=1",
             "offsets.topic.replication.factor=1",
@@ -326,6 +339,7 @@ def start_kafka(directory: Path, lib: Path | None = None) -> KafkaServer:
         process=process,
         proxied_bootstrap_servers=f"127.0.0.1:{ports.proxy}",
         proxy=proxy,
+        sasl_bootstrap_servers=f"127.0.0.1:{ports.sasl}",
     )
 
 

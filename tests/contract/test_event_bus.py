@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from strongroom.services.common.adapters.kafka_event_bus import KafkaEventBus
+from strongroom.services.common.adapters.kafka_event_bus import (
+    KafkaEventBus,
+    KafkaSasl,
+)
 from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
 from strongroom.services.common.errors import DependencyUnavailable
 from strongroom.services.common.ports import Event, EventBus
 from tests.backends.base import free_port
-from tests.backends.kafka import KafkaServer
+from tests.backends.kafka import SASL_PASSWORD, SASL_USERNAME, KafkaServer
 
 BUS_KINDS = ["sqlite", "kafka"]
 
@@ -310,4 +313,34 @@ def test_record_not_written_by_a_bus_is_skipped(
         assert bus.poll(group, [topic], limit=100) == []
     finally:
         foreign.close()
+        bus.close()
+
+
+def test_sasl_sign_in_publishes_and_polls(
+    kafka_server: KafkaServer, name: Name
+) -> None:
+    topic, group = name("t"), name("g")
+    sasl = KafkaSasl("PLAIN", SASL_USERNAME, SASL_PASSWORD)
+    bus = KafkaEventBus(kafka_server.sasl_bootstrap_servers, "contract-sasl", sasl=sasl)
+    try:
+        bus.check()
+        bus.publish([_event(topic, n, key="document-1") for n in range(3)])
+        assert _numbers(bus.poll(group, [topic], limit=10)) == [0, 1, 2]
+    finally:
+        bus.close()
+
+
+def test_wrong_sasl_password_is_refused(kafka_server: KafkaServer, name: Name) -> None:
+    sasl = KafkaSasl("PLAIN", SASL_USERNAME, "not the password")
+    bus = KafkaEventBus(
+        kafka_server.sasl_bootstrap_servers, "contract-sasl", sasl=sasl, timeout=5.0
+    )
+    try:
+        with pytest.raises(DependencyUnavailable):
+            bus.check()
+        # The broker closes the connection at sign-in, so to the bus Kafka is
+        # out of reach: readiness says so and nothing is published.
+        with pytest.raises(DependencyUnavailable):
+            bus.publish([_event(name("t"), 1)])
+    finally:
         bus.close()

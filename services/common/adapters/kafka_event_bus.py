@@ -463,7 +463,10 @@ def _decode(record: Any) -> Event | None:
 
 def _translate(exc: kafka_errors.KafkaError, message: str) -> StrongroomError:
     """Pick the most specific Strongroom error for a kafka-python error."""
-    if isinstance(exc, kafka_errors.AuthorizationError):
+    if isinstance(
+        exc,
+        (kafka_errors.AuthorizationError, kafka_errors.SaslAuthenticationFailedError),
+    ):
         return PermissionDenied(message, code="event_bus_denied")
     if isinstance(
         exc,
