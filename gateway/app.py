@@ -31,7 +31,6 @@ from strongroom.gateway.problems import install_problem_handlers, problem_respon
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
-from strongroom.services.common.database import check_database
 from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
 from strongroom.services.common.events import OutboxRelay
 from strongroom.services.common.grpc_clients import (
@@ -42,7 +41,7 @@ from strongroom.services.common.grpc_clients import (
 )
 from strongroom.services.common.logs import request_id_var
 from strongroom.services.common.readiness import failing_backends
-from strongroom.services.common.runtime import open_backends
+from strongroom.services.common.runtime import backend_checks, open_backends
 from strongroom.services.ingestion.errors import FileTooLarge
 from strongroom.v1 import (
     audit_pb2,
@@ -204,11 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
         return {"status": "ready"}
 
-    gateway_checks = {
-        "database": lambda: check_database(issuer.engine),
-        "event_bus": backends.bus.check,
-        "object_store": backends.objects.check,
-    }
+    gateway_checks = backend_checks(issuer.engine, backends)
 
     @app.get("/readyz/gateway", include_in_schema=False)
     def gateway_readyz() -> dict[str, str]:

@@ -189,13 +189,12 @@ class EventConsumer(Worker):
             try:
                 self._handle_once(event)
                 return
-            except DependencyUnavailable:
-                # The event is fine, a backend is not: wait for it as long as
-                # it takes rather than dead-letter good events.
-                self._wait_for_backend(event)
-                continue
             except Exception as exc:
-                if is_database_unavailable(exc):
+                if isinstance(exc, DependencyUnavailable) or is_database_unavailable(
+                    exc
+                ):
+                    # The event is fine, a backend is not: wait for it as long
+                    # as it takes rather than dead-letter good events.
                     self._wait_for_backend(event)
                     continue
                 attempt += 1

@@ -110,6 +110,19 @@ class ServiceInterceptor(_Interceptor):
         context.set_trailing_metadata(((CODE_METADATA_KEY, exc.code),))
         context.abort(exc.grpc_status, exc.message)
 
+    def fail_unexpected(
+        self,
+        method: str,
+        principal: Principal | None,
+        exc: Exception,
+        context: grpc.ServicerContext,
+    ) -> None:
+        """Abort for an exception no servicer typed: a lost database is a 503."""
+        if is_database_unavailable(exc):
+            self.fail(method, principal, database_unavailable(), context)
+        else:
+            self.crash(method, context)
+
     def crash(self, method: str, context: grpc.ServicerContext) -> None:
         logger.error("call_failed", extra={"method": method}, exc_info=True)
         context.set_trailing_metadata(((CODE_METADATA_KEY, "internal"),))
@@ -126,10 +139,7 @@ def _guard_unary(
         except StrongroomError as exc:
             interceptor.fail(method, principal, exc, context)
         except Exception as exc:
-            if is_database_unavailable(exc):
-                interceptor.fail(method, principal, database_unavailable(), context)
-            else:
-                interceptor.crash(method, context)
+            interceptor.fail_unexpected(method, principal, exc, context)
 
     return guarded
 
@@ -144,10 +154,7 @@ def _guard_streaming(
         except StrongroomError as exc:
             interceptor.fail(method, principal, exc, context)
         except Exception as exc:
-            if is_database_unavailable(exc):
-                interceptor.fail(method, principal, database_unavailable(), context)
-            else:
-                interceptor.crash(method, context)
+            interceptor.fail_unexpected(method, principal, exc, context)
 
     return guarded
 

@@ -113,6 +113,15 @@ def open_audit_index(settings: Settings) -> AuditIndex:
     return SqliteAuditIndex(settings.service_dir("audit") / "index.db")
 
 
+def backend_checks(engine: Engine, backends: Backends) -> dict[str, BackendCheck]:
+    """The readiness checks every process shares: its database, bus and objects."""
+    return {
+        "database": lambda: check_database(engine),
+        "event_bus": backends.bus.check,
+        "object_store": backends.objects.check,
+    }
+
+
 @dataclass
 class ServiceDefinition:
     """What a service brings to the runtime: its tables, RPCs and event handlers."""
@@ -176,12 +185,7 @@ def serve(
         )
 
     readiness = ReadinessMonitor(
-        {
-            "database": lambda: check_database(definition.engine),
-            "event_bus": backends.bus.check,
-            "object_store": backends.objects.check,
-            **definition.checks,
-        },
+        {**backend_checks(definition.engine, backends), **definition.checks},
         server.set_serving,
         settings.readiness_interval_seconds,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 READY_LINE = "Strongroom is running at "
 ANNOUNCED_LINE = "Press Ctrl-C to stop."
@@ -149,6 +152,24 @@ class Strongroom:
             timeout=60.0,
             headers={"authorization": f"Bearer {token}"},
         )
+
+    def addresses(self) -> dict[str, str]:
+        """The gRPC address of each running service."""
+        loaded: dict[str, str] = json.loads(
+            (self.data_dir / "run" / "services.json").read_text()
+        )
+        return loaded
+
+    def health(self, service: str = "") -> dict[str, int]:
+        """Each service's gRPC health status under ``service`` (a health name)."""
+        statuses = {}
+        for name, address in self.addresses().items():
+            with grpc.insecure_channel(address) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=10
+                )
+                statuses[name] = reply.status
+        return statuses
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ import grpc
 import httpx
 import pytest
 import sqlalchemy as sa
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from kafka import KafkaAdminClient
 from minio import Minio
 
@@ -263,8 +263,7 @@ def test_bad_keycloak_token_is_refused_by_gateway_and_service(
         f"{strongroom.url}/api/v1/projects",
         headers={"authorization": f"Bearer {token}"},
     )
-    addresses = json.loads((strongroom.data_dir / "run" / "services.json").read_text())
-    channel = grpc.insecure_channel(addresses["tasks"])
+    channel = grpc.insecure_channel(strongroom.addresses()["tasks"])
     with pytest.raises(grpc.RpcError) as caught:
         tasks_pb2_grpc.TaskServiceStub(channel).ListProjects(
             tasks_pb2.ListProjectsRequest(),
@@ -404,18 +403,6 @@ def test_run_completes_across_a_postgresql_outage(
     assert refused.json()["code"] == "database_unavailable"
 
 
-def _readiness(strongroom: Strongroom, service: str = "") -> dict[str, int]:
-    addresses = json.loads((strongroom.data_dir / "run" / "services.json").read_text())
-    statuses = {}
-    for name, address in addresses.items():
-        with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=10
-            )
-            statuses[name] = reply.status
-    return statuses
-
-
 def test_services_are_not_ready_while_kafka_is_down_and_recover(
     cluster: dict,
 ) -> None:
@@ -423,22 +410,22 @@ def test_services_are_not_ready_while_kafka_is_down_and_recover(
     kafka: KafkaServer = cluster["kafka"]
     serving = health_pb2.HealthCheckResponse.SERVING
     not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
-    assert set(_readiness(strongroom).values()) == {serving}
+    assert set(strongroom.health().values()) == {serving}
 
     kafka.process.stop()
     try:
         wait_for(
-            lambda: set(_readiness(strongroom).values()) == {not_serving},
+            lambda: set(strongroom.health().values()) == {not_serving},
             timeout=120,
             interval=1,
         )
-        assert set(_readiness(strongroom, LIVENESS).values()) == {serving}
+        assert set(strongroom.health(LIVENESS).values()) == {serving}
         assert httpx.get(f"{strongroom.url}/readyz", timeout=10).status_code == 503
     finally:
         kafka.process.start()
 
     wait_for(
-        lambda: set(_readiness(strongroom).values()) == {serving},
+        lambda: set(strongroom.health().values()) == {serving},
         timeout=180,
         interval=1,
     )

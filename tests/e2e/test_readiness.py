@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import grpc
@@ -27,19 +26,6 @@ def strongroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strongroom]
     instance.stop()
 
 
-def _statuses(strongroom: Strongroom, service: str) -> dict[str, int]:
-    """The health status of every service under ``service`` (a health name)."""
-    addresses = json.loads((strongroom.data_dir / "run" / "services.json").read_text())
-    statuses = {}
-    for name, address in addresses.items():
-        with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=5
-            )
-            statuses[name] = reply.status
-    return statuses
-
-
 def _ready_status(strongroom: Strongroom, path: str = "/readyz") -> int:
     return httpx.get(f"{strongroom.url}{path}", timeout=10).status_code
 
@@ -48,29 +34,28 @@ def test_services_leave_readiness_while_the_object_store_is_gone(
     strongroom: Strongroom,
 ) -> None:
     objects = strongroom.data_dir / "objects"
-    assert set(_statuses(strongroom, "").values()) == {SERVING}
+    assert set(strongroom.health().values()) == {SERVING}
     assert _ready_status(strongroom) == 200
 
     # A plain file where the object store's folder was: its disk is gone.
     away = objects.rename(objects.with_name("objects.away"))
     objects.write_bytes(b"")
     try:
-        wait_for(lambda: set(_statuses(strongroom, "").values()) == {NOT_SERVING})
-        assert set(_statuses(strongroom, LIVENESS).values()) == {SERVING}
+        wait_for(lambda: set(strongroom.health().values()) == {NOT_SERVING})
+        assert set(strongroom.health(LIVENESS).values()) == {SERVING}
         assert _ready_status(strongroom) == 503
         assert _ready_status(strongroom, "/readyz/gateway") == 503
     finally:
         objects.unlink()
         away.rename(objects)
 
-    wait_for(lambda: set(_statuses(strongroom, "").values()) == {SERVING})
+    wait_for(lambda: set(strongroom.health().values()) == {SERVING})
     assert _ready_status(strongroom) == 200
     assert _ready_status(strongroom, "/readyz/gateway") == 200
 
 
 def test_readiness_answers_for_each_service_name(strongroom: Strongroom) -> None:
-    addresses = json.loads((strongroom.data_dir / "run" / "services.json").read_text())
-    with grpc.insecure_channel(addresses["tasks"]) as channel:
+    with grpc.insecure_channel(strongroom.addresses()["tasks"]) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="strongroom.v1.TaskService"),
             timeout=5,

@@ -95,18 +95,7 @@ class KafkaEventBus:
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
         self._timeout = timeout
-        # TLS to the brokers, checked against ca_file (or the system's CAs).
-        self._security = {"security_protocol": "SSL", "ssl_cafile": ca_file or None}
-        if not is_tls:
-            self._security = {"security_protocol": "PLAINTEXT"}
-        if sasl is not None and sasl.mechanism:
-            self._security = {
-                **self._security,
-                "security_protocol": "SASL_SSL" if is_tls else "SASL_PLAINTEXT",
-                "sasl_mechanism": sasl.mechanism,
-                "sasl_plain_username": sasl.username,
-                "sasl_plain_password": sasl.password,
-            }
+        self._security = _security_config(is_tls, ca_file, sasl)
         self._lock = threading.Lock()
         self._admin: Any = None
         self._producer: Any = None
@@ -424,6 +413,26 @@ class KafkaEventBus:
                 state.polled[(event.id, event.topic, event.offset)] = partition
                 events.append(event)
         return events
+
+
+def _security_config(
+    is_tls: bool, ca_file: str, sasl: KafkaSasl | None
+) -> dict[str, Any]:
+    """kafka-python's settings for TLS (checked against ca_file) and SASL."""
+    config: dict[str, Any] = {}
+    if is_tls:
+        # None means the system's CAs.
+        config["ssl_cafile"] = ca_file or None
+    if sasl is None or not sasl.mechanism:
+        config["security_protocol"] = "SSL" if is_tls else "PLAINTEXT"
+        return config
+    return {
+        **config,
+        "security_protocol": "SASL_SSL" if is_tls else "SASL_PLAINTEXT",
+        "sasl_mechanism": sasl.mechanism,
+        "sasl_plain_username": sasl.username,
+        "sasl_plain_password": sasl.password,
+    }
 
 
 def _encode(event: Event) -> bytes:
