@@ -39,7 +39,7 @@ from strongroom.services.common.grpc_clients import (
     call_streaming,
     caller_metadata,
 )
-from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.logs import request_id_var, user_agent_var
 from strongroom.services.common.readiness import failing_backends
 from strongroom.services.common.runtime import backend_checks, open_backends
 from strongroom.services.ingestion.errors import FileTooLarge
@@ -129,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
     ) -> Response:
         request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
         request_id_var.set(request_id[:64])
+        user_agent_var.set(request.headers.get("user-agent", "")[:256])
         started = time.perf_counter()
         if is_oversized_upload(request):
             response: Response = refuse_oversized_upload(request)

@@ -380,30 +380,47 @@ def audit() -> None:
 @audit.command("verify")
 @_data_dir_option
 @_cluster_option
-def audit_verify(data_dir: Path, cluster_config: Path | None) -> None:
-    """Check every link of the audit chain stored under the data directory."""
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The checkpoint signing key's public half (PEM), kept apart from the "
+    "data; default: the one beside the signing key.",
+)
+def audit_verify(
+    data_dir: Path, cluster_config: Path | None, public_key: Path | None
+) -> None:
+    """Check the audit chain, every signed checkpoint and every inclusion."""
     from strongroom.launcher import cluster_environment
-    from strongroom.services.audit.main import chain_path, open_store
-    from strongroom.services.audit.servicer import verify_stored_chain
+    from strongroom.services.audit import store
+    from strongroom.services.audit.main import chain_path, open_store, signing_key_path
+    from strongroom.services.audit.servicer import verify_stored_trail
     from strongroom.services.common.config import Settings
+    from strongroom.services.common.runtime import open_object_store
 
     if cluster_config is not None:
         os.environ.update(cluster_environment(cluster_config))
     settings = Settings(data_dir=data_dir)
     if not chain_path(settings).exists():
         raise click.ClickException(f"No audit trail under {data_dir}.")
-    engine, chain = open_store(settings)
-    result = verify_stored_chain(engine, chain)
-    engine.dispose()
+    key_file = public_key or store.public_key_path(signing_key_path(settings))
+    if not key_file.exists():
+        raise click.ClickException(f"No public key at {key_file}.")
+    audit = open_store(settings)
+    result = verify_stored_trail(
+        audit, store.load_public_key(key_file), open_object_store(settings)
+    )
+    audit.engine.dispose()
     if not result.is_intact:
+        where = f"entry {result.damaged_position}" if result.damaged_position else ""
         click.echo(
-            f"Audit chain DAMAGED at entry {result.damaged_position}: "
-            f"{result.problem}.",
+            f"Audit chain DAMAGED{' at ' + where if where else ''} "
+            f"({result.kind}): {result.problem}.",
             err=True,
         )
         sys.exit(1)
     click.echo(
-        f"Audit chain intact: {result.event_count} events, head {result.head_hash}."
+        f"Audit chain intact: {result.event_count} events, "
+        f"{result.checkpoint_count} signed checkpoints, head {result.head_hash}."
     )
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.engine import Connection
 
 from strongroom.services.audit.store import ChainFile
-from strongroom.services.common.events import AUDIT_EVENT, EventHandler
+from strongroom.services.common.events import AUDIT_EVENT, BatchHandler
 from strongroom.services.common.ports import AuditIndex, Event
 
 
-def handlers(chain: ChainFile, index: AuditIndex) -> dict[str, EventHandler]:
-    def on_audit_event(conn: Connection, event: Event) -> None:
-        """Chain an audit event, then make it searchable."""
-        entry = chain.append(conn, event.payload)
-        if entry is not None:
-            index.add([entry])
+def batch_handlers(chain: ChainFile, index: AuditIndex) -> dict[str, BatchHandler]:
+    def on_audit_events(conn: Connection, events: Sequence[Event]) -> None:
+        """Chain a run of audit events with one write, then make them searchable."""
+        entries = chain.append_many(conn, [event.payload for event in events])
+        if entries:
+            index.add(entries)
 
-    return {AUDIT_EVENT: on_audit_event}
+    return {AUDIT_EVENT: on_audit_events}

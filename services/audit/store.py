@@ -1,30 +1,52 @@
-"""The audit service's storage: the chain file and the head that seals it.
+"""The audit service's storage: the chain, its Merkle nodes and checkpoints.
 
-The chain is an append-only file of canonical JSON lines. The database holds
-the head (sequence, hash, and the file size it ends at) and the ids of the
-events already chained. Each append writes at the recorded size, so a line
-left over from a crash before the database commit is simply rewritten, with
-identical bytes, when its event is redelivered.
+The chain is an append-only file of JSON lines (see domain.py). The database
+holds the head (sequence, hash, and the file size it ends at), the ids of the
+events already chained, the Merkle tree's perfect-subtree nodes (for proofs)
+and the signed checkpoints, which are also written to a file of their own
+and archived, with the chain segment each one seals, in the object store.
+Each append writes at the recorded size, so a line left over from a crash
+before the database commit is rewritten when its event is redelivered.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.audit.domain import (
     GENESIS_HASH,
     ChainHead,
+    Checkpoint,
+    SignedCheckpoint,
     chain_entry,
     entry_line,
+    key_id,
+    sign_checkpoint,
 )
-from strongroom.services.common.database import Migration
+from strongroom.services.audit.merkle import Frontier, NodeLookup, leaf_hash
+from strongroom.services.common.database import Migration, utc_now
+from strongroom.services.common.errors import InternalError
+from strongroom.services.common.ports import ObjectStore
+from strongroom.services.common.runtime import AUDIT_ARCHIVE
 
 MIGRATIONS = (
     Migration(
@@ -42,6 +64,25 @@ MIGRATIONS = (
             """CREATE TABLE chained_events (
                 event_id TEXT PRIMARY KEY,
                 sequence BIGINT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        101,
+        "Merkle tree nodes and signed checkpoints",
+        (
+            """CREATE TABLE merkle_nodes (
+                level INTEGER NOT NULL,
+                position BIGINT NOT NULL,
+                hash TEXT NOT NULL,
+                PRIMARY KEY (level, position)
+            )""",
+            """CREATE TABLE checkpoints (
+                number BIGINT PRIMARY KEY,
+                tree_size BIGINT NOT NULL,
+                chain_file_size BIGINT NOT NULL,
+                file_size BIGINT NOT NULL,
+                record TEXT NOT NULL
             )""",
         ),
     ),
@@ -68,6 +109,51 @@ def is_chained(conn: Connection, event_id: str) -> bool:
     return row is not None
 
 
+def sequence_of(conn: Connection, event_id: str) -> int | None:
+    value = conn.execute(
+        sa.text("SELECT sequence FROM chained_events WHERE event_id = :id"),
+        {"id": event_id},
+    ).scalar()
+    return None if value is None else int(value)
+
+
+def node_lookup(conn: Connection) -> NodeLookup:
+    query = sa.text(
+        "SELECT hash FROM merkle_nodes WHERE level = :level AND position = :position"
+    )
+
+    def lookup(level: int, position: int) -> bytes:
+        value = conn.execute(query, {"level": level, "position": position}).scalar()
+        if value is None:
+            raise InternalError(
+                f"Merkle node {level}/{position} is missing.", code="audit_tree_broken"
+            )
+        return bytes.fromhex(value)
+
+    return lookup
+
+
+def _write_at(path: Path, offset: int, data: bytes) -> None:
+    with path.open("r+b") as handle:
+        handle.seek(offset)
+        handle.write(data)
+        handle.truncate()
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = end - start
+        for line in handle:
+            if remaining <= 0:
+                return
+            line = line[:remaining]
+            remaining -= len(line)
+            yield line
+
+
 class ChainFile:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -76,43 +162,250 @@ class ChainFile:
 
     def append(self, conn: Connection, event: dict[str, Any]) -> dict[str, Any] | None:
         """Chain one event inside the caller's transaction; None if already chained."""
-        if is_chained(conn, event["id"]):
-            return None
+        entries = self.append_many(conn, [event])
+        return entries[0] if entries else None
+
+    def append_many(
+        self, conn: Connection, events: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Chain events in order inside the caller's transaction, with one write.
+
+        Events already chained (by id) are left out of the result.
+        """
+        ids = list(dict.fromkeys(str(event["id"]) for event in events))
+        if not ids:
+            return []
+        known = {
+            row.event_id
+            for row in conn.execute(
+                sa.text(
+                    "SELECT event_id FROM chained_events WHERE event_id IN :ids"
+                ).bindparams(sa.bindparam("ids", expanding=True)),
+                {"ids": ids},
+            )
+        }
         sealed = read_head(conn)
-        entry = chain_entry(sealed.head, event)
-        line = entry_line(entry)
-        with self.path.open("r+b") as handle:
-            handle.seek(sealed.file_size)
-            handle.write(line)
-            handle.truncate()
-            handle.flush()
-            os.fsync(handle.fileno())
+        frontier = Frontier.restore(sealed.head.sequence, node_lookup(conn))
+        head, entries, lines, nodes = sealed.head, [], [], []
+        for event in events:
+            if event["id"] in known:
+                continue
+            known.add(event["id"])
+            entry = chain_entry(head, event)
+            entries.append(entry)
+            lines.append(entry_line(entry))
+            nodes.extend(frontier.add(leaf_hash(bytes.fromhex(entry["hash"]))))
+            head = ChainHead(entry["sequence"], entry["hash"])
+        if not entries:
+            return []
+        data = b"".join(lines)
+        _write_at(self.path, sealed.file_size, data)
         conn.execute(
             sa.text(
                 "UPDATE chain_head SET sequence = :seq, hash = :hash, file_size = :size"
             ),
             {
-                "seq": entry["sequence"],
-                "hash": entry["hash"],
-                "size": sealed.file_size + len(line),
+                "seq": head.sequence,
+                "hash": head.hash,
+                "size": sealed.file_size + len(data),
             },
         )
         conn.execute(
             sa.text(
                 "INSERT INTO chained_events (event_id, sequence) VALUES (:id, :seq)"
             ),
-            {"id": event["id"], "seq": entry["sequence"]},
+            [{"id": e["event"]["id"], "seq": e["sequence"]} for e in entries],
         )
-        return entry
+        conn.execute(
+            sa.text(
+                "INSERT INTO merkle_nodes (level, position, hash) "
+                "VALUES (:level, :position, :hash)"
+            ),
+            [
+                {"level": level, "position": position, "hash": value.hex()}
+                for level, position, value in nodes
+            ],
+        )
+        return entries
 
-    def lines(self, limit_bytes: int | None = None) -> Iterator[bytes]:
-        """Yield the chain's lines, up to ``limit_bytes`` when given."""
-        remaining = limit_bytes
-        with self.path.open("rb") as handle:
-            for line in handle:
-                if remaining is not None:
-                    if remaining <= 0:
-                        return
-                    line = line[:remaining]
-                    remaining -= len(line)
-                yield line
+    def lines(self, limit_bytes: int | None = None, start: int = 0) -> Iterator[bytes]:
+        """Yield the chain's lines from byte ``start``, up to ``limit_bytes``."""
+        end = self.path.stat().st_size if limit_bytes is None else limit_bytes
+        return _read_lines(self.path, start, end)
+
+
+# --- signing keys ------------------------------------------------------------
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """Read the checkpoint signing key, creating one (and its public half) if absent."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+    loaded = load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise InternalError(
+            "The audit signing key is not an Ed25519 key.", code="audit_key_invalid"
+        )
+    public = public_key_path(path)
+    if not public.exists():
+        public.write_bytes(
+            loaded.public_key().public_bytes(
+                Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+    return key
+
+
+def public_key_path(private_key_path: Path) -> Path:
+    return private_key_path.with_name(private_key_path.stem + ".pub.pem")
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    key = load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise InternalError(
+            "The audit public key is not an Ed25519 key.", code="audit_key_invalid"
+        )
+    return key
+
+
+# --- checkpoints -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    signed: SignedCheckpoint
+    chain_file_size: int
+
+
+class CheckpointLog:
+    """Signed checkpoints: rows in the database, lines in a file, archive objects."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+
+    def latest(self, conn: Connection) -> StoredCheckpoint | None:
+        row = conn.execute(
+            sa.text(
+                "SELECT record, chain_file_size FROM checkpoints "
+                "ORDER BY number DESC LIMIT 1"
+            )
+        ).first()
+        if row is None:
+            return None
+        return StoredCheckpoint(
+            SignedCheckpoint.from_line(row.record.encode("ascii")),
+            int(row.chain_file_size),
+        )
+
+    def get(self, conn: Connection, number: int) -> SignedCheckpoint | None:
+        record = conn.execute(
+            sa.text("SELECT record FROM checkpoints WHERE number = :n"), {"n": number}
+        ).scalar()
+        return None if record is None else SignedCheckpoint.from_line(record.encode())
+
+    def covering(self, conn: Connection, sequence: int) -> SignedCheckpoint | None:
+        """The first checkpoint that seals entry ``sequence``."""
+        record = conn.execute(
+            sa.text(
+                "SELECT record FROM checkpoints WHERE tree_size >= :seq "
+                "ORDER BY number LIMIT 1"
+            ),
+            {"seq": sequence},
+        ).scalar()
+        return None if record is None else SignedCheckpoint.from_line(record.encode())
+
+    def all(self, conn: Connection) -> list[SignedCheckpoint]:
+        return [
+            SignedCheckpoint.from_line(row.record.encode("ascii"))
+            for row in conn.execute(
+                sa.text("SELECT record FROM checkpoints ORDER BY number")
+            )
+        ]
+
+    def from_file(self, limit_bytes: int) -> list[SignedCheckpoint]:
+        """The checkpoints written to the file, as an offline verifier reads them."""
+        return [
+            SignedCheckpoint.from_line(line)
+            for line in _read_lines(self.path, 0, limit_bytes)
+            if line.strip()
+        ]
+
+    def file_size(self, conn: Connection) -> int:
+        value = conn.execute(sa.text("SELECT MAX(file_size) FROM checkpoints")).scalar()
+        return int(value or 0)
+
+    def seal(
+        self,
+        engine: Engine,
+        chain: ChainFile,
+        key: Ed25519PrivateKey,
+        archive: ObjectStore,
+    ) -> SignedCheckpoint | None:
+        """Sign a checkpoint over every entry chained so far; None if nothing new.
+
+        The segment of chain lines since the last checkpoint and the signed
+        checkpoint itself are archived in the object store first, so a
+        checkpoint in the database always has its segment in the archive.
+        Only committed entries are read, and their Merkle nodes never change,
+        so appends carry on while a checkpoint is sealed. One sealer at a time.
+        """
+        with engine.connect() as conn:
+            sealed = read_head(conn)
+            last = self.latest(conn)
+            start_size = last.signed.checkpoint.tree_size if last else 0
+            if sealed.head.sequence == start_size:
+                return None
+            root = Frontier.restore(sealed.head.sequence, node_lookup(conn)).root()
+            offset = self.file_size(conn)
+        start_offset = last.chain_file_size if last else 0
+        segment = archive.put(
+            AUDIT_ARCHIVE, chain.lines(sealed.file_size, start=start_offset)
+        )
+        checkpoint = Checkpoint(
+            number=last.signed.checkpoint.number + 1 if last else 1,
+            tree_size=sealed.head.sequence,
+            root_hash=root.hex(),
+            chain_hash=sealed.head.hash,
+            segment_start=start_size,
+            segment_sha256=segment.sha256,
+            previous=last.signed.record_hash() if last else GENESIS_HASH,
+            time=utc_now(),
+            key_id=key_id(key.public_key()),
+        )
+        signed = sign_checkpoint(checkpoint, key)
+        line = signed.line()
+        archive.put(AUDIT_ARCHIVE, [line])
+        _write_at(self.path, offset, line)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO checkpoints (number, tree_size, chain_file_size, "
+                    "file_size, record) "
+                    "VALUES (:n, :size, :chain_size, :file_size, :rec)"
+                ),
+                {
+                    "n": checkpoint.number,
+                    "size": checkpoint.tree_size,
+                    "chain_size": sealed.file_size,
+                    "file_size": offset + len(line),
+                    "rec": line.rstrip(b"\n").decode("ascii"),
+                },
+            )
+        return signed
+
+
+@dataclass(frozen=True)
+class AuditStore:
+    """Everything the audit service keeps, opened together."""
+
+    engine: Engine
+    chain: ChainFile
+    checkpoints: CheckpointLog

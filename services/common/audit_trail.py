@@ -2,20 +2,20 @@
 
 An audit event is staged in the same transaction as the change it records,
 so a change cannot commit without its audit event. Details hold ids, counts,
-codes and hashes only.
+codes and hashes only. The schema is documented in docs/audit-events.md.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.auth import Principal
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.events import AUDIT_EVENT, stage_event
-from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.logs import request_id_var, user_agent_var
 
 SUCCESS = "success"
 DENIED = "denied"
@@ -36,16 +36,31 @@ def stage_audit(
     outcome: str = SUCCESS,
     reason: str = "",
     details: Mapping[str, str | int] | None = None,
+    documents: Sequence[str] = (),
 ) -> str:
-    """Stage one audit event in the caller's transaction; return its id."""
+    """Stage one audit event in the caller's transaction; return its id.
+
+    ``documents`` names every document the action touched beyond the
+    resource itself, so a document's lineage finds it (a task read, an
+    annotation, an export). A document resource and a ``document_id`` detail
+    are included without being named.
+    """
+    details = dict(details or {})
+    touched = [*documents]
+    if resource_type == "document" and resource_id:
+        touched.append(resource_id)
+    if "document_id" in details:
+        touched.append(str(details["document_id"]))
     event = {
         "id": str(uuid.uuid4()),
         "time": utc_now(),
         "actor": {
             "subject": actor.subject,
             "username": actor.username,
+            "display_name": actor.display_name,
             "roles": sorted(actor.roles),
             "client_address": actor.client_address,
+            "user_agent": user_agent_var.get(),
         },
         "action": action,
         "resource": {
@@ -57,7 +72,8 @@ def stage_audit(
         "reason": reason,
         "request_id": request_id_var.get(),
         "service": service,
-        "details": {key: str(value) for key, value in (details or {}).items()},
+        "details": {key: str(value) for key, value in details.items()},
+        "documents": sorted(set(touched)),
     }
     stage_event(conn, AUDIT_EVENT, resource_id or action, event)
     return str(event["id"])

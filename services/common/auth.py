@@ -38,6 +38,7 @@ class Principal:
     # The raw bearer token, forwarded on calls made on the caller's behalf.
     token: str = ""
     client_address: str = ""
+    display_name: str = ""
 
     def has_any_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -64,6 +65,7 @@ def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
         username=str(claims.get("preferred_username", "")),
         roles=roles,
         token=token,
+        display_name=str(claims.get("name", "")),
     )
 
 

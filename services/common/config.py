@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     s3_retention_days: int = Field(default=6 * 365, ge=1)
 
     audit_index: Literal["sqlite", "opensearch"] = "sqlite"
+    # The Ed25519 key (PEM, PKCS#8) that signs audit checkpoints; empty means
+    # signing-key.pem in the audit service's folder, created on first start.
+    audit_signing_key_file: str = ""
+    # How often the audit chain is sealed with a signed checkpoint.
+    audit_checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
     opensearch_url: str = ""
     opensearch_index_prefix: str = "strongroom-audit"
     # HTTP basic authentication, for a cluster with the security plugin on.

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,8 @@ AUDIT_EVENT = "audit.event"
 DEAD_LETTER = "dead_letter"
 
 EventHandler = Callable[[Connection, Event], None]
+# Handles a run of events of one topic in one transaction, for throughput.
+BatchHandler = Callable[[Connection, Sequence[Event]], None]
 
 
 def stage_event(
@@ -64,13 +66,35 @@ def is_processed(conn: Connection, event: Event) -> bool:
     return row is not None
 
 
-def mark_processed(conn: Connection, event: Event) -> None:
+def mark_processed(conn: Connection, *events: Event) -> None:
+    at = utc_now()
     conn.execute(
         sa.text(
             "INSERT INTO processed_events (event_id, processed_at) VALUES (:id, :at)"
         ),
-        {"id": event.id, "at": utc_now()},
+        [{"id": event.id, "at": at} for event in events],
     )
+
+
+def processed_ids(conn: Connection, events: Sequence[Event]) -> set[str]:
+    query = sa.text(
+        "SELECT event_id FROM processed_events WHERE event_id IN :ids"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    return {
+        row.event_id for row in conn.execute(query, {"ids": [e.id for e in events]})
+    }
+
+
+def runs_by_topic(events: Sequence[Event]) -> Iterator[list[Event]]:
+    """Split events into runs of consecutive events of one topic."""
+    run: list[Event] = []
+    for event in events:
+        if run and run[-1].topic != event.topic:
+            yield run
+            run = []
+        run.append(event)
+    if run:
+        yield run
 
 
 class Worker(threading.Thread):
@@ -155,7 +179,9 @@ class EventConsumer(Worker):
     ``max_attempts`` the event goes to the dead-letter topic with the reason.
     A backend that is down (DependencyUnavailable, a lost database) is no
     fault of the event's: the consumer waits for it, however long it takes,
-    and counts no attempt.
+    and counts no attempt. Topics with a batch handler are handled a run of
+    events per transaction; a run that fails for any other reason is handled
+    again one event at a time, so only a bad event is dead-lettered.
     """
 
     def __init__(
@@ -166,6 +192,7 @@ class EventConsumer(Worker):
         handlers: Mapping[str, EventHandler],
         max_attempts: int = 5,
         backend_retry_seconds: float = 1.0,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
     ) -> None:
         super().__init__(f"consumer-{group}", idle_seconds=0.05)
         # Pause between tries of an event while a backend it needs is down.
@@ -174,14 +201,45 @@ class EventConsumer(Worker):
         self.bus = bus
         self.engine = engine
         self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
         self.max_attempts = max_attempts
+        self._poll_limit = 500 if self.batch_handlers else 50
 
     def step(self) -> bool:
-        events = self.bus.poll(self.group, list(self.handlers), limit=50)
-        for event in events:
-            self._deliver(event)
+        topics = [*self.handlers, *self.batch_handlers]
+        events = self.bus.poll(self.group, topics, limit=self._poll_limit)
+        for run in runs_by_topic(events):
+            if run[0].topic in self.batch_handlers:
+                self._deliver_batch(run)
+            else:
+                for event in run:
+                    self._deliver(event)
+        # Newest first: one commit per partition covers the events before it.
+        for event in reversed(events):
             self.bus.commit(self.group, event)
         return bool(events)
+
+    def _deliver_batch(self, run: list[Event]) -> None:
+        handler = self.batch_handlers[run[0].topic]
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    done = processed_ids(conn, run)
+                    fresh = [event for event in run if event.id not in done]
+                    if fresh:
+                        handler(conn, fresh)
+                        mark_processed(conn, *fresh)
+                return
+            except Exception as exc:
+                if not self._is_outage(exc):
+                    break
+                self._wait_for_backend(run[0])
+        for event in run:
+            self._deliver(event)
+
+    @staticmethod
+    def _is_outage(exc: Exception) -> bool:
+        return isinstance(exc, DependencyUnavailable) or is_database_unavailable(exc)
 
     def _deliver(self, event: Event) -> None:
         attempt = 0
@@ -190,9 +248,7 @@ class EventConsumer(Worker):
                 self._handle_once(event)
                 return
             except Exception as exc:
-                if isinstance(exc, DependencyUnavailable) or is_database_unavailable(
-                    exc
-                ):
+                if self._is_outage(exc):
                     # The event is fine, a backend is not: wait for it as long
                     # as it takes rather than dead-letter good events.
                     self._wait_for_backend(event)
@@ -225,7 +281,10 @@ class EventConsumer(Worker):
         with self.engine.begin() as conn:
             if is_processed(conn, event):
                 return
-            self.handlers[event.topic](conn, event)
+            if event.topic in self.batch_handlers:
+                self.batch_handlers[event.topic](conn, [event])
+            else:
+                self.handlers[event.topic](conn, event)
             mark_processed(conn, event)
 
     def _dead_letter(self, event: Event, reason: str) -> None:

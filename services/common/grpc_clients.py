@@ -19,8 +19,9 @@ from strongroom.services.common.grpc_server import (
     CLIENT_ADDRESS_KEY,
     CODE_METADATA_KEY,
     REQUEST_ID_KEY,
+    USER_AGENT_KEY,
 )
-from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.logs import request_id_var, user_agent_var
 
 T = TypeVar("T")
 
@@ -74,6 +75,7 @@ def caller_metadata(token: str, client_address: str = "") -> Metadata:
     metadata = [
         ("authorization", f"Bearer {token}"),
         (REQUEST_ID_KEY, request_id_var.get()),
+        (USER_AGENT_KEY, user_agent_var.get()),
     ]
     if client_address:
         metadata.append((CLIENT_ADDRESS_KEY, client_address))

@@ -9,6 +9,7 @@ reported through ``on_refused`` so the service can audit them.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,7 @@ from strongroom.services.common.database import (
     is_database_unavailable,
 )
 from strongroom.services.common.errors import StrongroomError
-from strongroom.services.common.logs import request_id_var
+from strongroom.services.common.logs import request_id_var, user_agent_var
 from strongroom.services.common.ports import IdentityProvider
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 CODE_METADATA_KEY = "strongroom-code"
 REQUEST_ID_KEY = "x-request-id"
 CLIENT_ADDRESS_KEY = "x-client-address"
+# The end user's client program, as the gateway saw it.
+USER_AGENT_KEY = "x-strongroom-user-agent"
 # The health service name that answers whether the process serves at all,
 # whatever its backends' state (Kubernetes' liveness probe asks for it).
 LIVENESS = "liveness"
@@ -75,6 +78,7 @@ class ServiceInterceptor(_Interceptor):
     def enter(self, method: str, context: grpc.ServicerContext) -> Principal:
         metadata = dict(context.invocation_metadata())
         request_id_var.set(str(metadata.get(REQUEST_ID_KEY) or uuid.uuid4()))
+        user_agent_var.set(str(metadata.get(USER_AGENT_KEY, ""))[:256])
         authorization = str(metadata.get("authorization", ""))
         token = authorization.removeprefix("Bearer ").strip()
         if not authorization.startswith("Bearer "):
@@ -85,13 +89,7 @@ class ServiceInterceptor(_Interceptor):
             self.fail(method, None, exc, context)
             raise AssertionError("context.abort always raises") from exc
         address = str(metadata.get(CLIENT_ADDRESS_KEY) or context.peer())
-        principal = Principal(
-            principal.subject,
-            principal.username,
-            principal.roles,
-            principal.token,
-            address,
-        )
+        principal = dataclasses.replace(principal, client_address=address)
         _principal_var.set(principal)
         return principal
 

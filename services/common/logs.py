@@ -15,6 +15,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+# The client program behind the current request (its User-Agent), for the
+# audit trail only; it is never logged.
+user_agent_var: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "user_agent", default=""
+)
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
     "request_id", default=""
 )

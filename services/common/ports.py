@@ -94,6 +94,12 @@ class AuditQuery:
     action: str = ""
     resource_id: str = ""
     actor_subject: str = ""
+    project_id: str = ""
+    outcome: str = ""
+    resource_type: str = ""
+    # Events that touched this document: as their resource or among the
+    # documents they name (the document's lineage).
+    document_id: str = ""
     since: str = ""
     until: str = ""
     limit: int = 50

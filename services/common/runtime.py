@@ -24,7 +24,12 @@ from strongroom.services.common.errors import (
     StrongroomError,
     Unauthenticated,
 )
-from strongroom.services.common.events import EventConsumer, EventHandler, OutboxRelay
+from strongroom.services.common.events import (
+    BatchHandler,
+    EventConsumer,
+    EventHandler,
+    OutboxRelay,
+)
 from strongroom.services.common.grpc_server import GrpcServer, ServiceInterceptor
 from strongroom.services.common.logs import configure_logging
 from strongroom.services.common.ports import (
@@ -40,6 +45,7 @@ logger = logging.getLogger(__name__)
 ORIGINALS = "originals"
 DERIVED = "derived"
 EXPORTS = "exports"
+AUDIT_ARCHIVE = "audit-archive"
 
 
 @dataclass
@@ -133,6 +139,7 @@ class ServiceDefinition:
     # Full proto names of the services, for health checking and reflection.
     service_names: Sequence[str]
     handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    batch_handlers: Mapping[str, BatchHandler] = field(default_factory=dict)
     workers: Sequence[threading.Thread] = ()
     # Backends this service needs beyond its database, bus and object store.
     checks: Mapping[str, BackendCheck] = field(default_factory=dict)
@@ -177,10 +184,14 @@ def serve(
         add_to_server(servicer, server.server)
     relay = OutboxRelay(definition.engine, backends.bus)
     workers: list[Any] = [relay, *definition.workers]
-    if definition.handlers:
+    if definition.handlers or definition.batch_handlers:
         workers.append(
             EventConsumer(
-                definition.name, backends.bus, definition.engine, definition.handlers
+                definition.name,
+                backends.bus,
+                definition.engine,
+                definition.handlers,
+                batch_handlers=definition.batch_handlers,
             )
         )
 

@@ -38,6 +38,10 @@ _PAGE = 1000
 _CHUNK = 256 * 1024
 
 
+# Document ids listed per export.contents audit event.
+_CONTENTS_PER_EVENT = 1000
+
+
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def __init__(
         self,
@@ -112,7 +116,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             manifest_sha256=manifest_entry.sha256,
             created_at=created_at,
         )
-        self._record(row, principal)
+        self._record(row, principal, sorted({a.document_id for a in annotations}))
         logger.info(
             "export_created",
             extra={"export_id": export_id, "annotations": len(annotations)},
@@ -189,7 +193,9 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
             if not response.annotations or len(collected) >= response.page.total:
                 return collected
 
-    def _record(self, row: store.ExportRow, principal: Principal) -> None:
+    def _record(
+        self, row: store.ExportRow, principal: Principal, documents: list[str]
+    ) -> None:
         with self.engine.begin() as conn:
             if not store.insert_export(conn, row):
                 raise Conflict(
@@ -219,9 +225,24 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
                 details={
                     "format": row.format,
                     "annotations": row.annotation_count,
+                    "documents": len(documents),
                     "manifest_sha256": row.manifest_sha256,
                 },
             )
+            # Which documents went into the export, for their lineage; in
+            # parts, so no single event grows with the export.
+            for start in range(0, len(documents), _CONTENTS_PER_EVENT):
+                stage_audit(
+                    conn,
+                    service=SERVICE,
+                    action="export.contents",
+                    actor=principal,
+                    resource_type="export",
+                    resource_id=row.id,
+                    project_id=row.project_id,
+                    details={"part_start": start},
+                    documents=documents[start : start + _CONTENTS_PER_EVENT],
+                )
 
 
 def _exported(annotation: common_pb2.Annotation) -> domain.ExportedAnnotation:

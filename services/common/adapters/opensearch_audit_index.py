@@ -73,6 +73,8 @@ _MAPPINGS: dict[str, Any] = {
                     "properties": {
                         "subject": _KEYWORD,
                         "username": _KEYWORD,
+                        "display_name": _KEYWORD,
+                        "user_agent": _KEYWORD,
                         "roles": _KEYWORD,
                         "client_address": _KEYWORD,
                     }
@@ -88,6 +90,7 @@ _MAPPINGS: dict[str, Any] = {
                 "reason": _KEYWORD,
                 "request_id": _KEYWORD,
                 "service": _KEYWORD,
+                "documents": _KEYWORD,
                 # Free-form keys would grow the mapping without bound; they
                 # are searchable through words.details instead.
                 "details": {"type": "object", "enabled": False},
@@ -305,7 +308,14 @@ def _words(event: dict[str, Any]) -> dict[str, str]:
         "action": plain_words(event["action"]),
         "actor": plain_words(f"{actor['subject']} {actor['username']}"),
         "resource": plain_words(
-            f"{resource['type']} {resource['id']} {resource['project_id']}"
+            " ".join(
+                (
+                    resource["type"],
+                    resource["id"],
+                    resource["project_id"],
+                    *(event.get("documents") or ()),
+                )
+            )
         ),
         "outcome": plain_words(event["outcome"]),
         "details": plain_words(
@@ -321,9 +331,24 @@ def _query(query: AuditQuery) -> dict[str, Any]:
             ("event.action", query.action),
             ("event.resource.id", query.resource_id),
             ("event.actor.subject", query.actor_subject),
+            ("event.resource.project_id", query.project_id),
+            ("event.resource.type", query.resource_type),
+            ("event.outcome", query.outcome),
         )
         if value
     ]
+    if query.document_id:
+        filters.append(
+            {
+                "bool": {
+                    "should": [
+                        {"term": {"event.resource.id": query.document_id}},
+                        {"term": {"event.documents": query.document_id}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
     bounds = {"gte": query.since, "lt": query.until}
     bounds = {bound: value for bound, value in bounds.items() if value}
     if bounds:

@@ -25,6 +25,11 @@ _SCHEMA = (
         entry TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time)",
+    """CREATE TABLE IF NOT EXISTS audit_documents (
+        document_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        PRIMARY KEY (document_id, sequence)
+    )""",
     """CREATE VIRTUAL TABLE IF NOT EXISTS audit_text USING fts5(
         action, actor, resource, outcome, details, tokenize = 'unicode61'
     )""",
@@ -70,6 +75,15 @@ class SqliteAuditIndex:
         )
         if inserted.rowcount == 0:
             return
+        documents = event.get("documents") or ()
+        if documents:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO audit_documents (document_id, sequence) "
+                    "VALUES (:document, :seq) ON CONFLICT DO NOTHING"
+                ),
+                [{"document": d, "seq": entry["sequence"]} for d in documents],
+            )
         conn.execute(
             sa.text(
                 "INSERT INTO audit_text "
@@ -81,7 +95,12 @@ class SqliteAuditIndex:
                 "action": event["action"].replace(".", " "),
                 "actor": f"{actor['subject']} {actor['username']}",
                 "resource": " ".join(
-                    (resource["type"], resource["id"], resource["project_id"])
+                    (
+                        resource["type"],
+                        resource["id"],
+                        resource["project_id"],
+                        *(event.get("documents") or ()),
+                    )
                 ),
                 "outcome": event["outcome"],
                 "details": " ".join(f"{k} {v}" for k, v in event["details"].items()),
@@ -99,10 +118,21 @@ class SqliteAuditIndex:
                 "WHERE audit_text MATCH :match)"
             )
             params["match"] = _match_expression(query.text)
+        if query.document_id:
+            conditions.append(
+                "(resource_id = :document OR sequence IN (SELECT sequence FROM "
+                "audit_documents WHERE document_id = :document))"
+            )
+            params["document"] = query.document_id
+        if query.resource_type:
+            conditions.append("json_extract(entry, '$.event.resource.type') = :rtype")
+            params["rtype"] = query.resource_type
         for column, value in (
             ("action", query.action),
             ("resource_id", query.resource_id),
             ("actor_subject", query.actor_subject),
+            ("project_id", query.project_id),
+            ("outcome", query.outcome),
         ):
             if value:
                 conditions.append(f"{column} = :{column}")

@@ -37,6 +37,9 @@ _SCHEMA = (
 class SqliteEventLog:
     def __init__(self, path: Path) -> None:
         self.engine = open_sqlite(path, _SCHEMA)
+        # The highest position this client committed per group: committing
+        # an older event again changes nothing, so it needs no write.
+        self._committed_here: dict[str, int] = {}
 
     def publish(self, events: Sequence[Event]) -> None:
         if not events:
@@ -95,6 +98,8 @@ class SqliteEventLog:
         ]
 
     def commit(self, group: str, event: Event) -> None:
+        if event.offset <= self._committed_here.get(group, 0):
+            return
         with self.engine.begin() as conn:
             conn.execute(
                 sa.text(
@@ -104,6 +109,7 @@ class SqliteEventLog:
                 ),
                 {"group": group, "position": event.offset},
             )
+        self._committed_here[group] = event.offset
 
     def close(self) -> None:
         self.engine.dispose()
