@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 
 from strongroom.gateway import schemas
+from strongroom.gateway.audit_api import audit_router
 from strongroom.gateway.clients import ServiceClients
 from strongroom.gateway.identity import open_identity
 from strongroom.gateway.problems import install_problem_handlers, problem_response
@@ -44,7 +45,6 @@ from strongroom.services.common.readiness import failing_backends
 from strongroom.services.common.runtime import backend_checks, open_backends
 from strongroom.services.ingestion.errors import FileTooLarge
 from strongroom.v1 import (
-    audit_pb2,
     common_pb2,
     export_pb2,
     ingestion_pb2,
@@ -631,41 +631,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     # --- audit ---------------------------------------------------------------
 
-    @app.get(
-        "/api/v1/audit/events", tags=["audit"], response_model=schemas.AuditEventList
+    app.include_router(
+        audit_router(
+            clients,
+            principal,
+            meta,
+            lambda username: issuer.find_user(username).subject,
+        )
     )
-    def search_audit(
-        caller: Caller,
-        q: Annotated[str, Query(max_length=500)] = "",
-        action: str = "",
-        resource_id: str = "",
-        actor: str = "",
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> schemas.AuditEventList:
-        response = call(
-            clients.audit.SearchEvents,
-            audit_pb2.SearchEventsRequest(
-                query=q,
-                action=action,
-                resource_id=resource_id,
-                actor_subject=actor,
-                page=common_pb2.PageRequest(limit=limit, offset=offset),
-            ),
-            meta(caller),
-        )
-        return schemas.AuditEventList(
-            events=[schemas.AuditEvent.from_proto(e) for e in response.events],
-            total=response.page.total,
-        )
-
-    @app.get(
-        "/api/v1/audit/verify", tags=["audit"], response_model=schemas.ChainVerification
-    )
-    def verify_audit(caller: Caller) -> schemas.ChainVerification:
-        result = call(
-            clients.audit.VerifyChain, audit_pb2.VerifyChainRequest(), meta(caller)
-        )
-        return schemas.ChainVerification.from_proto(result)
 
     return app

@@ -341,6 +341,8 @@ class Actor(BaseModel):
     username: str
     roles: list[str]
     client_address: str
+    display_name: str = ""
+    user_agent: str = ""
 
 
 class Resource(BaseModel):
@@ -363,6 +365,7 @@ class AuditEvent(BaseModel):
     details: dict[str, str]
     prev_hash: str
     hash: str
+    documents: list[str] = []
 
     @classmethod
     def from_proto(cls, e: common_pb2.AuditEvent) -> AuditEvent:
@@ -375,6 +378,8 @@ class AuditEvent(BaseModel):
                 username=e.actor.username,
                 roles=list(e.actor.roles),
                 client_address=e.actor.client_address,
+                display_name=e.actor.display_name,
+                user_agent=e.actor.user_agent,
             ),
             action=e.action,
             resource=Resource(
@@ -387,6 +392,7 @@ class AuditEvent(BaseModel):
             details=dict(e.details),
             prev_hash=e.prev_hash,
             hash=e.hash,
+            documents=list(e.documents),
         )
 
 
@@ -401,6 +407,9 @@ class ChainVerification(BaseModel):
     damaged_position: int
     problem: str
     head_hash: str
+    # changed, deleted, inserted, reordered or checkpoint; empty when intact.
+    damage: str
+    checkpoint_count: int
 
     @classmethod
     def from_proto(cls, v: audit_pb2.VerifyChainResponse) -> ChainVerification:
@@ -410,7 +419,69 @@ class ChainVerification(BaseModel):
             damaged_position=v.damaged_position,
             problem=v.problem,
             head_hash=v.head_hash,
+            damage=v.damage,
+            checkpoint_count=v.checkpoint_count,
         )
+
+
+class AuditStory(BaseModel):
+    """A document's lineage or a person's activity, oldest event first."""
+
+    events: list[AuditEvent]
+    is_truncated: bool
+
+    @classmethod
+    def from_proto(cls, v: audit_pb2.LineageResponse) -> AuditStory:
+        return cls(
+            events=[AuditEvent.from_proto(e) for e in v.events],
+            is_truncated=v.is_truncated,
+        )
+
+
+class Checkpoint(BaseModel):
+    number: int
+    tree_size: int
+    root_hash: str
+    chain_hash: str
+    time: str | None
+    key_id: str
+    segment_sha256: str
+    # Exactly the bytes that were signed, and the Ed25519 signature (base64).
+    statement: str
+    signature: str
+
+    @classmethod
+    def from_proto(cls, c: audit_pb2.SignedCheckpoint) -> Checkpoint:
+        return cls(
+            number=c.number,
+            tree_size=c.tree_size,
+            root_hash=c.root_hash,
+            chain_hash=c.chain_hash,
+            time=_time(c.time),
+            key_id=c.key_id,
+            segment_sha256=c.segment_sha256,
+            statement=c.statement,
+            signature=c.signature,
+        )
+
+
+class CheckpointList(BaseModel):
+    checkpoints: list[Checkpoint]
+    public_key_pem: str
+
+
+class InclusionProof(BaseModel):
+    event_id: str
+    sequence: int
+    entry_hash: str
+    audit_path: list[str]
+    checkpoint: Checkpoint
+
+
+class ConsistencyProof(BaseModel):
+    first: Checkpoint
+    second: Checkpoint
+    proof: list[str]
 
 
 class Me(BaseModel):

@@ -427,16 +427,171 @@ def audit_verify(
 @audit.command("search")
 @_api_options
 @click.argument("query", default="")
+@click.option("--action", default="", help="An action, such as document.read.")
+@click.option("--user", "username", default="", help="Only this person's actions.")
+@click.option("--document", "document_id", default="", help="Events on a document.")
+@click.option("--project", "project_id", default="")
+@click.option(
+    "--outcome", type=click.Choice(["", "success", "denied", "error"]), default=""
+)
+@click.option("--since", default="", help="ISO 8601 time with offset.")
+@click.option("--until", default="", help="ISO 8601 time with offset.")
 @click.option("--limit", default=50, show_default=True)
-def audit_search(url: str | None, token: str | None, query: str, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+def audit_search(
+    url: str | None,
+    token: str | None,
+    query: str,
+    limit: int,
+    as_json: bool,
+    **filters: str,
+) -> None:
     """Search the audit trail (auditors and admins)."""
-    found = Api(url, token).json(
-        "GET", "/api/v1/audit/events", params={"q": query, "limit": limit}
-    )
+    params = {"q": query, "limit": limit, **{k: v for k, v in filters.items() if v}}
+    found = Api(url, token).json("GET", "/api/v1/audit/events", params=params)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
     for event in found["events"]:
-        click.echo(
-            f"{event['sequence']:>6}  {event['time']}  {event['outcome']:<7}  "
-            f"{event['action']:<24}  {event['resource']['type']}:"
-            f"{event['resource']['id']}"
-        )
+        click.echo(_event_line(event))
     click.echo(f"{found['total']} matching event(s).")
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    who = event["actor"]["username"] or event["actor"]["subject"] or "-"
+    return (
+        f"{event['sequence']:>6}  {event['time']}  {event['outcome']:<7}  "
+        f"{who:<12}  {event['action']:<24}  {event['resource']['type']}:"
+        f"{event['resource']['id']}"
+    )
+
+
+def _story_options(function: Any) -> Any:
+    function = click.option(
+        "--format",
+        "report_format",
+        type=click.Choice(["text", "json", "html", "pdf"]),
+        default="text",
+        show_default=True,
+    )(function)
+    return click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write the report to this file (required for html and pdf).",
+    )(function)
+
+
+def _story(
+    api: Api,
+    path: str,
+    params: dict[str, str],
+    report_format: str,
+    output: Path | None,
+) -> None:
+    if report_format in ("html", "pdf") and output is None:
+        raise click.UsageError(f"--format {report_format} needs --output.")
+    wanted = "json" if report_format == "text" else report_format
+    response = api.request("GET", path, params={**params, "format": wanted})
+    if output is not None:
+        output.write_bytes(response.content)
+        click.echo(f"Report written to {output}.")
+        return
+    if report_format == "json":
+        click.echo(json.dumps(response.json(), indent=2))
+        return
+    story = response.json()
+    for event in story["events"]:
+        click.echo(_event_line(event))
+    more = " (only the newest; narrow the period)" if story["is_truncated"] else ""
+    click.echo(f"{len(story['events'])} event(s){more}.")
+
+
+@audit.command("lineage")
+@_api_options
+@_story_options
+@click.argument("document_id")
+def audit_lineage(
+    url: str | None,
+    token: str | None,
+    document_id: str,
+    report_format: str,
+    output: Path | None,
+) -> None:
+    """Show every event that touched one document, upload to export."""
+    api = Api(url, token)
+    _story(
+        api, f"/api/v1/audit/lineage/documents/{document_id}", {}, report_format, output
+    )
+
+
+@audit.command("activity")
+@_api_options
+@_story_options
+@click.argument("username")
+@click.option("--since", default="", help="ISO 8601 time with offset.")
+@click.option("--until", default="", help="ISO 8601 time with offset.")
+def audit_activity(
+    url: str | None,
+    token: str | None,
+    username: str,
+    since: str,
+    until: str,
+    report_format: str,
+    output: Path | None,
+) -> None:
+    """Show everything one person did and read in a period."""
+    params = {k: v for k, v in (("since", since), ("until", until)) if v}
+    api = Api(url, token)
+    _story(api, f"/api/v1/audit/activity/{username}", params, report_format, output)
+
+
+@audit.command("prove")
+@_api_options
+@click.argument("event_id")
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The checkpoint signing key (PEM) to trust; default: the one the "
+    "server names, which only proves consistency with the server.",
+)
+def audit_prove(
+    url: str | None, token: str | None, event_id: str, public_key: Path | None
+) -> None:
+    """Check here that one event is sealed under a signed checkpoint."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from strongroom.services.audit.domain import (
+        Checkpoint,
+        SignedCheckpoint,
+        signature_holds,
+    )
+    from strongroom.services.audit.merkle import leaf_hash, verify_inclusion
+
+    api = Api(url, token)
+    proof = api.json("GET", f"/api/v1/audit/events/{event_id}/proof")
+    listed = api.json("GET", "/api/v1/audit/checkpoints")
+    pem = public_key.read_bytes() if public_key else listed["public_key_pem"].encode()
+    key = load_pem_public_key(pem)
+    statement = json.loads(proof["checkpoint"]["statement"])
+    signed = SignedCheckpoint(Checkpoint(**statement), proof["checkpoint"]["signature"])
+    checkpoint = signed.checkpoint
+    if not signature_holds(signed, key):  # type: ignore[arg-type]
+        raise click.ClickException("The checkpoint's signature does not verify.")
+    included = verify_inclusion(
+        proof["sequence"] - 1,
+        checkpoint.tree_size,
+        leaf_hash(bytes.fromhex(proof["entry_hash"])),
+        [bytes.fromhex(node) for node in proof["audit_path"]],
+        bytes.fromhex(checkpoint.root_hash),
+    )
+    if not included:
+        raise click.ClickException(
+            f"Event {event_id} is NOT included under checkpoint {checkpoint.number}."
+        )
+    click.echo(
+        f"Event {event_id} (entry {proof['sequence']}) is included under "
+        f"checkpoint {checkpoint.number} of {checkpoint.tree_size} entries, "
+        f"signed by key {checkpoint.key_id} at {checkpoint.time}."
+    )

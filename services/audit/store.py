@@ -241,8 +241,8 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """Read the checkpoint signing key, creating one (and its public half) if absent."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        created = Ed25519PrivateKey.generate()
+        pem = created.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(pem)
@@ -258,7 +258,7 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
                 Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
             )
         )
-    return key
+    return loaded
 
 
 def public_key_path(private_key_path: Path) -> Path:
