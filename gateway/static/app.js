@@ -1,17 +1,23 @@
-// The annotator's page: sign in, pick a project, label spans with the keyboard.
+// The web page: annotators pick a project and label spans with the keyboard;
+// auditors search the audit trail, follow a document's lineage or a person's
+// activity, download reports and verify the chain.
 // Everything comes from the gateway itself; nothing is loaded from elsewhere.
 
 const state = { token: sessionStorage.getItem("strongroom.token"), project: null,
-                task: null, spans: [] };
+                task: null, spans: [], roles: [], story: null };
 const $ = (id) => document.getElementById(id);
 
-async function api(method, path, body) {
-  const response = await fetch(path, {
+async function request(method, path, body) {
+  return fetch(path, {
     method,
     headers: { authorization: `Bearer ${state.token}`,
                ...(body ? { "content-type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
+}
+
+async function api(method, path, body) {
+  const response = await request(method, path, body);
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = new Error(data.detail || `Request failed (${response.status}).`);
@@ -24,9 +30,15 @@ async function api(method, path, body) {
 
 function say(message) { $("status").textContent = message; }
 
+const AUDIT_ROLES = ["auditor", "admin"];
+const PROJECT_ROLES = ["admin", "manager", "annotator", "reviewer"];
+
 function show(section) {
-  for (const id of ["sign-in", "projects", "annotate"]) $(id).hidden = id !== section;
+  for (const id of ["sign-in", "projects", "annotate", "audit"]) $(id).hidden = id !== section;
   $("sign-out").hidden = section === "sign-in";
+  const mayAudit = state.roles.some((r) => AUDIT_ROLES.includes(r));
+  const mayWork = state.roles.some((r) => PROJECT_ROLES.includes(r));
+  $("nav").hidden = section === "sign-in" || !(mayAudit && mayWork);
 }
 
 async function signIn(event) {
@@ -43,6 +55,7 @@ async function signIn(event) {
 
 function signOut() {
   state.token = null;
+  state.roles = [];
   sessionStorage.removeItem("strongroom.token");
   $("who").textContent = "";
   show("sign-in");
@@ -52,7 +65,9 @@ function signOut() {
 async function loadProjects() {
   try {
     const me = await api("GET", "/api/v1/me");
+    state.roles = me.roles;
     $("who").textContent = `${me.username} (${me.roles.join(", ")})`;
+    if (!me.roles.some((r) => PROJECT_ROLES.includes(r))) { openAudit(); return; }
     const { projects } = await api("GET", "/api/v1/projects?limit=500");
     const list = $("project-list");
     list.replaceChildren(...projects.map((project) => {
@@ -193,6 +208,120 @@ function onKey(event) {
   }
 }
 
+// --- the audit trail -------------------------------------------------------
+
+function auditFilters() {
+  const form = new FormData($("audit-form"));
+  const filters = {};
+  for (const [name, value] of form) {
+    if (!value) continue;
+    // A date means the whole day in UTC.
+    if (name === "since") filters.since = `${value}T00:00:00Z`;
+    else if (name === "until") filters.until = nextDay(value);
+    else filters[name] = value;
+  }
+  return filters;
+}
+
+function nextDay(day) {
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + 1);
+  return date.toISOString().replace(".000Z", "Z");
+}
+
+function openAudit() {
+  show("audit");
+  say("");
+  $("audit-form").querySelector("input").focus();
+}
+
+function showEvents(events, summary) {
+  $("audit-summary").textContent = summary;
+  $("audit-results").tBodies[0].replaceChildren(...events.map((event) => {
+    const row = document.createElement("tr");
+    const resource = event.resource.id ? `${event.resource.type} ${event.resource.id}`
+                                       : event.resource.type;
+    const outcome = event.reason ? `${event.outcome} (${event.reason})` : event.outcome;
+    const cells = [String(event.sequence), (event.time || "").replace("T", " "),
+                   event.actor.username || event.actor.subject || "anonymous",
+                   event.action, resource, outcome, event.service];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    if (event.outcome !== "success") row.className = "refused";
+    return row;
+  }));
+}
+
+async function searchAudit(event) {
+  event.preventDefault();
+  state.story = null;
+  $("audit-reports").hidden = true;
+  const query = new URLSearchParams({ ...auditFilters(), limit: "200" });
+  try {
+    const found = await api("GET", `/api/v1/audit/events?${query}`);
+    showEvents(found.events, `${found.total} matching event(s), newest first.`);
+  } catch (error) { say(error.message); }
+}
+
+async function tellStory(kind) {
+  const filters = auditFilters();
+  let path;
+  const query = new URLSearchParams();
+  if (kind === "lineage") {
+    if (!filters.document_id) { say("Enter a document id first."); return; }
+    path = `/api/v1/audit/lineage/documents/${encodeURIComponent(filters.document_id)}`;
+  } else {
+    if (!filters.username) { say("Enter a person's username first."); return; }
+    path = `/api/v1/audit/activity/${encodeURIComponent(filters.username)}`;
+    for (const name of ["since", "until"]) if (filters[name]) query.set(name, filters[name]);
+  }
+  try {
+    const story = await api("GET", `${path}?${query}`);
+    state.story = { path, query };
+    const more = story.is_truncated ? " Only the newest are shown." : "";
+    const what = kind === "lineage" ? "touched this document" : "by this person";
+    showEvents(story.events, `${story.events.length} event(s) ${what}, oldest first.${more}`);
+    $("audit-reports").hidden = false;
+    say("");
+  } catch (error) { say(error.message); }
+}
+
+async function downloadReport(format) {
+  if (!state.story) return;
+  const query = new URLSearchParams(state.story.query);
+  query.set("format", format);
+  const response = await request("GET", `${state.story.path}?${query}`);
+  if (!response.ok) { say(`The report could not be made (${response.status}).`); return; }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `strongroom-audit-report.${format}`;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(link.href);
+  say(`Report downloaded (${format.toUpperCase()}).`);
+}
+
+async function verifyChain() {
+  try {
+    const result = await api("GET", "/api/v1/audit/verify");
+    say(result.is_intact
+      ? `Audit chain intact: ${result.event_count} events, ${result.checkpoint_count} signed checkpoints.`
+      : `Audit chain DAMAGED at entry ${result.damaged_position} (${result.damage}): ${result.problem}`);
+  } catch (error) { say(error.message); }
+}
+
+$("audit-form").addEventListener("submit", searchAudit);
+$("audit-lineage").addEventListener("click", () => tellStory("lineage"));
+$("audit-activity").addEventListener("click", () => tellStory("activity"));
+$("audit-verify").addEventListener("click", verifyChain);
+$("report-html").addEventListener("click", () => downloadReport("html"));
+$("report-pdf").addEventListener("click", () => downloadReport("pdf"));
+$("nav-projects").addEventListener("click", loadProjects);
+$("nav-audit").addEventListener("click", openAudit);
 $("sign-in-form").addEventListener("submit", signIn);
 $("sign-out").addEventListener("click", signOut);
 $("submit").addEventListener("click", submit);
