@@ -278,11 +278,21 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/v1/users", tags=["users"], response_model=list[schemas.UserOut])
     def list_users(caller: Caller) -> list[schemas.UserOut]:
         require_role(caller, ADMIN)
+        users = issuer.list_users()
+        with issuer.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service="gateway",
+                action="user.list",
+                actor=caller,
+                resource_type="user",
+                details={"count": len(users)},
+            )
         return [
             schemas.UserOut(
                 subject=u.subject, username=u.username, roles=sorted(u.roles)
             )
-            for u in issuer.list_users()
+            for u in users
         ]
 
     # --- projects ------------------------------------------------------------

@@ -116,6 +116,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             outcome=request.outcome,
             resource_type=request.resource_type,
             document_id=request.document_id,
+            request_id=request.request_id,
             since=_time_bound(request, "since"),
             until=_time_bound(request, "until"),
             limit=limit,

@@ -100,6 +100,8 @@ class AuditQuery:
     # Events that touched this document: as their resource or among the
     # documents they name (the document's lineage).
     document_id: str = ""
+    # Every event one request caused, across the services it crossed.
+    request_id: str = ""
     since: str = ""
     until: str = ""
     limit: int = 50

@@ -128,8 +128,17 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.Export:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             row = store.get_export(conn, request.export_id)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="export.read",
+                actor=principal,
+                resource_type="export",
+                resource_id=row.id,
+                project_id=row.project_id,
+            )
         return _export_proto(row)
 
     def ListExports(
@@ -138,8 +147,18 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         limit, offset = page_bounds(request.page)
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             rows, total = store.list_exports(conn, request.project_id, limit, offset)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="export.list",
+                actor=principal,
+                resource_type="project",
+                resource_id=request.project_id,
+                project_id=request.project_id,
+                details={"count": len(rows), "offset": offset},
+            )
         return export_pb2.ListExportsResponse(
             exports=[_export_proto(r) for r in rows],
             page=common_pb2.PageInfo(offset=offset, total=total),

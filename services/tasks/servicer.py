@@ -81,9 +81,18 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         self, request: tasks_pb2.GetProjectRequest, context: grpc.ServicerContext
     ) -> tasks_pb2.Project:
         principal = current_principal()
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             project = store.get_project(conn, request.project_id)
-        domain.require_visible(principal, project)
+            domain.require_visible(principal, project)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="project.read",
+                actor=principal,
+                resource_type="project",
+                resource_id=project.id,
+                project_id=project.id,
+            )
         return _project_proto(project)
 
     def ListProjects(
@@ -92,9 +101,17 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         principal = current_principal()
         limit, offset = page_bounds(request.page)
         member = None if ADMIN in principal.roles else principal.subject
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             ids, total = store.list_project_ids(conn, member, limit, offset)
             projects = [store.get_project(conn, project_id) for project_id in ids]
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="project.list",
+                actor=principal,
+                resource_type="project",
+                details={"count": len(projects), "offset": offset},
+            )
         return tasks_pb2.ListProjectsResponse(
             projects=[_project_proto(p) for p in projects],
             page=common_pb2.PageInfo(offset=offset, total=total),
@@ -202,17 +219,20 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                     f"Task {task.id} is readable by its lease holder only.",
                     code="lease_required",
                 )
-            if request.include_text:
-                stage_audit(
-                    conn,
-                    service=SERVICE,
-                    action="task.read",
-                    actor=principal,
-                    resource_type="task",
-                    resource_id=task.id,
-                    project_id=task.project_id,
-                    details={"document_id": task.document_id},
-                )
+            # Metadata alone (state, lease holder, document) is a read too.
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="task.read",
+                actor=principal,
+                resource_type="task",
+                resource_id=task.id,
+                project_id=task.project_id,
+                details={
+                    "document_id": task.document_id,
+                    "text": int(request.include_text),
+                },
+            )
         return self._task_proto(task, include_text=request.include_text)
 
     def CompleteTask(
@@ -237,6 +257,22 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                     conn, task.id, task.project_id, request.annotation_id, principal
                 )
                 task = store.get_task(conn, task.id)
+            else:
+                # Closing again answers with the task, which only the
+                # project's members may see; the repeat is recorded too.
+                domain.require_visible(
+                    principal, store.get_project(conn, task.project_id)
+                )
+                stage_audit(
+                    conn,
+                    service=SERVICE,
+                    action="task.complete",
+                    actor=principal,
+                    resource_type="task",
+                    resource_id=task.id,
+                    project_id=task.project_id,
+                    details={"document_id": task.document_id, "repeat": 1},
+                )
         return self._task_proto(task, include_text=False)
 
     def ListTasks(
@@ -244,10 +280,21 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
     ) -> tasks_pb2.ListTasksResponse:
         principal = current_principal()
         limit, offset = page_bounds(request.page)
-        with self.engine.connect() as conn:
+        with self.engine.begin() as conn:
             project = store.get_project(conn, request.project_id)
             domain.require_manager(principal, project)
             tasks, total = store.list_tasks(conn, project.id, limit, offset)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="task.list",
+                actor=principal,
+                resource_type="project",
+                resource_id=project.id,
+                project_id=project.id,
+                details={"count": len(tasks), "offset": offset},
+                documents=[task.document_id for task in tasks],
+            )
         return tasks_pb2.ListTasksResponse(
             tasks=[self._task_proto(t, include_text=False) for t in tasks],
             page=common_pb2.PageInfo(offset=offset, total=total),

@@ -334,6 +334,7 @@ def _query(query: AuditQuery) -> dict[str, Any]:
             ("event.resource.project_id", query.project_id),
             ("event.resource.type", query.resource_type),
             ("event.outcome", query.outcome),
+            ("event.request_id", query.request_id),
         )
         if value
     ]

@@ -124,6 +124,9 @@ class SqliteAuditIndex:
                 "audit_documents WHERE document_id = :document))"
             )
             params["document"] = query.document_id
+        if query.request_id:
+            conditions.append("json_extract(entry, '$.event.request_id') = :request")
+            params["request"] = query.request_id
         if query.resource_type:
             conditions.append("json_extract(entry, '$.event.resource.type') = :rtype")
             params["rtype"] = query.resource_type

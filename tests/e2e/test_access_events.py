@@ -1,0 +1,453 @@
+"""Every route and gRPC method that touches data leaves an audit event.
+
+The test walks the gateway's route table and every service's gRPC methods.
+Each must either appear in the calls below, and then leave at least one
+audit event carrying the request's id, or in the reviewed list of routes
+that touch no data. A new route or method with neither fails the test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from google.protobuf.descriptor import ServiceDescriptor
+
+from strongroom.gateway.app import create_app
+from strongroom.services.common.config import Settings
+from strongroom.services.common.grpc_clients import caller_metadata
+from strongroom.services.common.logs import request_id_var
+from strongroom.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    common_pb2,
+    export_pb2,
+    export_pb2_grpc,
+    ingestion_pb2,
+    ingestion_pb2_grpc,
+    labeling_pb2,
+    labeling_pb2_grpc,
+    redaction_pb2,
+    redaction_pb2_grpc,
+    tasks_pb2,
+    tasks_pb2_grpc,
+)
+from tests.e2e.harness import Strongroom, wait_for
+
+# Reviewed: these answer without touching documents, tasks, annotations,
+# exports, users or the audit trail.
+NO_DATA_ROUTES = {
+    ("GET", "/"): "the web page's HTML",
+    ("MOUNT", "/static"): "the web page's own scripts and styles",
+    ("GET", "/openapi.json"): "the API description",
+    ("GET", "/healthz"): "liveness",
+    ("GET", "/readyz"): "readiness of the services",
+    ("GET", "/readyz/gateway"): "readiness of the gateway's backends",
+    ("GET", "/metrics"): "request counts and latencies per route template",
+    ("GET", "/oidc/.well-known/openid-configuration"): "the issuer's public metadata",
+    ("GET", "/oidc/jwks"): "the issuer's public keys",
+    ("GET", "/api/v1/me"): "the caller's own token, read back",
+}
+
+NOTE = "Seen by Dr. Ines Ribeiro on 2023-02-11.\n"
+
+Ctx = dict[str, Any]
+
+
+def _route_table() -> set[tuple[str, str]]:
+    app = create_app(Settings(data_dir=Path(str(_scratch())) / "routes"))
+    found: set[tuple[str, str]] = set()
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                walk(included.routes)
+            elif not hasattr(route, "methods") or route.methods is None:
+                found.add(("MOUNT", route.path))
+            else:
+                found.update((m, route.path) for m in route.methods - {"HEAD"})
+
+    walk(app.routes)
+    return found
+
+
+_SCRATCH: list[Path] = []
+
+
+def _scratch() -> Path:
+    return _SCRATCH[0]
+
+
+@pytest.fixture(scope="module")
+def ctx(strongroom: Strongroom, tmp_path_factory: pytest.TempPathFactory) -> Ctx:
+    _SCRATCH.append(tmp_path_factory.mktemp("routes"))
+    assert strongroom.admin_password
+    admin = strongroom.client(strongroom.token("admin", strongroom.admin_password))
+    return {
+        "strongroom": strongroom,
+        "admin": admin,
+        "password": strongroom.admin_password,
+    }
+
+
+def _events_of(admin: httpx.Client, request_id: str) -> list[dict[str, Any]]:
+    found = admin.get(
+        "/api/v1/audit/events",
+        params={"request_id": request_id},
+        headers={"x-request-id": f"check-{uuid.uuid4()}"},
+    )
+    events: list[dict[str, Any]] = found.json()["events"]
+    return events
+
+
+# Each REST call in order; later ones use what earlier ones created.
+def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]:
+    def admin(c: Ctx) -> httpx.Client:
+        client: httpx.Client = c["admin"]
+        return client
+
+    def ann(c: Ctx) -> httpx.Client:
+        if "ann" not in c:
+            c["ann"] = c["strongroom"].client(
+                c["strongroom"].token("route-ann", c["ann_password"])
+            )
+        client: httpx.Client = c["ann"]
+        return client
+
+    def token(c: Ctx, h: dict[str, str]) -> Any:
+        return httpx.post(
+            f"{c['strongroom'].url}/oidc/token",
+            data={"username": "admin", "password": c["password"]},
+            headers=h,
+        )
+
+    def create_user(c: Ctx, h: dict[str, str]) -> Any:
+        made = admin(c).post(
+            "/api/v1/users",
+            json={"username": "route-ann", "roles": ["annotator"]},
+            headers=h,
+        )
+        c["ann_password"] = made.json()["password"]
+        return made
+
+    def create_project(c: Ctx, h: dict[str, str]) -> Any:
+        made = admin(c).post(
+            "/api/v1/projects", json={"name": "Routes", "labels": ["PERSON"]}, headers=h
+        )
+        c["project"] = made.json()["id"]
+        return made
+
+    def upload(c: Ctx, h: dict[str, str]) -> Any:
+        made = admin(c).post(
+            f"/api/v1/projects/{c['project']}/documents",
+            files={"file": ("note.txt", NOTE.encode(), "text/plain")},
+            headers=h,
+        )
+        c["document"] = made.json()["id"]
+        return made
+
+    def lease(c: Ctx, h: dict[str, str]) -> Any:
+        def leased() -> Any:
+            response = ann(c).post(
+                f"/api/v1/projects/{c['project']}/tasks/next", headers=h
+            )
+            return response if response.status_code == 200 else None
+
+        response = wait_for(leased)
+        c["task"] = response.json()["id"]
+        return response
+
+    def export(c: Ctx, h: dict[str, str]) -> Any:
+        made = admin(c).post(
+            f"/api/v1/projects/{c['project']}/exports",
+            json={"format": "jsonl"},
+            headers=h,
+        )
+        c["export"] = made.json()["id"]
+        return made
+
+    def get(path: str, who: Callable[[Ctx], httpx.Client] = admin, **params: str):
+        return lambda c, h: who(c).get(path.format(**c), params=params, headers=h)
+
+    return [
+        ("POST", "/oidc/token", token),
+        ("POST", "/api/v1/users", create_user),
+        ("GET", "/api/v1/users", get("/api/v1/users")),
+        ("POST", "/api/v1/projects", create_project),
+        ("GET", "/api/v1/projects", get("/api/v1/projects")),
+        ("GET", "/api/v1/projects/{project_id}", get("/api/v1/projects/{project}")),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/members",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/members",
+                json={"username": "route-ann", "role": "annotator"},
+                headers=h,
+            ),
+        ),
+        ("POST", "/api/v1/projects/{project_id}/documents", upload),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/documents",
+            get("/api/v1/projects/{project}/documents"),
+        ),
+        ("GET", "/api/v1/documents/{document_id}", get("/api/v1/documents/{document}")),
+        (
+            "GET",
+            "/api/v1/documents/{document_id}/original",
+            get("/api/v1/documents/{document}/original", reason="route table review"),
+        ),
+        (
+            "GET",
+            "/api/v1/documents/{document_id}/redaction",
+            get("/api/v1/documents/{document}/redaction"),
+        ),
+        ("POST", "/api/v1/projects/{project_id}/tasks/next", lease),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/tasks",
+            get("/api/v1/projects/{project}/tasks"),
+        ),
+        ("GET", "/api/v1/tasks/{task_id}", get("/api/v1/tasks/{task}", ann)),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/annotations",
+            lambda c, h: ann(c).post(
+                f"/api/v1/tasks/{c['task']}/annotations",
+                json={"spans": [{"start": 8, "end": 20, "label": "PERSON"}]},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/annotations",
+            get("/api/v1/projects/{project}/annotations"),
+        ),
+        ("POST", "/api/v1/projects/{project_id}/exports", export),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/exports",
+            get("/api/v1/projects/{project}/exports"),
+        ),
+        ("GET", "/api/v1/exports/{export_id}", get("/api/v1/exports/{export}")),
+        (
+            "GET",
+            "/api/v1/exports/{export_id}/files/{name}",
+            get("/api/v1/exports/{export}/files/manifest.json"),
+        ),
+        ("GET", "/api/v1/audit/events", get("/api/v1/audit/events")),
+        ("GET", "/api/v1/audit/verify", get("/api/v1/audit/verify")),
+        (
+            "GET",
+            "/api/v1/audit/lineage/documents/{document_id}",
+            get("/api/v1/audit/lineage/documents/{document}"),
+        ),
+        (
+            "GET",
+            "/api/v1/audit/activity/{username}",
+            get("/api/v1/audit/activity/route-ann"),
+        ),
+        ("GET", "/api/v1/audit/checkpoints", get("/api/v1/audit/checkpoints")),
+        (
+            "GET",
+            "/api/v1/audit/events/{event_id}/proof",
+            lambda c, h: admin(c).get(
+                f"/api/v1/audit/events/{uuid.uuid4()}/proof", headers=h
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/audit/consistency",
+            get("/api/v1/audit/consistency", first="1", second="1"),
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def rest_results(ctx: Ctx) -> dict[tuple[str, str], tuple[int, list[str]]]:
+    """Call every route once, in order; what each answered and left behind."""
+    results = {}
+    for method, path, call in _rest_calls():
+        request_id = f"route-{uuid.uuid4()}"
+        response = call(ctx, {"x-request-id": request_id})
+        try:
+            events = wait_for(lambda r=request_id: _events_of(ctx["admin"], r), 20)
+        except AssertionError:
+            events = []
+        results[(method, path)] = (
+            response.status_code,
+            [e["action"] for e in events],
+        )
+    return results
+
+
+def test_every_route_is_either_audited_or_reviewed_as_touching_no_data(
+    rest_results: dict[tuple[str, str], tuple[int, list[str]]],
+) -> None:
+    table = _route_table()
+
+    unlisted = table - set(rest_results) - set(NO_DATA_ROUTES)
+    stale = (set(rest_results) | set(NO_DATA_ROUTES)) - table
+    silent = {route: r for route, r in rest_results.items() if not r[1]}
+
+    assert not unlisted, f"routes with no access-event check: {sorted(unlisted)}"
+    assert not stale, f"checked routes that no longer exist: {sorted(stale)}"
+    assert not silent, f"routes that left no audit event: {silent}"
+    assert all(status < 500 for status, _ in rest_results.values()), rest_results
+
+
+def test_reads_of_protected_data_are_recorded_as_reads(
+    rest_results: dict[tuple[str, str], tuple[int, list[str]]],
+) -> None:
+    expected = {
+        ("GET", "/api/v1/documents/{document_id}/original"): "document.original.read",
+        ("GET", "/api/v1/tasks/{task_id}"): "task.read",
+        ("GET", "/api/v1/exports/{export_id}/files/{name}"): "export.download",
+        ("GET", "/api/v1/users"): "user.list",
+        ("GET", "/api/v1/projects/{project_id}/tasks"): "task.list",
+        ("GET", "/api/v1/audit/events"): "audit.search",
+    }
+    for route, action in expected.items():
+        status, actions = rest_results[route]
+        assert status == 200, (route, status)
+        assert action in actions, (route, actions)
+
+
+# --- gRPC --------------------------------------------------------------------
+
+_STUBS = {
+    "IngestionService": ("ingestion", ingestion_pb2_grpc.IngestionServiceStub),
+    "RedactionService": ("redaction", redaction_pb2_grpc.RedactionServiceStub),
+    "TaskService": ("tasks", tasks_pb2_grpc.TaskServiceStub),
+    "LabelingService": ("labeling", labeling_pb2_grpc.LabelingServiceStub),
+    "ExportService": ("export", export_pb2_grpc.ExportServiceStub),
+    "AuditService": ("audit", audit_pb2_grpc.AuditServiceStub),
+}
+
+
+def _all_methods() -> set[str]:
+    modules = (ingestion_pb2, redaction_pb2, tasks_pb2, labeling_pb2, export_pb2)
+    services: list[ServiceDescriptor] = [
+        service
+        for module in (*modules, audit_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+    ]
+    return {f"{s.name}/{m.name}" for s in services for m in s.methods}
+
+
+def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
+    page = common_pb2.PageRequest(limit=5)
+
+    def ingest() -> Iterator[ingestion_pb2.IngestDocumentRequest]:
+        yield ingestion_pb2.IngestDocumentRequest(
+            header=ingestion_pb2.IngestHeader(
+                project_id=c["project"], source_name="grpc.txt"
+            )
+        )
+        yield ingestion_pb2.IngestDocumentRequest(data=b"Filed over gRPC.\n")
+
+    return {
+        "IngestionService/IngestDocument": ingest,
+        "IngestionService/GetDocument": lambda: ingestion_pb2.GetDocumentRequest(
+            document_id=c["document"]
+        ),
+        "IngestionService/ListDocuments": lambda: ingestion_pb2.ListDocumentsRequest(
+            project_id=c["project"], page=page
+        ),
+        "IngestionService/ReadOriginal": lambda: ingestion_pb2.ReadOriginalRequest(
+            document_id=c["document"], reason="route table review"
+        ),
+        "RedactionService/GetRedactionReport": (
+            lambda: redaction_pb2.GetRedactionReportRequest(document_id=c["document"])
+        ),
+        "TaskService/CreateProject": lambda: tasks_pb2.CreateProjectRequest(
+            name="Over gRPC", labels=[common_pb2.Label(name="PERSON")]
+        ),
+        "TaskService/GetProject": lambda: tasks_pb2.GetProjectRequest(
+            project_id=c["project"]
+        ),
+        "TaskService/ListProjects": lambda: tasks_pb2.ListProjectsRequest(page=page),
+        "TaskService/AddMember": lambda: tasks_pb2.AddMemberRequest(
+            project_id=c["project"],
+            member=tasks_pb2.Member(subject="someone", role="reviewer"),
+        ),
+        "TaskService/LeaseNextTask": lambda: tasks_pb2.LeaseNextTaskRequest(
+            project_id=c["project"]
+        ),
+        "TaskService/GetTask": lambda: tasks_pb2.GetTaskRequest(
+            task_id=c["task"], include_text=True
+        ),
+        "TaskService/CompleteTask": lambda: tasks_pb2.CompleteTaskRequest(
+            task_id=c["task"], annotation_id="none"
+        ),
+        "TaskService/ListTasks": lambda: tasks_pb2.ListTasksRequest(
+            project_id=c["project"], page=page
+        ),
+        "LabelingService/SubmitAnnotation": lambda: (
+            labeling_pb2.SubmitAnnotationRequest(task_id=c["task"])
+        ),
+        "LabelingService/ListAnnotations": lambda: labeling_pb2.ListAnnotationsRequest(
+            project_id=c["project"], page=page
+        ),
+        "ExportService/CreateExport": lambda: export_pb2.CreateExportRequest(
+            project_id=c["project"], format="jsonl"
+        ),
+        "ExportService/GetExport": lambda: export_pb2.GetExportRequest(
+            export_id=c["export"]
+        ),
+        "ExportService/ListExports": lambda: export_pb2.ListExportsRequest(
+            project_id=c["project"], page=page
+        ),
+        "ExportService/ReadExportFile": lambda: export_pb2.ReadExportFileRequest(
+            export_id=c["export"], name="manifest.json"
+        ),
+        "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
+        "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),
+        "AuditService/GetDocumentLineage": lambda: audit_pb2.GetDocumentLineageRequest(
+            document_id=c["document"]
+        ),
+        "AuditService/GetActorActivity": lambda: audit_pb2.GetActorActivityRequest(
+            actor_subject="system"
+        ),
+        "AuditService/ListCheckpoints": lambda: audit_pb2.ListCheckpointsRequest(),
+        "AuditService/ProveInclusion": lambda: audit_pb2.ProveInclusionRequest(
+            event_id=str(uuid.uuid4())
+        ),
+        "AuditService/ProveConsistency": lambda: audit_pb2.ProveConsistencyRequest(
+            first_checkpoint=1, second_checkpoint=1
+        ),
+    }
+
+
+def test_every_grpc_method_leaves_an_audit_event(
+    ctx: Ctx, rest_results: dict[tuple[str, str], tuple[int, list[str]]]
+) -> None:
+    requests = _grpc_requests(ctx)
+    assert set(requests) == _all_methods(), "every gRPC method needs a call here"
+    addresses = ctx["strongroom"].addresses()
+    admin_token = ctx["strongroom"].token("admin", ctx["password"])
+    silent = []
+    for method, build in requests.items():
+        service, name = method.split("/")
+        target, stub_class = _STUBS[service]
+        request_id = f"grpc-{uuid.uuid4()}"
+        request_id_var.set(request_id)
+        with grpc.insecure_channel(addresses[target]) as channel:
+            rpc = getattr(stub_class(channel), name)
+            try:
+                answer = rpc(build(), metadata=caller_metadata(admin_token), timeout=30)
+                if hasattr(answer, "__iter__") and not hasattr(answer, "ListFields"):
+                    list(answer)
+            except grpc.RpcError as exc:
+                assert exc.code() != grpc.StatusCode.INTERNAL, method
+        try:
+            wait_for(lambda r=request_id: _events_of(ctx["admin"], r), 20)
+        except AssertionError:
+            silent.append(method)
+    assert not silent, f"gRPC methods that left no audit event: {silent}"
