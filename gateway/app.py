@@ -90,7 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
     issuer = open_identity(settings)
     clients = ServiceClients.connect(settings)
     backends = open_backends(settings, client_id="strongroom-gateway")
-    relay = OutboxRelay(issuer.engine, backends.bus)
+    relay = OutboxRelay(
+        issuer.engine, backends.bus, idle_seconds=settings.outbox_idle_seconds
+    )
     registry = CollectorRegistry()
     requests_total = Counter(
         "strongroom_http_requests_total",

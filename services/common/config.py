@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 100 * 1024 * 1024
     lease_seconds: int = 1800
     log_level: str = "INFO"
+    # How long the outbox relay waits after finding nothing to publish; a
+    # longer pause means fewer empty polls of the database and later events.
+    outbox_idle_seconds: float = Field(default=0.05, gt=0)
     # How often a service re-checks that its backends answer (readiness).
     readiness_interval_seconds: float = Field(default=5.0, gt=0)
 

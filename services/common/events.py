@@ -130,8 +130,14 @@ class Worker(threading.Thread):
 class OutboxRelay(Worker):
     """Publishes outbox rows to the bus, oldest first, then marks them relayed."""
 
-    def __init__(self, engine: Engine, bus: EventBus, batch_size: int = 200) -> None:
-        super().__init__("outbox-relay", idle_seconds=0.05)
+    def __init__(
+        self,
+        engine: Engine,
+        bus: EventBus,
+        batch_size: int = 500,
+        idle_seconds: float = 0.05,
+    ) -> None:
+        super().__init__("outbox-relay", idle_seconds=idle_seconds)
         self.engine = engine
         self.bus = bus
         self.batch_size = batch_size

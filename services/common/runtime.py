@@ -182,7 +182,9 @@ def serve(
     )
     for add_to_server, servicer in definition.servicers:
         add_to_server(servicer, server.server)
-    relay = OutboxRelay(definition.engine, backends.bus)
+    relay = OutboxRelay(
+        definition.engine, backends.bus, idle_seconds=settings.outbox_idle_seconds
+    )
     workers: list[Any] = [relay, *definition.workers]
     if definition.handlers or definition.batch_handlers:
         workers.append(

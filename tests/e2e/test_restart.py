@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,61 @@ def test_a_killed_service_is_restarted_and_catches_up(
     assert "The redaction process exited" in "".join(instance.output)
     assert instance.stop(how=signal.SIGINT) == 0  # what Ctrl-C sends
     assert "Strongroom stopped." in "".join(instance.output)
+
+
+def test_a_service_killed_between_a_change_and_its_relay_loses_no_event(
+    tmp_path: Path,
+) -> None:
+    # The relays pause an hour after an empty poll, so the upload's events
+    # are still in ingestion's outbox, committed but unpublished, at the kill.
+    instance = Strongroom(
+        data_dir=tmp_path / "data",
+        env=isolated_env(tmp_path / "home", STRONGROOM_OUTBOX_IDLE_SECONDS="3600"),
+    )
+    instance.start()
+    try:
+        assert instance.admin_password
+        admin = instance.client(instance.token("admin", instance.admin_password))
+        project = admin.post(
+            "/api/v1/projects", json={"name": "Crash", "labels": ["PERSON"]}
+        ).json()
+        document = admin.post(
+            f"/api/v1/projects/{project['id']}/documents",
+            files={"file": ("note.txt", b"Call 555-010-2000 today.\n", "text/plain")},
+        ).json()
+        outbox = instance.data_dir / "ingestion" / "state.db"
+        with sqlite3.connect(outbox) as conn:
+            pending = conn.execute(
+                "SELECT position, topic FROM outbox WHERE relayed_at IS NULL "
+                "ORDER BY position"
+            ).fetchall()
+        assert [topic for _, topic in pending] == ["document.ingested", "audit.event"]
+
+        pid = int((instance.data_dir / "run" / "ingestion.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+
+        # The launcher starts ingestion again; its relay publishes on start.
+        ingested = wait_for(
+            lambda: admin.get(
+                "/api/v1/audit/events",
+                params={"action": "document.ingest", "resource_id": document["id"]},
+            ).json()["events"],
+            timeout=60,
+        )
+        report = wait_for(
+            lambda: (lambda r: r.json() if r.status_code == 200 else None)(
+                admin.get(f"/api/v1/documents/{document['id']}/redaction")
+            ),
+            timeout=60,
+        )
+        assert len(ingested) == 1
+        assert report["document_id"] == document["id"]
+        with sqlite3.connect(outbox) as conn:
+            relayed = conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE relayed_at IS NOT NULL "
+                "AND position IN (?, ?)",
+                [position for position, _ in pending],
+            ).fetchone()
+        assert relayed == (2,)
+    finally:
+        instance.stop()
