@@ -57,6 +57,7 @@ test: check $(CHROMIUM)
 bench: install
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.pipeline_cost --documents 500 --json benchmarks/results/pipeline_cost.json
+	$(BIN)/python -m benchmarks.audit_trail --opensearch --json benchmarks/results/audit_trail.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache

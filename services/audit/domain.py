@@ -104,23 +104,34 @@ def entry_hash(sequence: int, prev_hash: str, digest: str) -> str:
 
 def chain_entry(head: ChainHead, event: dict[str, Any]) -> dict[str, Any]:
     """Return the entry that follows ``head`` for ``event``."""
+    return next_entry(head, event)[0]
+
+
+def next_entry(head: ChainHead, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The entry that follows ``head`` for ``event``, and its line."""
     sequence = head.sequence + 1
-    digest = event_digest(canonical(event).encode("ascii"))
-    return {
+    event_json = canonical(event)
+    digest = event_digest(event_json.encode("ascii"))
+    entry = {
         "hash": entry_hash(sequence, head.hash, digest),
         "sequence": sequence,
         "prev_hash": head.hash,
         "event_digest": digest,
         "event": event,
     }
+    return entry, _line(entry, event_json)
 
 
 def entry_line(entry: dict[str, Any]) -> bytes:
-    event = "null" if entry["event"] is None else canonical(entry["event"])
+    event = entry["event"]
+    return _line(entry, "null" if event is None else canonical(event))
+
+
+def _line(entry: dict[str, Any], event_json: str) -> bytes:
     return (
         f'{{"hash":"{entry["hash"]}","sequence":{entry["sequence"]},'
         f'"prev_hash":"{entry["prev_hash"]}","event_digest":"{entry["event_digest"]}",'
-        f'"event":{event}}}\n'
+        f'"event":{event_json}}}\n'
     ).encode("ascii")
 
 

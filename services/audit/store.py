@@ -37,13 +37,12 @@ from strongroom.services.audit.domain import (
     ChainHead,
     Checkpoint,
     SignedCheckpoint,
-    chain_entry,
-    entry_line,
     key_id,
+    next_entry,
     sign_checkpoint,
 )
 from strongroom.services.audit.merkle import Frontier, NodeLookup, leaf_hash
-from strongroom.services.common.database import Migration, utc_now
+from strongroom.services.common.database import Migration, bulk_insert, utc_now
 from strongroom.services.common.errors import InternalError
 from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.runtime import AUDIT_ARCHIVE
@@ -191,9 +190,9 @@ class ChainFile:
             if event["id"] in known:
                 continue
             known.add(event["id"])
-            entry = chain_entry(head, event)
+            entry, line = next_entry(head, event)
             entries.append(entry)
-            lines.append(entry_line(entry))
+            lines.append(line)
             nodes.extend(frontier.add(leaf_hash(bytes.fromhex(entry["hash"]))))
             head = ChainHead(entry["sequence"], entry["hash"])
         if not entries:
@@ -210,21 +209,17 @@ class ChainFile:
                 "size": sealed.file_size + len(data),
             },
         )
-        conn.execute(
-            sa.text(
-                "INSERT INTO chained_events (event_id, sequence) VALUES (:id, :seq)"
-            ),
-            [{"id": e["event"]["id"], "seq": e["sequence"]} for e in entries],
+        bulk_insert(
+            conn,
+            "chained_events",
+            ("event_id", "sequence"),
+            [(e["event"]["id"], e["sequence"]) for e in entries],
         )
-        conn.execute(
-            sa.text(
-                "INSERT INTO merkle_nodes (level, position, hash) "
-                "VALUES (:level, :position, :hash)"
-            ),
-            [
-                {"level": level, "position": position, "hash": value.hex()}
-                for level, position, value in nodes
-            ],
+        bulk_insert(
+            conn,
+            "merkle_nodes",
+            ("level", "position", "hash"),
+            [(level, position, value.hex()) for level, position, value in nodes],
         )
         return entries
 

@@ -122,6 +122,35 @@ def check_database(engine: Engine, what: str = "service database") -> None:
         ) from exc
 
 
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def bulk_insert(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    on_conflict_do_nothing: bool = False,
+) -> None:
+    """Insert many rows with one driver-level executemany.
+
+    For the hot paths (the audit chain, processed events): SQLAlchemy's
+    per-row parameter handling costs more than the insert itself there.
+    Rows are tuples in ``columns`` order; names are code, never input.
+    """
+    if not rows:
+        return
+    mark = _PLACEHOLDERS[conn.dialect.paramstyle]
+    statement = (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(mark for _ in columns)})"
+    )
+    if on_conflict_do_nothing:
+        statement += " ON CONFLICT DO NOTHING"
+    conn.exec_driver_sql(statement, [tuple(row) for row in rows])
+
+
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the single writer; the busy timeout makes
     # a second process wait for the lock instead of failing at once.

@@ -19,7 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from strongroom.services.common.database import is_database_unavailable, utc_now
+from strongroom.services.common.database import (
+    bulk_insert,
+    is_database_unavailable,
+    utc_now,
+)
 from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
 from strongroom.services.common.ports import Event, EventBus
 
@@ -38,16 +42,24 @@ EventHandler = Callable[[Connection, Event], None]
 BatchHandler = Callable[[Connection, Sequence[Event]], None]
 
 
+# Statements built once: parsing a text clause costs more than running it.
+_STAGE = sa.text(
+    "INSERT INTO outbox (event_id, topic, event_key, payload, created_at) "
+    "VALUES (:id, :topic, :key, :payload, :at)"
+)
+_IS_PROCESSED = sa.text("SELECT 1 FROM processed_events WHERE event_id = :id")
+_PROCESSED_AMONG = sa.text(
+    "SELECT event_id FROM processed_events WHERE event_id IN :ids"
+).bindparams(sa.bindparam("ids", expanding=True))
+
+
 def stage_event(
     conn: Connection, topic: str, key: str, payload: Mapping[str, Any]
 ) -> str:
     """Write an event into the service's outbox inside the caller's transaction."""
     event_id = str(uuid.uuid4())
     conn.execute(
-        sa.text(
-            "INSERT INTO outbox (event_id, topic, event_key, payload, created_at) "
-            "VALUES (:id, :topic, :key, :payload, :at)"
-        ),
+        _STAGE,
         {
             "id": event_id,
             "topic": topic,
@@ -60,29 +72,23 @@ def stage_event(
 
 
 def is_processed(conn: Connection, event: Event) -> bool:
-    row = conn.execute(
-        sa.text("SELECT 1 FROM processed_events WHERE event_id = :id"), {"id": event.id}
-    ).first()
+    row = conn.execute(_IS_PROCESSED, {"id": event.id}).first()
     return row is not None
 
 
 def mark_processed(conn: Connection, *events: Event) -> None:
     at = utc_now()
-    conn.execute(
-        sa.text(
-            "INSERT INTO processed_events (event_id, processed_at) VALUES (:id, :at)"
-        ),
-        [{"id": event.id, "at": at} for event in events],
+    bulk_insert(
+        conn,
+        "processed_events",
+        ("event_id", "processed_at"),
+        [(event.id, at) for event in events],
     )
 
 
 def processed_ids(conn: Connection, events: Sequence[Event]) -> set[str]:
-    query = sa.text(
-        "SELECT event_id FROM processed_events WHERE event_id IN :ids"
-    ).bindparams(sa.bindparam("ids", expanding=True))
-    return {
-        row.event_id for row in conn.execute(query, {"ids": [e.id for e in events]})
-    }
+    ids = [event.id for event in events]
+    return {row.event_id for row in conn.execute(_PROCESSED_AMONG, {"ids": ids})}
 
 
 def runs_by_topic(events: Sequence[Event]) -> Iterator[list[Event]]:

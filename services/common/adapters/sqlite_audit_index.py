@@ -9,7 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.services.common.database import check_database, open_sqlite
+from strongroom.services.common.database import (
+    bulk_insert,
+    check_database,
+    open_sqlite,
+)
 from strongroom.services.common.ports import AuditQuery, AuditSearchResult
 
 _SCHEMA = (
@@ -25,6 +29,12 @@ _SCHEMA = (
         entry TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time)",
+    # Each filter an auditor uses, newest first within it.
+    *(
+        f"CREATE INDEX IF NOT EXISTS audit_entries_{column} "
+        f"ON audit_entries ({column}, sequence)"
+        for column in ("action", "actor_subject", "resource_id", "project_id")
+    ),
     """CREATE TABLE IF NOT EXISTS audit_documents (
         document_id TEXT NOT NULL,
         sequence INTEGER NOT NULL,
@@ -42,70 +52,62 @@ def _match_expression(text: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
 
 
+_ENTRY_COLUMNS = (
+    "sequence",
+    "event_id",
+    "time",
+    "action",
+    "actor_subject",
+    "resource_id",
+    "project_id",
+    "outcome",
+    "entry",
+)
+_TEXT_COLUMNS = ("rowid", "action", "actor", "resource", "outcome", "details")
+_INDEXED = sa.text(
+    "SELECT sequence FROM audit_entries WHERE sequence IN :seqs"
+).bindparams(sa.bindparam("seqs", expanding=True))
+
+
 class SqliteAuditIndex:
     def __init__(self, path: Path) -> None:
         self.engine = open_sqlite(path, _SCHEMA)
 
     def add(self, entries: Sequence[dict[str, Any]]) -> None:
-        with self.engine.begin() as conn:
-            for entry in entries:
-                self._add_one(conn, entry)
-
-    def _add_one(self, conn: sa.Connection, entry: dict[str, Any]) -> None:
-        event = entry["event"]
-        actor, resource = event["actor"], event["resource"]
-        inserted = conn.execute(
-            sa.text(
-                "INSERT INTO audit_entries (sequence, event_id, time, action, "
-                "actor_subject, resource_id, project_id, outcome, entry) VALUES "
-                "(:seq, :id, :time, :action, :actor, :rid, :pid, :outcome, :entry) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            {
-                "seq": entry["sequence"],
-                "id": event["id"],
-                "time": event["time"],
-                "action": event["action"],
-                "actor": actor["subject"],
-                "rid": resource["id"],
-                "pid": resource["project_id"],
-                "outcome": event["outcome"],
-                "entry": json.dumps(entry, sort_keys=True),
-            },
-        )
-        if inserted.rowcount == 0:
+        """Index entries in one transaction, a statement per table."""
+        if not entries:
             return
-        documents = event.get("documents") or ()
-        if documents:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO audit_documents (document_id, sequence) "
-                    "VALUES (:document, :seq) ON CONFLICT DO NOTHING"
-                ),
-                [{"document": d, "seq": entry["sequence"]} for d in documents],
+        with self.engine.begin() as conn:
+            indexed = {
+                row.sequence
+                for row in conn.execute(
+                    _INDEXED, {"seqs": [entry["sequence"] for entry in entries]}
+                )
+            }
+            fresh = list(
+                {
+                    entry["sequence"]: entry
+                    for entry in entries
+                    if entry["sequence"] not in indexed
+                }.values()
             )
-        conn.execute(
-            sa.text(
-                "INSERT INTO audit_text "
-                "(rowid, action, actor, resource, outcome, details) "
-                "VALUES (:seq, :action, :actor, :resource, :outcome, :details)"
-            ),
-            {
-                "seq": entry["sequence"],
-                "action": event["action"].replace(".", " "),
-                "actor": f"{actor['subject']} {actor['username']}",
-                "resource": " ".join(
-                    (
-                        resource["type"],
-                        resource["id"],
-                        resource["project_id"],
-                        *(event.get("documents") or ()),
-                    )
-                ),
-                "outcome": event["outcome"],
-                "details": " ".join(f"{k} {v}" for k, v in event["details"].items()),
-            },
-        )
+            if not fresh:
+                return
+            bulk_insert(
+                conn, "audit_entries", _ENTRY_COLUMNS, [*map(_entry_row, fresh)]
+            )
+            bulk_insert(conn, "audit_text", _TEXT_COLUMNS, [*map(_text_row, fresh)])
+            bulk_insert(
+                conn,
+                "audit_documents",
+                ("document_id", "sequence"),
+                [
+                    (document, entry["sequence"])
+                    for entry in fresh
+                    for document in entry["event"].get("documents") or ()
+                ],
+                on_conflict_do_nothing=True,
+            )
 
     def check(self) -> None:
         check_database(self.engine, "audit index")
@@ -168,3 +170,37 @@ class SqliteAuditIndex:
                 sa.text("SELECT MAX(sequence) FROM audit_entries")
             ).scalar()
         return int(value or 0)
+
+
+def _entry_row(entry: dict[str, Any]) -> tuple[Any, ...]:
+    event = entry["event"]
+    return (
+        entry["sequence"],
+        event["id"],
+        event["time"],
+        event["action"],
+        event["actor"]["subject"],
+        event["resource"]["id"],
+        event["resource"]["project_id"],
+        event["outcome"],
+        json.dumps(entry, sort_keys=True),
+    )
+
+
+def _text_row(entry: dict[str, Any]) -> tuple[Any, ...]:
+    event = entry["event"]
+    actor, resource = event["actor"], event["resource"]
+    words = (
+        resource["type"],
+        resource["id"],
+        resource["project_id"],
+        *(event.get("documents") or ()),
+    )
+    return (
+        entry["sequence"],
+        event["action"].replace(".", " "),
+        f"{actor['subject']} {actor['username']}",
+        " ".join(words),
+        event["outcome"],
+        " ".join(f"{k} {v}" for k, v in event["details"].items()),
+    )
