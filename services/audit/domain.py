@@ -9,6 +9,8 @@ Each entry is one line of JSON with a fixed field order::
 of ``N``, ``P`` and ``D``. An event past its retention period is dropped by
 writing ``null`` for ``E``; its digest stays, so the chain still verifies.
 The fixed layout lets verification read a line without parsing the event.
+A dropped event is ``null`` padded with spaces to the event's length, so the
+line keeps its length and the file its offsets.
 
 A checkpoint is a signed statement about the first ``tree_size`` entries: the
 RFC 6962 Merkle tree head over their hashes, the hash of the last of them, the
@@ -24,6 +26,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -68,7 +71,7 @@ class ParsedEntry:
 
     @property
     def is_pruned(self) -> bool:
-        return self.event_json == _PRUNED
+        return self.event_json.rstrip(b" ") == _PRUNED
 
     @property
     def leaf(self) -> bytes:
@@ -136,19 +139,17 @@ def _line(entry: dict[str, Any], event_json: str) -> bytes:
 
 
 def pruned_line(line: bytes) -> bytes:
-    """The same entry with its event dropped; the chain still verifies."""
-    parsed = parse_line(line)
-    if parsed is None:
+    """The same entry with its event dropped, at the same length.
+
+    The event becomes ``null`` padded with spaces (JSON whitespace), so the
+    line keeps its place and every offset after it stays valid; the digest
+    stays, so the chain still verifies.
+    """
+    match = _LINE.fullmatch(line)
+    if match is None:
         raise ValueError("not a chain entry")
-    return entry_line(
-        {
-            "hash": parsed.hash,
-            "sequence": parsed.sequence,
-            "prev_hash": parsed.prev_hash,
-            "event_digest": parsed.event_digest,
-            "event": None,
-        }
-    )
+    start, end = match.span(5)
+    return line[:start] + _PRUNED.ljust(end - start) + line[end:]
 
 
 def parse_line(line: bytes) -> ParsedEntry | None:
@@ -170,6 +171,31 @@ def _is_sound(entry: ParsedEntry) -> bool:
     if not entry.is_pruned and event_digest(entry.event_json) != entry.event_digest:
         return False
     return entry.hash == entry_hash(entry.sequence, entry.prev_hash, entry.event_digest)
+
+
+# --- retention ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How many days each category of event is kept; the category is the
+    action's first word (``auth`` for ``auth.login``)."""
+
+    default_days: float
+    days_by_category: dict[str, float] = field(default_factory=dict)
+
+    def days_for(self, action: str) -> float:
+        return self.days_by_category.get(category_of(action), self.default_days)
+
+    def is_expired(self, event: dict[str, Any], now: datetime) -> bool:
+        kept_until = datetime.fromisoformat(event["time"]) + timedelta(
+            days=self.days_for(event["action"])
+        )
+        return kept_until <= now
+
+
+def category_of(action: str) -> str:
+    return action.split(".", 1)[0]
 
 
 # --- checkpoints -------------------------------------------------------------

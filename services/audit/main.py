@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strongroom.services.audit import store
+from strongroom.services.audit.domain import RetentionPolicy
 from strongroom.services.audit.handlers import batch_handlers
 from strongroom.services.audit.servicer import SERVICE, AuditServicer
 from strongroom.services.audit.store import AuditStore
+from strongroom.services.common.audit_trail import SYSTEM, stage_audit
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
 from strongroom.services.common.events import Worker
-from strongroom.services.common.ports import ObjectStore
+from strongroom.services.common.ports import AuditIndex, ObjectStore
 from strongroom.services.common.runtime import (
     Backends,
     ServiceDefinition,
@@ -81,6 +84,49 @@ class Checkpointer(Worker):
         return False
 
 
+class Expirer(Worker):
+    """Drops audit events whose retention ended, and audits that it did."""
+
+    def __init__(
+        self,
+        audit: AuditStore,
+        index: AuditIndex,
+        policy: RetentionPolicy,
+        interval_seconds: float,
+    ) -> None:
+        super().__init__("expirer", idle_seconds=interval_seconds)
+        self.audit = audit
+        self.index = index
+        self.policy = policy
+
+    def step(self) -> bool:
+        expired = self.audit.chain.expired(
+            self.audit.engine, self.policy, datetime.now(UTC)
+        )
+        if not expired:
+            return False
+        sequences = [sequence for _offset, sequence in expired]
+        # The index first: a crash before the chain is pruned finds the same
+        # entries again next time, so nothing expired stays searchable.
+        self.index.remove(sequences)
+        self.audit.chain.prune(expired)
+        with self.audit.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="audit.expire",
+                actor=SYSTEM,
+                resource_type="audit_trail",
+                details={
+                    "events": len(sequences),
+                    "first_sequence": min(sequences),
+                    "last_sequence": max(sequences),
+                },
+            )
+        logger.info("audit_events_expired", extra={"count": len(sequences)})
+        return False
+
+
 def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     audit = open_store(settings)
     index = open_audit_index(settings)
@@ -99,7 +145,16 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         workers=[
             Checkpointer(
                 audit, key, backends.objects, settings.audit_checkpoint_interval_seconds
-            )
+            ),
+            Expirer(
+                audit,
+                index,
+                RetentionPolicy(
+                    settings.audit_retention_days,
+                    settings.audit_retention_days_by_category,
+                ),
+                settings.audit_expiry_interval_seconds,
+            ),
         ],
         checks={"audit_index": index.check},
     )

@@ -11,9 +11,11 @@ before the database commit is rewritten when its event is redelivered.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,12 @@ from strongroom.services.audit.domain import (
     GENESIS_HASH,
     ChainHead,
     Checkpoint,
+    RetentionPolicy,
     SignedCheckpoint,
     key_id,
     next_entry,
+    parse_line,
+    pruned_line,
     sign_checkpoint,
 )
 from strongroom.services.audit.merkle import Frontier, NodeLookup, leaf_hash
@@ -222,6 +227,39 @@ class ChainFile:
             [(level, position, value.hex()) for level, position, value in nodes],
         )
         return entries
+
+    def expired(
+        self, engine: Engine, policy: RetentionPolicy, now: datetime
+    ) -> list[tuple[int, int]]:
+        """(offset, sequence) of every chained entry whose retention ended."""
+        with engine.connect() as conn:
+            sealed = read_head(conn)
+        found, offset = [], 0
+        for line in self.lines(sealed.file_size):
+            parsed = parse_line(line)
+            if (
+                parsed is not None
+                and not parsed.is_pruned
+                and policy.is_expired(json.loads(parsed.event_json), now)
+            ):
+                found.append((offset, parsed.sequence))
+            offset += len(line)
+        return found
+
+    def prune(self, entries: Sequence[tuple[int, int]]) -> None:
+        """Drop the events of the entries at these offsets, in place.
+
+        Only committed lines are touched and each keeps its length, so
+        appends carry on meanwhile and no offset moves.
+        """
+        with self.path.open("r+b") as handle:
+            for offset, _sequence in entries:
+                handle.seek(offset)
+                line = handle.readline()
+                handle.seek(offset)
+                handle.write(pruned_line(line))
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def lines(self, limit_bytes: int | None = None, start: int = 0) -> Iterator[bytes]:
         """Yield the chain's lines from byte ``start``, up to ``limit_bytes``."""

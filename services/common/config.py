@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     audit_signing_key_file: str = ""
     # How often the audit chain is sealed with a signed checkpoint.
     audit_checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
+    # How long audit events are kept: six years by default (45 CFR
+    # 164.316(b)(2)), and per category, the action's first word ("auth",
+    # "task", ...), e.g. STRONGROOM_AUDIT_RETENTION_DAYS_BY_CATEGORY='{"rpc": 365}'.
+    audit_retention_days: float = Field(default=6 * 365, gt=0)
+    audit_retention_days_by_category: dict[str, float] = Field(default_factory=dict)
+    # How often expired audit events are dropped from the chain and index.
+    audit_expiry_interval_seconds: float = Field(default=3600.0, gt=0)
     opensearch_url: str = ""
     opensearch_index_prefix: str = "strongroom-audit"
     # HTTP basic authentication, for a cluster with the security plugin on.

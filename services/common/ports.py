@@ -121,6 +121,9 @@ class AuditIndex(Protocol):
     def search(self, query: AuditQuery) -> AuditSearchResult:
         """Return matching entries, newest first, with the total match count."""
 
+    def remove(self, sequences: Sequence[int]) -> None:
+        """Drop entries from the index (their retention ended)."""
+
     def last_sequence(self) -> int:
         """Return the highest chain sequence indexed, 0 when empty."""
 

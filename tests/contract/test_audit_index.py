@@ -153,6 +153,44 @@ def test_adding_an_entry_twice_keeps_one(index: AuditIndex) -> None:
     assert _ids(index, text="ingest") == (["evt-4", "evt-3"], 2)
 
 
+LINEAGE = _chain(
+    [
+        _event(1, "document.ingest", resource_id="d-7"),
+        {**_event(2, "task.read", resource_id="t-1"), "documents": ["d-7"]},
+        {
+            **_event(3, "export.contents", resource_id="x-1"),
+            "documents": ["d-8", "d-7"],
+        },
+        {**_event(4, "task.read", resource_id="t-2"), "documents": ["d-8"]},
+        _event(5, "auth.login", outcome="denied", subject="u-ann"),
+    ]
+)
+
+
+def test_search_by_document_project_outcome_type_and_request(index: AuditIndex) -> None:
+    index.add(LINEAGE)
+
+    assert _ids(index, document_id="d-7") == (["evt-3", "evt-2", "evt-1"], 3)
+    assert _ids(index, document_id="d-8") == (["evt-4", "evt-3"], 2)
+    assert _ids(index, text="d-8") == (["evt-4", "evt-3"], 2)
+    assert _ids(index, outcome="denied") == (["evt-5"], 1)
+    assert _ids(index, resource_type="task") == (["evt-4", "evt-2"], 2)
+    assert _ids(index, project_id="p-claims")[1] == 5
+    assert _ids(index, project_id="p-other") == ([], 0)
+    assert _ids(index, request_id="req-3") == (["evt-3"], 1)
+
+
+def test_removed_entries_are_no_longer_found(index: AuditIndex) -> None:
+    index.add(LINEAGE)
+
+    index.remove([2, 3])
+
+    assert _ids(index, document_id="d-7") == (["evt-1"], 1)
+    assert _ids(index, text="d-8") == (["evt-4"], 1)
+    assert index.search(AuditQuery()).total == 3
+    index.remove([])
+
+
 def test_last_sequence(index: AuditIndex) -> None:
     assert index.last_sequence() == 0
 

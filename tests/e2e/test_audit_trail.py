@@ -30,7 +30,11 @@ NOTE = "Visit on 03/14/2021 for Maria Lopez, phone (555) 201-3344.\n"
 def strongroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strongroom]:
     root = tmp_path_factory.mktemp("audit")
     env = isolated_env(
-        root / "home", STRONGROOM_AUDIT_CHECKPOINT_INTERVAL_SECONDS="0.5"
+        root / "home",
+        STRONGROOM_AUDIT_CHECKPOINT_INTERVAL_SECONDS="0.5",
+        # Sign-in records are kept two seconds here, everything else for years.
+        STRONGROOM_AUDIT_RETENTION_DAYS_BY_CATEGORY='{"auth": 0.000023}',
+        STRONGROOM_AUDIT_EXPIRY_INTERVAL_SECONDS="0.5",
     )
     instance = Strongroom(data_dir=root / "data", env=env)
     instance.start()
@@ -303,3 +307,33 @@ def test_verify_finds_a_recomputed_chain_and_names_the_entry(
     assert failed.returncode == 1
     assert "DAMAGED at entry 3 (changed)" in failed.stderr
     assert "found against the archive of checkpoint" in failed.stderr
+
+
+def test_expired_events_leave_the_trail_and_their_expiry_is_audited(
+    trail: dict, strongroom: Strongroom
+) -> None:
+    audrey = trail["audrey"]
+
+    expiries = wait_for(
+        lambda: audrey.get(
+            "/api/v1/audit/events", params={"action": "audit.expire"}
+        ).json()["events"],
+        timeout=30,
+    )
+    wait_for(
+        lambda: (
+            audrey.get("/api/v1/audit/events", params={"action": "auth.login"}).json()[
+                "total"
+            ]
+            == 0
+        ),
+        timeout=30,
+    )
+
+    assert int(expiries[0]["details"]["events"]) >= 1
+    lines = (strongroom.data_dir / "audit" / "chain.jsonl").read_bytes().splitlines()
+    dropped = [line for line in lines if b'"event":null' in line]
+    assert dropped and all(b"auth.login" not in line for line in dropped)
+    assert any(b"task.lease" in line for line in lines)  # kept for years
+    verified = audrey.get("/api/v1/audit/verify").json()
+    assert verified["is_intact"], verified

@@ -24,8 +24,9 @@ from grpc_health.v1 import health_pb2
 from kafka import KafkaAdminClient
 from minio import Minio
 
-from strongroom.services.common.config import SERVICE_NAMES
+from strongroom.services.common.config import SERVICE_NAMES, Settings
 from strongroom.services.common.grpc_server import LIVENESS
+from strongroom.services.common.runtime import AUDIT_ARCHIVE, open_object_store
 from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.backends.kafka import KafkaServer
 from tests.backends.keycloak import KeycloakServer
@@ -73,6 +74,7 @@ def cluster(
         "identity": "oidc",
         "oidc_issuer": keycloak_server.issuer,
         "readiness_interval_seconds": 1,
+        "audit_checkpoint_interval_seconds": 1,
     }
     config = root / "cluster.toml"
     config.write_text(
@@ -233,6 +235,46 @@ def test_audit_trail_is_searchable_in_opensearch_and_verifies(
         str(cluster["config"]),
     )
     assert "intact" in verified.stdout
+
+
+def test_lineage_and_signed_checkpoints_in_cluster_mode(
+    journey: dict, cluster: dict
+) -> None:
+    admin = journey["admin"]
+    document = journey["task"]["document_id"]
+
+    def sealed() -> list[dict]:
+        story = admin.get(f"/api/v1/audit/lineage/documents/{document}").json()
+        actions = [event["action"] for event in story["events"]]
+        if "export.contents" not in actions:
+            return []
+        listed = admin.get("/api/v1/audit/checkpoints").json()["checkpoints"]
+        last = max(event["sequence"] for event in story["events"])
+        return listed if listed and listed[-1]["tree_size"] >= last else []
+
+    checkpoints = wait_for(sealed, timeout=90)
+    story = admin.get(f"/api/v1/audit/lineage/documents/{document}").json()
+    actions = [event["action"] for event in story["events"]]
+    for expected in ("document.ingest", "task.lease", "annotation.submit"):
+        assert expected in actions
+    activity = admin.get(f"/api/v1/audit/activity/{ANNOTATOR[0]}").json()
+    assert {e["actor"]["username"] for e in activity["events"]} == {ANNOTATOR[0]}
+
+    settings = cluster["settings"]
+    archive = open_object_store(
+        Settings(
+            object_store="s3",
+            s3_endpoint=settings["s3_endpoint"],
+            s3_access_key=settings["s3_access_key"],
+            s3_secret_key=settings["s3_secret_key"],
+            s3_secure=False,
+            s3_bucket_prefix=settings["s3_bucket_prefix"],
+        )
+    )
+    for checkpoint in checkpoints:
+        assert archive.exists(AUDIT_ARCHIVE, checkpoint["segment_sha256"])
+    verified = admin.get("/api/v1/audit/verify").json()
+    assert verified["is_intact"] and verified["checkpoint_count"] >= 1
 
 
 def _forged(token: str) -> str:

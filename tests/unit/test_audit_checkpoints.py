@@ -4,6 +4,8 @@ from what was written, and what happened to it, for every kind of change."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,7 +20,9 @@ from strongroom.services.audit.domain import (
     REORDERED,
     ChainHead,
     Checkpoint,
+    RetentionPolicy,
     SignedCheckpoint,
+    category_of,
     chain_entry,
     entry_line,
     key_id,
@@ -205,3 +209,17 @@ def test_an_expired_event_is_dropped_and_the_trail_still_verifies() -> None:
     assert result.is_intact, result.problem
     assert b'"event":null' in pruned[0]
     assert b"evt-1" not in pruned[0]
+    assert [len(line) for line in pruned] == [len(line) for line in LINES]
+    assert json.loads(pruned[0])["event"] is None
+
+
+def test_retention_is_per_category_of_action() -> None:
+    policy = RetentionPolicy(default_days=2190, days_by_category={"auth": 30})
+    login = {"action": "auth.login", "time": "2026-01-01T00:00:00+00:00"}
+    read = {"action": "task.read", "time": "2026-01-01T00:00:00+00:00"}
+    later = datetime(2026, 3, 1, tzinfo=UTC)
+
+    assert policy.is_expired(login, later)
+    assert not policy.is_expired(read, later)
+    assert policy.is_expired(read, datetime(2032, 1, 1, tzinfo=UTC))
+    assert category_of("document.original.read") == "document"

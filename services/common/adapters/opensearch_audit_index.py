@@ -213,6 +213,26 @@ class OpenSearchAuditIndex:
             total=int(hits["total"]["value"]),
         )
 
+    def remove(self, sequences: Sequence[int]) -> None:
+        """Drop entries whose retention ended, from every monthly index.
+
+        Raises:
+            DependencyUnavailable: OpenSearch cannot be reached.
+        """
+        for start in range(0, len(sequences), 1000):
+            with _translated_errors():
+                self.client.delete_by_query(
+                    index=self._pattern,
+                    body={
+                        "query": {
+                            "terms": {"sequence": list(sequences[start : start + 1000])}
+                        }
+                    },
+                    ignore_unavailable=True,
+                    refresh=True,
+                    conflicts="proceed",
+                )
+
     def last_sequence(self) -> int:
         """Return the highest chain sequence indexed, 0 when empty.
 

@@ -109,6 +109,22 @@ class SqliteAuditIndex:
                 on_conflict_do_nothing=True,
             )
 
+    def remove(self, sequences: Sequence[int]) -> None:
+        if not sequences:
+            return
+        with self.engine.begin() as conn:
+            for table, column in (
+                ("audit_entries", "sequence"),
+                ("audit_text", "rowid"),
+                ("audit_documents", "sequence"),
+            ):
+                conn.execute(
+                    sa.text(f"DELETE FROM {table} WHERE {column} IN :seqs").bindparams(
+                        sa.bindparam("seqs", expanding=True)
+                    ),
+                    {"seqs": list(sequences)},
+                )
+
     def check(self) -> None:
         check_database(self.engine, "audit index")
 
