@@ -9,6 +9,7 @@ GENERATED := strongroom/v1/__init__.py
 PROTOS := $(wildcard proto/strongroom/v1/*.proto)
 
 CHROMIUM := /usr/bin/chromium
+TESSERACT := /usr/bin/tesseract
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test check unit e2e browser bench proto clean
@@ -31,7 +32,13 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium
 
-install: $(INSTALLED) $(GENERATED)
+# Ingestion reads scanned pages and images with Debian's Tesseract (English
+# data included); nothing is downloaded at run time.
+$(TESSERACT):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq tesseract-ocr
+
+install: $(INSTALLED) $(GENERATED) $(TESSERACT)
 
 run: install
 	$(BIN)/strongroom up

@@ -1,50 +1,180 @@
-"""Parsers that need a library: PDF text layers through PDFium."""
+"""PDF through PDFium: the text layer with line boxes, scanned pages to OCR."""
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version
+from pathlib import Path
 
 import pypdfium2
 
-from strongroom.services.ingestion.domain import PDF, PageText, ParsedDocument
-from strongroom.services.ingestion.errors import CorruptDocument
+from strongroom.services.ingestion import ocr
+from strongroom.services.ingestion.domain import PDF, Limits
+from strongroom.services.ingestion.errors import (
+    CorruptDocument,
+    EncryptedDocument,
+    LimitExceeded,
+)
+from strongroom.services.ingestion.model import (
+    OCR,
+    PARAGRAPH,
+    Box,
+    DocumentBuilder,
+    ParsedDocument,
+)
 
 # Pages are separated by a form feed so offsets never straddle two pages.
-PAGE_SEPARATOR = "\n\f"
+PAGE_SEPARATOR = DocumentBuilder.PAGE_SEPARATOR
+# PDFium's FPDF_ERR_PASSWORD: the file needs a password to be opened.
+_PDFIUM_PASSWORD_ERROR = 4
+# A vertical gap of more than this many line heights starts a new paragraph.
+_PARAGRAPH_GAP = 0.9
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
-def parse_pdf(data: bytes) -> ParsedDocument:
-    """Extract the text layer page by page, keeping each page's span.
+def parse_pdf(
+    data: bytes | Path, limits: Limits | None = None, out_dir: Path | None = None
+) -> ParsedDocument:
+    """Extract the text layer page by page, with a box for every line.
+
+    A page whose text layer holds (almost) nothing is rendered once and read
+    by Tesseract; with ``out_dir`` the rendered page is left there as a PNG
+    named by its hash, for the store. Pages are read one at a time, so memory
+    stays flat however long the file is.
 
     Raises:
         CorruptDocument: PDFium cannot open the file.
+        EncryptedDocument: the file needs a password.
+        LimitExceeded: the file has more pages than allowed.
     """
+    limits = limits or Limits()
+    pdf = _open(data)
+    builder = DocumentBuilder()
+    ocr_pages = 0
     try:
-        pdf = pypdfium2.PdfDocument(data)
-    except pypdfium2.PdfiumError as exc:
-        raise CorruptDocument(PDF) from exc
-    parts: list[str] = []
-    pages: list[PageText] = []
-    offset = 0
-    try:
+        if len(pdf) > limits.max_pages:
+            raise LimitExceeded("too_many_pages", "pages", limits.max_pages)
         for index in range(len(pdf)):
             page = pdf[index]
-            width, height = page.get_size()
-            textpage = page.get_textpage()
-            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-            textpage.close()
-            page.close()
-            if index:
-                parts.append(PAGE_SEPARATOR)
-                offset += len(PAGE_SEPARATOR)
-            parts.append(text)
-            pages.append(PageText(index + 1, offset, offset + len(text), width, height))
-            offset += len(text)
+            try:
+                if not _read_text_layer(page, builder, limits):
+                    _read_scanned_page(page, builder, limits, out_dir)
+                    ocr_pages += 1
+            finally:
+                page.close()
     finally:
         pdf.close()
-    return ParsedDocument(
-        text="".join(parts),
-        pages=tuple(pages),
-        parser="pdfium",
-        parser_version=version("pypdfium2"),
+    extra = {"ocr_engine": ocr.engine_version(), "settings": ocr.settings(limits)}
+    return builder.build(
+        "pdfium",
+        version("pypdfium2"),
+        metadata={"ocr_page_count": ocr_pages},
+        **(extra if ocr_pages else {}),
     )
+
+
+def _open(data: bytes | Path) -> pypdfium2.PdfDocument:
+    try:
+        return pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == _PDFIUM_PASSWORD_ERROR:
+            raise EncryptedDocument(PDF) from exc
+        raise CorruptDocument(PDF) from exc
+
+
+def _read_text_layer(
+    page: pypdfium2.PdfPage, builder: DocumentBuilder, limits: Limits
+) -> bool:
+    """Append the page's text layer; False when the page needs OCR instead."""
+    textpage = page.get_textpage()
+    try:
+        raw = textpage.get_text_range()
+        if len(raw.strip()) < limits.ocr_min_chars and _has_images(page):
+            return False
+        width, height = page.get_size()
+        builder.start_page(width, height)
+        _append_lines(textpage, raw, height, builder)
+        return True
+    finally:
+        textpage.close()
+
+
+def _append_lines(
+    textpage: pypdfium2.PdfTextPage,
+    raw: str,
+    height: float,
+    builder: DocumentBuilder,
+) -> None:
+    # PDFium's characters and the raw text correspond one to one, so a line's
+    # raw offsets find its boxes; line ends become "\n" in the document text.
+    parts = _LINE_END.split(raw)
+    lines, ends = parts[0::2], [*parts[1::2], ""]
+    position = 0
+    block_start: int | None = None
+    block_box: Box | None = None
+    previous: Box | None = None
+    for line, line_end in zip(lines, ends, strict=True):
+        box = _line_box(textpage, position, len(line), height)
+        position += len(line) + len(line_end)
+        if not line.strip():
+            if block_start is not None:
+                builder.close_block(PARAGRAPH, block_start, block_box)
+            block_start, block_box, previous = None, None, None
+            continue
+        if block_start is not None and _is_gap(previous, box):
+            builder.close_block(PARAGRAPH, block_start, block_box)
+            block_start, block_box = None, None
+        if block_start is None:
+            block_start = builder.open_block()
+        else:
+            builder.add_raw("\n")
+        start, end = builder.add_raw(line)
+        if box is not None:
+            builder.add_segment(start, end, box)
+            block_box = box if block_box is None else block_box.union(box)
+            previous = box
+    if block_start is not None:
+        builder.close_block(PARAGRAPH, block_start, block_box)
+
+
+def _line_box(
+    textpage: pypdfium2.PdfTextPage, index: int, count: int, height: float
+) -> Box | None:
+    if count <= 0:
+        return None
+    rects = textpage.count_rects(index, count)
+    box: Box | None = None
+    for i in range(rects):
+        left, bottom, right, top = textpage.get_rect(i)
+        # PDF space starts at the bottom left; the model's at the top left.
+        rect = Box(left, height - top, right, height - bottom)
+        box = rect if box is None else box.union(rect)
+    return box
+
+
+def _is_gap(previous: Box | None, current: Box | None) -> bool:
+    if previous is None or current is None:
+        return False
+    line_height = max(previous.y1 - previous.y0, 1.0)
+    return current.y0 - previous.y1 > _PARAGRAPH_GAP * line_height
+
+
+def _has_images(page: pypdfium2.PdfPage) -> bool:
+    image = pypdfium2.raw.FPDF_PAGEOBJ_IMAGE
+    return any(obj.type == image for obj in page.get_objects(max_depth=2))
+
+
+def _read_scanned_page(
+    page: pypdfium2.PdfPage,
+    builder: DocumentBuilder,
+    limits: Limits,
+    out_dir: Path | None,
+) -> None:
+    width, height = page.get_size()
+    scale = limits.ocr_dpi / 72
+    if width * scale * height * scale > limits.max_image_pixels:
+        raise LimitExceeded(
+            "image_too_large", "pixels per page", limits.max_image_pixels
+        )
+    image = page.render(scale=scale, grayscale=True).to_pil()
+    ocr.read_image(image, builder, limits, out_dir, width, height, limits.ocr_dpi, OCR)
