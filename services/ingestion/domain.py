@@ -125,9 +125,12 @@ _MAIL_HEADERS = frozenset(
     {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version"}
 )
 _MAIL_TRACE_HEADERS = frozenset({b"received", b"return-path", b"delivered-to"})
-# Optional comments, then a doctype or an html, head or body tag.
+# An optional XML declaration and comments, then an HTML doctype or an html,
+# head or body tag.
 _HTML_START = re.compile(
-    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S
+    rb"^\s*(<\?xml[^>]{0,200}>\s*)?(<!--.*?-->\s*)*"
+    rb"<(!doctype\s+html|html|head|body)\b",
+    re.I | re.S,
 )
 
 # A Markdown ATX heading ("## Title") and a list item ("- x", "* x", "1. x").

@@ -106,7 +106,7 @@ def parse_msg(path: Path) -> tuple[ParsedDocument, list[Attachment]]:
 
     try:
         message: Any = extract_msg.openMsg(str(path), delayAttachments=False)
-    except Exception as exc:  # extract-msg raises many unrelated types
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CorruptDocument(MSG) from exc
     try:
         builder = DocumentBuilder()

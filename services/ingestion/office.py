@@ -16,9 +16,12 @@ from typing import Any
 import docx
 import openpyxl
 import pptx
+from docx.opc.exceptions import PackageNotFoundError
 from docx.oxml.ns import qn
 from docx.table import Table as DocxTable
 from docx.text.paragraph import Paragraph
+from lxml import etree
+from openpyxl.utils.exceptions import InvalidFileException
 from pptx.util import Emu
 
 from strongroom.services.ingestion import archive
@@ -34,6 +37,19 @@ from strongroom.services.ingestion.model import (
 )
 
 _EMU_PER_POINT = 12700
+# What the Office libraries raise on a damaged package; anything else is
+# turned into a refusal by the worker, which is the parsers' edge.
+_LIBRARY_ERRORS = (
+    KeyError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    zipfile.BadZipFile,
+    etree.XMLSyntaxError,
+    InvalidFileException,
+    PackageNotFoundError,
+)
 _XML_SUFFIXES = (".xml", ".rels")
 
 
@@ -49,7 +65,7 @@ def parse_docx(path: Path, limits: Limits) -> ParsedDocument:
     _check_package(path, DOCX, limits)
     try:
         document = docx.Document(str(path))
-    except Exception as exc:  # python-docx raises many unrelated types
+    except _LIBRARY_ERRORS as exc:
         raise CorruptDocument(DOCX) from exc
     builder = DocumentBuilder()
     section = document.sections[0] if document.sections else None
@@ -92,33 +108,40 @@ def parse_xlsx(path: Path, limits: Limits) -> ParsedDocument:
         CorruptDocument, UnsafeDocument, LimitExceeded.
     """
     _check_package(path, XLSX, limits)
-    try:
-        workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many unrelated types
-        raise CorruptDocument(XLSX) from exc
-    builder = DocumentBuilder()
-    cells = 0
-    try:
-        for sheet in workbook.worksheets:
-            if len(builder.pages) + 1 > limits.max_pages:
-                raise LimitExceeded("too_many_pages", "sheets", limits.max_pages)
-            builder.start_page()
-            rows: list[list[str]] = []
-            for values in sheet.iter_rows(values_only=True):
-                row = [_cell_text(v) for v in values]
-                cells += len(row)
-                if cells > limits.max_records:
-                    raise LimitExceeded("too_many_records", "cells", limits.max_records)
-                rows.append(row)
-            builder.add_table(_trim(rows))
-        sheets = len(workbook.worksheets)
-    finally:
-        workbook.close()
+    # openpyxl judges a path by its extension, so it is given the open file.
+    with path.open("rb") as handle:
+        try:
+            workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except _LIBRARY_ERRORS as exc:
+            raise CorruptDocument(XLSX) from exc
+        try:
+            builder = _read_sheets(workbook, limits)
+            sheets = len(workbook.worksheets)
+        finally:
+            workbook.close()
     return builder.build(
         "openpyxl",
         version("openpyxl"),
         metadata={"sheet_count": sheets},
     )
+
+
+def _read_sheets(workbook: Any, limits: Limits) -> DocumentBuilder:
+    builder = DocumentBuilder()
+    cells = 0
+    for sheet in workbook.worksheets:
+        if len(builder.pages) + 1 > limits.max_pages:
+            raise LimitExceeded("too_many_pages", "sheets", limits.max_pages)
+        builder.start_page()
+        rows: list[list[str]] = []
+        for values in sheet.iter_rows(values_only=True):
+            row = [_cell_text(v) for v in values]
+            cells += len(row)
+            if cells > limits.max_records:
+                raise LimitExceeded("too_many_records", "cells", limits.max_records)
+            rows.append(row)
+        builder.add_table(_trim(rows))
+    return builder
 
 
 def _cell_text(value: Any) -> str:
@@ -143,7 +166,7 @@ def parse_pptx(path: Path, limits: Limits) -> ParsedDocument:
     _check_package(path, PPTX, limits)
     try:
         presentation = pptx.Presentation(str(path))
-    except Exception as exc:  # python-pptx raises many unrelated types
+    except _LIBRARY_ERRORS as exc:
         raise CorruptDocument(PPTX) from exc
     width = _points(presentation.slide_width)
     height = _points(presentation.slide_height)

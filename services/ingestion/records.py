@@ -45,7 +45,8 @@ def read_csv(data: bytes, limits: Limits) -> tuple[list[str], list[Record]]:
     except csv.Error:
         dialect = csv.excel
     csv.field_size_limit(_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text), dialect)
+    # Strict: an unterminated quote is an error, not a field running to the end.
+    reader = csv.reader(io.StringIO(text), dialect, strict=True)
     try:
         header = [h.strip() for h in next(reader, [])]
         if not any(header):
