@@ -64,6 +64,7 @@ test: check $(CHROMIUM)
 bench: install
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.pipeline_cost --documents 500 --json benchmarks/results/pipeline_cost.json
+	$(BIN)/python -m benchmarks.ingestion_pdf --pages 200 --large-pages 1000 --ocr-pages 5 --json benchmarks/results/ingestion_pdf.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import zipfile
 from dataclasses import dataclass, field, replace
-from importlib.metadata import version
 from pathlib import Path
 
 from strongroom.services.common.errors import InvalidArgument
@@ -43,6 +42,7 @@ from strongroom.services.ingestion.errors import (
 )
 from strongroom.services.ingestion.model import Child, ParsedDocument
 from strongroom.services.ingestion.parsers import parse_pdf
+from strongroom.services.ingestion.versions import package_version as version
 
 _SNIFF_BYTES = 8192
 

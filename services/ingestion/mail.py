@@ -9,7 +9,6 @@ from __future__ import annotations
 import email
 import email.policy
 from email.message import EmailMessage, Message
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from strongroom.services.ingestion.model import (
     DocumentBuilder,
     ParsedDocument,
 )
+from strongroom.services.ingestion.versions import package_version as version
 
 Attachment = tuple[str, bytes]
 

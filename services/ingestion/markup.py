@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
 from typing import Any
 
 import lxml.html
@@ -17,6 +16,7 @@ from strongroom.services.ingestion.model import (
     DocumentBuilder,
     ParsedDocument,
 )
+from strongroom.services.ingestion.versions import package_version as version
 
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _SKIPPED = frozenset(

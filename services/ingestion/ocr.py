@@ -9,7 +9,6 @@ import io
 import os
 import subprocess
 import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 from PIL import Image, ImageSequence
@@ -27,6 +26,7 @@ from strongroom.services.ingestion.model import (
     DocumentBuilder,
     ParsedDocument,
 )
+from strongroom.services.ingestion.versions import package_version as version
 
 TESSERACT = "tesseract"
 # Tesseract's TSV: one row per layout element; level 5 rows are words.

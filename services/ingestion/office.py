@@ -9,7 +9,6 @@ external entities). The libraries then parse without resolving entities.
 from __future__ import annotations
 
 import zipfile
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from strongroom.services.ingestion.model import (
     DocumentBuilder,
     ParsedDocument,
 )
+from strongroom.services.ingestion.versions import package_version as version
 
 _EMU_PER_POINT = 12700
 # What the Office libraries raise on a damaged package; anything else is

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from importlib.metadata import version
 from pathlib import Path
 
 import pypdfium2
@@ -22,6 +21,7 @@ from strongroom.services.ingestion.model import (
     DocumentBuilder,
     ParsedDocument,
 )
+from strongroom.services.ingestion.versions import package_version as version
 
 # Pages are separated by a form feed so offsets never straddle two pages.
 PAGE_SEPARATOR = DocumentBuilder.PAGE_SEPARATOR
