@@ -29,6 +29,11 @@ PAGE_SEPARATOR = DocumentBuilder.PAGE_SEPARATOR
 _PDFIUM_PASSWORD_ERROR = 4
 # A vertical gap of more than this many line heights starts a new paragraph.
 _PARAGRAPH_GAP = 0.9
+# Pages with at least this many characters in their text layer are never OCR'd.
+_SCANNED_MAX_CHARS = 200
+# Share of a page that images must cover for a page with a little text to
+# count as scanned.
+_SCANNED_COVERAGE = 0.5
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
@@ -89,14 +94,42 @@ def _read_text_layer(
     textpage = page.get_textpage()
     try:
         raw = textpage.get_text_range()
-        if len(raw.strip()) < limits.ocr_min_chars and _has_images(page):
-            return False
         width, height = page.get_size()
+        if _is_scanned(page, len(raw.strip()), width * height, limits):
+            return False
         builder.start_page(width, height)
         _append_lines(textpage, raw, height, builder)
         return True
     finally:
         textpage.close()
+
+
+def _is_scanned(
+    page: pypdfium2.PdfPage, characters: int, area: float, limits: Limits
+) -> bool:
+    """A page is scanned when images cover it and its text layer is (almost) empty.
+
+    A scan stamped with a short text line ("Page 3 of 9") still counts as
+    scanned: an image over most of the page with little text is read by OCR,
+    which reads the stamp too. A page with a full text layer over its scan
+    (a searchable PDF) is read from the text layer.
+    """
+    if characters >= _SCANNED_MAX_CHARS:
+        return False
+    covered = _image_area(page)
+    if characters < limits.ocr_min_chars:
+        return covered > 0
+    return covered >= _SCANNED_COVERAGE * area
+
+
+def _image_area(page: pypdfium2.PdfPage) -> float:
+    image = pypdfium2.raw.FPDF_PAGEOBJ_IMAGE
+    total = 0.0
+    for obj in page.get_objects(max_depth=2):
+        if obj.type == image:
+            left, bottom, right, top = obj.get_bounds()
+            total += max(right - left, 0) * max(top - bottom, 0)
+    return total
 
 
 def _append_lines(
@@ -157,11 +190,6 @@ def _is_gap(previous: Box | None, current: Box | None) -> bool:
         return False
     line_height = max(previous.y1 - previous.y0, 1.0)
     return current.y0 - previous.y1 > _PARAGRAPH_GAP * line_height
-
-
-def _has_images(page: pypdfium2.PdfPage) -> bool:
-    image = pypdfium2.raw.FPDF_PAGEOBJ_IMAGE
-    return any(obj.type == image for obj in page.get_objects(max_depth=2))
 
 
 def _read_scanned_page(

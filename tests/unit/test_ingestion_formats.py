@@ -123,6 +123,14 @@ def test_mixed_pdf_reads_text_pages_and_scanned_pages_each_their_way(
     assert "thirty days" in document.text[second.start : second.end]
 
 
+def test_scan_with_a_short_text_stamp_is_still_read_by_ocr(tmp_path: Path) -> None:
+    document = parse(tmp_path, corpus.scanned_pdf(stamp="Page 1 of 1"), PDF)
+
+    (page,) = document.pages
+    assert page.source == OCR
+    assert document.text.count("INVOICE NUMBER 4471") >= 10
+
+
 def test_encrypted_pdf_is_refused_as_encrypted(tmp_path: Path) -> None:
     with pytest.raises(EncryptedDocument) as caught:
         parse(tmp_path, corpus.encrypted_pdf(), PDF)
