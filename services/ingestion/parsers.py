@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2
@@ -34,6 +36,11 @@ _SCANNED_MAX_CHARS = 200
 # Share of a page that images must cover for a page with a little text to
 # count as scanned.
 _SCANNED_COVERAGE = 0.5
+# Runs of text on one line further apart than this (points) are columns.
+_COLUMN_GAP = 8.0
+# Columns of consecutive rows start within this many points of each other.
+_COLUMN_ALIGNMENT = 4.0
+_TABLE_MIN_ROWS = 2
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
@@ -132,57 +139,150 @@ def _image_area(page: pypdfium2.PdfPage) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    box: Box | None
+    # Text and box of each column, when the line reads as a table row.
+    cells: tuple[tuple[str, Box], ...] = ()
+
+
 def _append_lines(
     textpage: pypdfium2.PdfTextPage,
     raw: str,
     height: float,
     builder: DocumentBuilder,
 ) -> None:
+    lines = _read_lines(textpage, raw, height)
+    index = 0
+    while index < len(lines):
+        rows = _table_rows(lines, index)
+        if len(rows) >= _TABLE_MIN_ROWS:
+            _append_table(rows, builder)
+            index += len(rows)
+            continue
+        end = index + 1
+        while end < len(lines) and len(_table_rows(lines, end)) < _TABLE_MIN_ROWS:
+            end += 1
+        _append_paragraphs(lines[index:end], builder)
+        index = end
+
+
+def _read_lines(
+    textpage: pypdfium2.PdfTextPage, raw: str, height: float
+) -> list[_Line]:
     # PDFium's characters and the raw text correspond one to one, so a line's
     # raw offsets find its boxes; line ends become "\n" in the document text.
     parts = _LINE_END.split(raw)
-    lines, ends = parts[0::2], [*parts[1::2], ""]
     position = 0
+    lines: list[_Line] = []
+    for line, line_end in zip(parts[0::2], [*parts[1::2], ""], strict=True):
+        rects = _line_rects(textpage, position, len(line), height)
+        position += len(line) + len(line_end)
+        box = _union(rects)
+        cells = _columns(textpage, line, rects, height) if len(rects) > 1 else ()
+        lines.append(_Line(line, box, cells))
+    return lines
+
+
+def _append_paragraphs(lines: list[_Line], builder: DocumentBuilder) -> None:
     block_start: int | None = None
     block_box: Box | None = None
     previous: Box | None = None
-    for line, line_end in zip(lines, ends, strict=True):
-        box = _line_box(textpage, position, len(line), height)
-        position += len(line) + len(line_end)
-        if not line.strip():
+    for line in lines:
+        if not line.text.strip():
             if block_start is not None:
                 builder.close_block(PARAGRAPH, block_start, block_box)
             block_start, block_box, previous = None, None, None
             continue
-        if block_start is not None and _is_gap(previous, box):
+        if block_start is not None and _is_gap(previous, line.box):
             builder.close_block(PARAGRAPH, block_start, block_box)
             block_start, block_box = None, None
         if block_start is None:
             block_start = builder.open_block()
         else:
             builder.add_raw("\n")
-        start, end = builder.add_raw(line)
-        if box is not None:
-            builder.add_segment(start, end, box)
-            block_box = box if block_box is None else block_box.union(box)
-            previous = box
+        start, end = builder.add_raw(line.text)
+        if line.box is not None:
+            builder.add_segment(start, end, line.box)
+            block_box = line.box if block_box is None else block_box.union(line.box)
+            previous = line.box
     if block_start is not None:
         builder.close_block(PARAGRAPH, block_start, block_box)
 
 
-def _line_box(
-    textpage: pypdfium2.PdfTextPage, index: int, count: int, height: float
-) -> Box | None:
-    if count <= 0:
-        return None
-    rects = textpage.count_rects(index, count)
+def _table_rows(lines: list[_Line], index: int) -> list[_Line]:
+    """The run of table rows starting at ``index``: lines whose columns align."""
+    first = lines[index]
+    if not first.cells:
+        return []
+    rows = [first]
+    for line in lines[index + 1 :]:
+        if len(line.cells) != len(first.cells) or not all(
+            abs(a[1].x0 - b[1].x0) <= _COLUMN_ALIGNMENT
+            for a, b in zip(line.cells, first.cells, strict=True)
+        ):
+            break
+        rows.append(line)
+    return rows
+
+
+def _append_table(rows: list[_Line], builder: DocumentBuilder) -> None:
+    box = _union([row.box for row in rows if row.box is not None])
+    table = builder.add_table([[text for text, _ in row.cells] for row in rows], box)
+    if table is None:
+        return
+    boxes = [cell_box for row in rows for _, cell_box in row.cells]
+    for cell, cell_box in zip(table.cells, boxes, strict=True):
+        if cell.end > cell.start:
+            builder.add_segment(cell.start, cell.end, cell_box)
+
+
+def _columns(
+    textpage: pypdfium2.PdfTextPage, line: str, rects: list[Box], height: float
+) -> tuple[tuple[str, Box], ...]:
+    """Split a line into columns where its text runs leave wide gaps.
+
+    PDFium gives one rectangle per run of text; runs set apart by more than
+    a couple of spaces are columns, as in a table drawn cell by cell. Each
+    column's text must be found in order in the line, or it is no table row.
+    """
+    gaps = [b.x0 - a.x1 for a, b in itertools.pairwise(rects)]
+    if min(gaps) < _COLUMN_GAP:
+        return ()
+    cells: list[tuple[str, Box]] = []
+    cursor = 0
+    for rect in rects:
+        # get_text_bounded wants PDF space (origin bottom left), as PDFium has.
+        text = textpage.get_text_bounded(
+            rect.x0, height - rect.y1, rect.x1, height - rect.y0
+        ).strip()
+        found = line.find(text, cursor) if text else -1
+        if found < 0:
+            return ()
+        cursor = found + len(text)
+        cells.append((text, rect))
+    return tuple(cells)
+
+
+def _union(boxes: list[Box]) -> Box | None:
     box: Box | None = None
-    for i in range(rects):
+    for each in boxes:
+        box = each if box is None else box.union(each)
+    return box
+
+
+def _line_rects(
+    textpage: pypdfium2.PdfTextPage, index: int, count: int, height: float
+) -> list[Box]:
+    if count <= 0:
+        return []
+    rects = []
+    for i in range(textpage.count_rects(index, count)):
         left, bottom, right, top = textpage.get_rect(i)
         # PDF space starts at the bottom left; the model's at the top left.
-        rect = Box(left, height - top, right, height - bottom)
-        box = rect if box is None else box.union(rect)
-    return box
+        rects.append(Box(left, height - top, right, height - bottom))
+    return rects
 
 
 def _is_gap(previous: Box | None, current: Box | None) -> bool:

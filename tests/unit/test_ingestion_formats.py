@@ -80,15 +80,30 @@ def test_pdf_lines_have_boxes_where_they_were_drawn(tmp_path: Path) -> None:
     assert document.blocks[0].box is not None
 
 
-def test_pdf_table_cells_read_in_rows_with_a_box_each_row(tmp_path: Path) -> None:
-    rows = [["Name", "Balance"], ["Ada", "1200"], ["Grace", "900"]]
+def test_pdf_table_drawn_cell_by_cell_is_read_as_a_table(tmp_path: Path) -> None:
+    rows = [["Name", "Balance", "Branch office"], ["Ada Byron", "1200", "Leeds"]]
+    data = corpus.table_pdf([*rows, ["Grace", "900", "York"]])
 
-    document = parse(tmp_path, corpus.table_pdf(rows), PDF)
+    document = parse(tmp_path, data, PDF)
 
-    lines = document.text.split("\n")
-    assert lines == ["Name Balance", "Ada 1200", "Grace 900"]
-    tops = [s.box.y0 for s in document.segments]
-    assert tops == sorted(tops) and len(tops) == 3
+    (table,) = document.tables
+    assert (table.rows, table.columns, table.page) == (3, 3, 1)
+    assert cell_texts(document, table)[:2] == rows
+    assert [b.kind for b in document.blocks] == [TABLE]
+    (region,) = locate(document, *span_of(document, "1200"))
+    (name,) = locate(document, *span_of(document, "Ada Byron"))
+    # Same row, second column: level with the name and to its right.
+    assert region.box.x0 > name.box.x1
+    assert abs(region.box.y1 - name.box.y1) < 2
+    assert table.box is not None and table.box.x0 <= name.box.x0
+
+
+def test_pdf_sentence_with_a_bold_word_stays_a_paragraph(tmp_path: Path) -> None:
+    document = parse(tmp_path, corpus.mixed_font_pdf(), PDF)
+
+    assert document.text == "Payment is overdue since March.\nPlease call the branch."
+    assert document.tables == ()
+    assert [b.kind for b in document.blocks] == ["paragraph"]
 
 
 def test_scanned_pdf_page_is_read_by_ocr_with_word_boxes(tmp_path: Path) -> None:
