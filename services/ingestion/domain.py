@@ -225,6 +225,9 @@ class Limits:
     ocr_language: str = "eng"
     # A PDF page with fewer characters than this in its text layer is scanned.
     ocr_min_chars: int = 8
+    # Render pages read from a text layer as images at this resolution too
+    # (0: only scanned pages, which OCR renders anyway, get an image).
+    page_image_dpi: int = 0
 
 
 def sniff_media_type(head: bytes, names: Sequence[str] = ()) -> str:

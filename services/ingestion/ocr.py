@@ -75,7 +75,7 @@ def read_image(
         OcrUnavailable: the Tesseract command is not installed or failed.
     """
     gray = image.convert("L")
-    image_sha256 = _keep_image(gray, out_dir) if out_dir else ""
+    image_sha256 = keep_image(gray, out_dir) if out_dir else ""
     builder.start_page(width_pt, height_pt, source, image_sha256)
     scale_x = width_pt / gray.width
     scale_y = height_pt / gray.height
@@ -83,7 +83,8 @@ def read_image(
     _append_words(rows, builder, scale_x, scale_y)
 
 
-def _keep_image(image: Image.Image, out_dir: Path) -> str:
+def keep_image(image: Image.Image, out_dir: Path) -> str:
+    """Write a page image as PNG named by its SHA-256; return the hash."""
     buffer = io.BytesIO()
     # Level 1 compresses scans nearly as well as 9 at a fraction of the time.
     image.save(buffer, format="PNG", compress_level=1)

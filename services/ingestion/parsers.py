@@ -49,10 +49,11 @@ def parse_pdf(
 ) -> ParsedDocument:
     """Extract the text layer page by page, with a box for every line.
 
-    A page whose text layer holds (almost) nothing is rendered once and read
-    by Tesseract; with ``out_dir`` the rendered page is left there as a PNG
-    named by its hash, for the store. Pages are read one at a time, so memory
-    stays flat however long the file is.
+    A scanned page (images over it, (almost) no text layer) is rendered once
+    and read by Tesseract; with ``out_dir`` the rendered page is left there
+    as a PNG named by its hash, for the store. Pages read from their text
+    layer are rendered too when ``limits.page_image_dpi`` is set. Pages are
+    read one at a time, so memory stays flat however long the file is.
 
     Raises:
         CorruptDocument: PDFium cannot open the file.
@@ -69,7 +70,7 @@ def parse_pdf(
         for index in range(len(pdf)):
             page = pdf[index]
             try:
-                if not _read_text_layer(page, builder, limits):
+                if not _read_text_layer(page, builder, limits, out_dir):
                     _read_scanned_page(page, builder, limits, out_dir)
                     ocr_pages += 1
             finally:
@@ -95,7 +96,10 @@ def _open(data: bytes | Path) -> pypdfium2.PdfDocument:
 
 
 def _read_text_layer(
-    page: pypdfium2.PdfPage, builder: DocumentBuilder, limits: Limits
+    page: pypdfium2.PdfPage,
+    builder: DocumentBuilder,
+    limits: Limits,
+    out_dir: Path | None,
 ) -> bool:
     """Append the page's text layer; False when the page needs OCR instead."""
     textpage = page.get_textpage()
@@ -104,7 +108,12 @@ def _read_text_layer(
         width, height = page.get_size()
         if _is_scanned(page, len(raw.strip()), width * height, limits):
             return False
-        builder.start_page(width, height)
+        image_sha256 = ""
+        if limits.page_image_dpi and out_dir is not None:
+            scale = limits.page_image_dpi / 72
+            image = page.render(scale=scale, grayscale=True).to_pil()
+            image_sha256 = ocr.keep_image(image, out_dir)
+        builder.start_page(width, height, image_sha256=image_sha256)
         _append_lines(textpage, raw, height, builder)
         return True
     finally:

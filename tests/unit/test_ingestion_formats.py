@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from strongroom.services.ingestion.archive import Budget
 from strongroom.services.ingestion.domain import (
@@ -34,6 +36,7 @@ from strongroom.services.ingestion.model import (
     Table,
     locate,
 )
+from strongroom.services.ingestion.parsers import parse_pdf
 from tests.fixtures.ingestion import corpus
 
 LIMITS = Limits(ocr_dpi=corpus.OCR_DPI)
@@ -78,6 +81,22 @@ def test_pdf_lines_have_boxes_where_they_were_drawn(tmp_path: Path) -> None:
     (second,) = locate(document, *span_of(document, "40-11-62"))
     assert second.box.y0 > region.box.y1
     assert document.blocks[0].box is not None
+
+
+def test_text_pages_are_rendered_when_page_images_are_asked_for(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "upload.pdf"
+    path.write_bytes(corpus.text_pdf([["Rendered page"], ["Another"]]))
+    limits = replace(LIMITS, page_image_dpi=50)
+
+    document = parse_pdf(path, limits, tmp_path)
+
+    hashes = [p.image_sha256 for p in document.pages]
+    assert all(len(h) == 64 for h in hashes) and hashes[0] != hashes[1]
+    with Image.open(tmp_path / f"{hashes[0]}.png") as image:
+        assert image.size == (425, 550)  # 8.5 x 11 inches at 50 dpi
+    assert parse_pdf(path, LIMITS, tmp_path).pages[0].image_sha256 == ""
 
 
 def test_pdf_table_drawn_cell_by_cell_is_read_as_a_table(tmp_path: Path) -> None:
