@@ -24,7 +24,8 @@ OCR = "ocr"
 MODEL_VERSION = 1
 
 
-@dataclass(frozen=True)
+# Slots: a long document holds hundreds of thousands of these.
+@dataclass(frozen=True, slots=True)
 class Box:
     x0: float
     y0: float
@@ -56,7 +57,7 @@ class PageText:
     image_sha256: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     """A line (text layer) or a word (OCR) with its box on the page."""
 
@@ -67,7 +68,7 @@ class Segment:
     confidence: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     kind: str
     start: int
@@ -77,7 +78,7 @@ class Block:
     level: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
     row: int
     column: int

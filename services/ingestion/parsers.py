@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2
+from PIL import Image
 
 from strongroom.services.ingestion import ocr
 from strongroom.services.ingestion.domain import PDF, Limits
@@ -41,6 +42,8 @@ _COLUMN_GAP = 8.0
 # Columns of consecutive rows start within this many points of each other.
 _COLUMN_ALIGNMENT = 4.0
 _TABLE_MIN_ROWS = 2
+# How far (points) an image may miss a page edge and still be the whole page.
+_FULL_PAGE_TOLERANCE = 1.5
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
@@ -308,10 +311,51 @@ def _read_scanned_page(
     out_dir: Path | None,
 ) -> None:
     width, height = page.get_size()
-    scale = limits.ocr_dpi / 72
-    if width * scale * height * scale > limits.max_image_pixels:
+    scan = _full_page_image(page, width, height, limits)
+    if scan is not None:
+        image, dpi = scan
+    else:
+        scale = limits.ocr_dpi / 72
+        if width * scale * height * scale > limits.max_image_pixels:
+            raise LimitExceeded(
+                "image_too_large", "pixels per page", limits.max_image_pixels
+            )
+        image = page.render(scale=scale, grayscale=True).to_pil()
+        dpi = limits.ocr_dpi
+    ocr.read_image(image, builder, limits, out_dir, width, height, dpi, OCR)
+
+
+def _full_page_image(
+    page: pypdfium2.PdfPage, width: float, height: float, limits: Limits
+) -> tuple[Image.Image, int] | None:
+    """The page's one image, decoded as stored, when it is exactly the page.
+
+    A scanner's PDF is one image placed over the whole page; decoding it
+    directly costs a fifth of rendering the page and gives the scan's own
+    pixels. Anything else (margins, rotation, several images) is rendered.
+
+    Raises:
+        LimitExceeded: the image has more pixels than allowed.
+    """
+    images = [
+        obj
+        for obj in page.get_objects(max_depth=2)
+        if obj.type == pypdfium2.raw.FPDF_PAGEOBJ_IMAGE
+    ]
+    if len(images) != 1:
+        return None
+    image = images[0]
+    left, bottom, right, top = image.get_bounds()
+    _, b, c, _, _, _ = image.get_matrix().get()
+    edges = (left, bottom, width - right, height - top)
+    if b or c or any(abs(edge) > _FULL_PAGE_TOLERANCE for edge in edges):
+        return None
+    pixels_wide, pixels_high = image.get_px_size()
+    if pixels_wide * pixels_high > limits.max_image_pixels:
         raise LimitExceeded(
             "image_too_large", "pixels per page", limits.max_image_pixels
         )
-    image = page.render(scale=scale, grayscale=True).to_pil()
-    ocr.read_image(image, builder, limits, out_dir, width, height, limits.ocr_dpi, OCR)
+    decoded = image.get_bitmap(render=False).to_pil()
+    if decoded.size != (pixels_wide, pixels_high):
+        return None
+    return decoded, round(pixels_wide / (width / 72))

@@ -144,6 +144,20 @@ def test_scanned_pdf_page_is_read_by_ocr_with_word_boxes(tmp_path: Path) -> None
     assert 36 < box.y0 < box.y1 < 36 + 80
 
 
+def test_full_page_scan_is_read_from_its_own_pixels(tmp_path: Path) -> None:
+    document = parse(tmp_path, corpus.full_page_scan_pdf(), PDF)
+
+    assert "INVOICE NUMBER 4471" in document.text
+    (page,) = document.pages
+    assert (page.width_pt, page.height_pt) == (612, 792)
+    with Image.open(tmp_path / "out" / f"{page.image_sha256}.png") as image:
+        assert image.size == (int(8.5 * corpus.OCR_DPI), 11 * corpus.OCR_DPI)
+    # The scan was pasted half an inch (36 pt) in from the top left.
+    (word,) = [s for s in document.segments if document.text[s.start : s.end] == "4471"]
+    assert 36 < word.box.x0 < word.box.x1 < 36 + 468
+    assert 36 < word.box.y0 < word.box.y1 < 36 + 80
+
+
 def test_mixed_pdf_reads_text_pages_and_scanned_pages_each_their_way(
     tmp_path: Path,
 ) -> None:
