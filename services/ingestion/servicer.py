@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,6 +20,8 @@ from strongroom.services.common.audit_trail import DENIED, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
+    DependencyUnavailable,
+    InternalError,
     InvalidArgument,
     NotFound,
     StrongroomError,
@@ -82,15 +85,12 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         header = _read_header(request_iterator)
+        project_id = header.project_id
         with tempfile.TemporaryDirectory(dir=self.staging) as folder:
-            work = Path(folder)
-            original = work / _ORIGINAL
-            try:
+            original = Path(folder) / _ORIGINAL
+            with self._quarantining(principal, project_id, None):
                 sha256, size, head = self._spool(request_iterator, original)
-            except FileTooLarge as exc:
-                self._quarantine(principal, header.project_id, None, exc)
-                raise
-            try:
+            with self._quarantining(principal, project_id, (original, sha256)):
                 media_type = resolve_media_type(
                     header.source_name,
                     header.declared_media_type,
@@ -98,28 +98,19 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
                     size,
                     container_names(original, head),
                 )
-                with self.engine.begin() as conn:
-                    existing = store.find_by_hash(conn, header.project_id, sha256)
-                    if existing:
-                        _audit_reupload(conn, principal, existing)
-                if existing:
-                    with self.engine.connect() as conn:
-                        children = store.child_ids(conn, existing.id)
-                    return _document_proto(existing, children, is_duplicate=True)
-                out_dir = work / "derived"
-                out_dir.mkdir()
+            existing = self._find_existing(principal, project_id, sha256)
+            if existing is not None:
+                return existing
+            out_dir = Path(folder) / "derived"
+            out_dir.mkdir()
+            with self._quarantining(principal, project_id, (original, sha256)):
                 parsed = self.pool.parse(original, media_type, out_dir)
-            except StrongroomError as exc:
-                self._quarantine(principal, header.project_id, (original, sha256), exc)
-                raise
             with original.open("rb") as spool:
                 self.objects.put(ORIGINALS, iter(lambda: spool.read(_CHUNK), b""))
             tree = _Stored(sha256, size, media_type, header.source_name, parsed)
             pending = self._prepare(tree, out_dir)
         with self.engine.begin() as conn:
-            row, children = self._insert_tree(
-                conn, principal, header.project_id, pending
-            )
+            row, children = self._insert_tree(conn, principal, project_id, pending)
         logger.info(
             "document_ingested",
             extra={
@@ -130,6 +121,35 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
             },
         )
         return _document_proto(row, children)
+
+    def _find_existing(
+        self, principal: Principal, project_id: str, sha256: str
+    ) -> common_pb2.Document | None:
+        """The document already stored for these bytes, its re-upload audited."""
+        with self.engine.begin() as conn:
+            existing = store.find_by_hash(conn, project_id, sha256)
+            if existing is None:
+                return None
+            _audit_reupload(conn, principal, existing)
+            children = store.child_ids(conn, existing.id)
+        return _document_proto(existing, children, is_duplicate=True)
+
+    @contextlib.contextmanager
+    def _quarantining(
+        self, principal: Principal, project_id: str, spooled: tuple[Path, str] | None
+    ) -> Iterator[None]:
+        """Quarantine the upload if the block refuses it, then let the error go.
+
+        An unavailable backend or OCR engine is not the file's fault, so it is
+        not quarantined.
+        """
+        try:
+            yield
+        except (DependencyUnavailable, InternalError):
+            raise
+        except StrongroomError as exc:
+            self._quarantine(principal, project_id, spooled, exc)
+            raise
 
     def GetDocument(
         self, request: ingestion_pb2.GetDocumentRequest, context: grpc.ServicerContext
