@@ -106,3 +106,11 @@ class OcrUnavailable(DependencyUnavailable):
             "Text recognition (Tesseract) is not available on this server.",
             code="ocr_unavailable",
         )
+
+
+class ParserUnavailable(DependencyUnavailable):
+    def __init__(self) -> None:
+        super().__init__(
+            "No parser worker could be started on this server.",
+            code="parser_unavailable",
+        )

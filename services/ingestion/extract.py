@@ -45,6 +45,9 @@ from strongroom.services.ingestion.parsers import parse_pdf
 from strongroom.services.ingestion.versions import package_version as version
 
 _SNIFF_BYTES = 8192
+_OOXML_MARKERS = frozenset(
+    {"word/document.xml", "xl/workbook.xml", "ppt/presentation.xml"}
+)
 
 
 @dataclass
@@ -73,6 +76,13 @@ def container_names(path: Path, head: bytes) -> list[str]:
         except (OSError, ValueError):
             return []
     return []
+
+
+def telling_names(names: list[str]) -> list[str]:
+    """The few entry names that tell a container's type, out of all of them."""
+    telling = [n for n in names if n in _OOXML_MARKERS]
+    ole = next((n for n in names if n.startswith("__substg1.0_")), None)
+    return telling + ([ole] if ole else [])
 
 
 def parse_file(path: Path, media_type: str, context: ParseContext) -> ParsedDocument:

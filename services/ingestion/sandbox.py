@@ -29,14 +29,17 @@ from strongroom.services.ingestion.domain import Limits
 from strongroom.services.ingestion.errors import (
     ParseMemoryExceeded,
     ParserCrashed,
+    ParserUnavailable,
     ParseTimeout,
 )
 from strongroom.services.ingestion.model import ParsedDocument, from_json
-from strongroom.services.ingestion.worker import RESULT, limits_to_json
+from strongroom.services.ingestion.worker import READY, RESULT, limits_to_json
 
 logger = logging.getLogger(__name__)
 
 _WORKER_MODULE = "strongroom.services.ingestion.worker"
+# How long a new worker may take to import its parsers, on a busy machine.
+_STARTUP_SECONDS = 120.0
 # Signals a process receives when it overruns RLIMIT_CPU or fails to allocate.
 _RESOURCE_SIGNALS = {-signal.SIGXCPU, -signal.SIGKILL, -signal.SIGABRT}
 
@@ -58,6 +61,11 @@ class _Worker:
             # Its own process group, so a timeout also stops Tesseract.
             start_new_session=True,
         )
+        assert self.process.stdout is not None
+        ready = _read_line(self.process.stdout, _STARTUP_SECONDS)
+        if ready is None or ready.strip() != READY.encode():
+            self.stop()
+            raise ParserUnavailable()
 
     @property
     def is_alive(self) -> bool:
@@ -140,6 +148,23 @@ class ParserPool:
         with (out_dir / RESULT).open(encoding="utf-8") as handle:
             result = json.load(handle)
         return from_json(result["document"], result["text"])
+
+    def container_names(self, path: Path) -> list[str]:
+        """The entry names of a ZIP or OLE file that tell its type.
+
+        Listing a container reads its whole directory, which a hostile file
+        can make enormous, so this too runs in a worker; a listing that fails
+        or overruns is no listing, and the file is then an unknown container.
+        """
+        request = {"op": "names", "path": str(path)}
+        with self._slots:
+            worker = self._take()
+            reply = worker.ask(request, self.limits.parse_timeout_seconds)
+            if reply is None:
+                worker.stop()
+                return []
+            self._idle.put(worker)
+        return [str(name) for name in reply.get("names", [])]
 
     def close(self) -> None:
         while True:

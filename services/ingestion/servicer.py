@@ -34,7 +34,6 @@ from strongroom.services.common.runtime import DERIVED, ORIGINALS
 from strongroom.services.ingestion import store
 from strongroom.services.ingestion.domain import Limits, resolve_media_type
 from strongroom.services.ingestion.errors import FileTooLarge
-from strongroom.services.ingestion.extract import container_names
 from strongroom.services.ingestion.model import ParsedDocument, to_json
 from strongroom.services.ingestion.sandbox import ParserPool
 from strongroom.v1 import common_pb2, ingestion_pb2, ingestion_pb2_grpc
@@ -47,6 +46,8 @@ QUARANTINE = "quarantine"
 _CHUNK = 256 * 1024
 _SNIFF_BYTES = 8192
 _ORIGINAL = "original"
+# ZIP and OLE files, whose entry names tell what they really are.
+_CONTAINER_MAGIC = (b"PK", b"\xd0\xcf\x11\xe0")
 
 
 class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
@@ -96,7 +97,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
                     header.declared_media_type,
                     head,
                     size,
-                    container_names(original, head),
+                    self._container_names(original, head),
                 )
             existing = self._find_existing(principal, project_id, sha256)
             if existing is not None:
@@ -121,6 +122,11 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
             },
         )
         return _document_proto(row, children)
+
+    def _container_names(self, path: Path, head: bytes) -> list[str]:
+        if not head.startswith(_CONTAINER_MAGIC):
+            return []
+        return self.pool.container_names(path)
 
     def _find_existing(
         self, principal: Principal, project_id: str, sha256: str

@@ -20,10 +20,16 @@ from strongroom.services.common.errors import StrongroomError
 from strongroom.services.ingestion.archive import Budget
 from strongroom.services.ingestion.domain import Limits
 from strongroom.services.ingestion.errors import CorruptDocument, ParseMemoryExceeded
-from strongroom.services.ingestion.extract import ParseContext, parse_file
+from strongroom.services.ingestion.extract import (
+    ParseContext,
+    container_names,
+    parse_file,
+    telling_names,
+)
 from strongroom.services.ingestion.model import to_json
 
 RESULT = "result.json"
+READY = "ready"
 
 
 def limits_to_json(limits: Limits) -> dict[str, Any]:
@@ -36,7 +42,23 @@ def limits_from_json(data: dict[str, Any]) -> Limits:
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
-    """Parse the requested file; answer ``ok`` or the typed refusal."""
+    """Answer one request: ``names`` of a container, or ``parse`` a file."""
+    if request.get("op") == "names":
+        return _names(Path(request["path"]))
+    return _parse(request)
+
+
+def _names(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle_in:
+        head = handle_in.read(8)
+    try:
+        names = telling_names(container_names(path, head))
+    except MemoryError:
+        return {"ok": True, "names": []}
+    return {"ok": True, "names": names}
+
+
+def _parse(request: dict[str, Any]) -> dict[str, Any]:
     limits = limits_from_json(request["limits"])
     out_dir = Path(request["out_dir"])
     path = Path(request["path"])
@@ -75,6 +97,9 @@ def _cap_resources(memory_bytes: int, cpu_seconds: int) -> None:
 def main() -> None:
     memory_bytes, cpu_seconds = int(sys.argv[1]), int(sys.argv[2])
     _cap_resources(memory_bytes, cpu_seconds)
+    # Imports are done: from now on the parent's clock measures parsing only.
+    sys.stdout.write(READY + "\n")
+    sys.stdout.flush()
     for line in sys.stdin:
         reply = handle(json.loads(line))
         sys.stdout.write(json.dumps(reply) + "\n")

@@ -21,7 +21,6 @@ from strongroom.services.common.errors import (
     StrongroomError,
 )
 from strongroom.services.ingestion.domain import Limits, resolve_media_type
-from strongroom.services.ingestion.extract import container_names
 from strongroom.services.ingestion.model import ParsedDocument
 from strongroom.services.ingestion.sandbox import ParserPool
 from tests.fixtures.ingestion import corpus
@@ -44,9 +43,8 @@ def ingest(pool: ParserPool, tmp_path: Path, name: str, data: bytes) -> ParsedDo
     out = tmp_path / f"out-{name}"
     out.mkdir()
     head = data[:8192]
-    media_type = resolve_media_type(
-        name, "", head, len(data), container_names(path, head)
-    )
+    names = pool.container_names(path)
+    media_type = resolve_media_type(name, "", head, len(data), names)
     return pool.parse(path, media_type, out)
 
 
@@ -59,6 +57,18 @@ def refusal(
     good = ingest(pool, tmp_path, f"after-{name}.txt", b"still serving\n")
     assert good.text == "still serving\n"
     return caught.value
+
+
+def test_container_listing_names_only_what_tells_the_type(
+    pool: ParserPool, tmp_path: Path
+) -> None:
+    path = tmp_path / "package"
+    path.write_bytes(corpus.word_document())
+    text = tmp_path / "text"
+    text.write_bytes(b"not a container\n")
+
+    assert pool.container_names(path) == ["word/document.xml"]
+    assert pool.container_names(text) == []
 
 
 def test_zip_bomb_is_refused_by_its_expansion(pool: ParserPool, tmp_path: Path) -> None:
