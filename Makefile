@@ -9,6 +9,7 @@ GENERATED := strongroom/v1/__init__.py
 PROTOS := $(wildcard proto/strongroom/v1/*.proto)
 
 CHROMIUM := /usr/bin/chromium
+TESSERACT := /usr/bin/tesseract
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test check unit e2e browser bench proto clean
@@ -31,7 +32,13 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium
 
-install: $(INSTALLED) $(GENERATED)
+# Ingestion reads scanned pages and images with Debian's Tesseract (English
+# data included); nothing is downloaded at run time.
+$(TESSERACT):
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq tesseract-ocr
+
+install: $(INSTALLED) $(GENERATED) $(TESSERACT)
 
 run: install
 	$(BIN)/strongroom up
@@ -58,6 +65,7 @@ bench: install
 	mkdir -p benchmarks/results
 	$(BIN)/python -m benchmarks.pipeline_cost --documents 500 --json benchmarks/results/pipeline_cost.json
 	$(BIN)/python -m benchmarks.audit_trail --opensearch --json benchmarks/results/audit_trail.json
+	$(BIN)/python -m benchmarks.ingestion_pdf --pages 200 --large-pages 1000 --ocr-pages 5 --json benchmarks/results/ingestion_pdf.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache

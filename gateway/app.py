@@ -462,6 +462,28 @@ def create_app(settings: Settings) -> FastAPI:
         chunks = call_streaming(clients.ingestion.ReadOriginal, request, meta(caller))
         return download(chunks)
 
+    @app.get("/api/v1/documents/{document_id}/structure", tags=["documents"])
+    def read_structure(document_id: str, caller: Caller) -> Response:
+        """The document's pages, blocks, tables and boxes, as ingestion found them."""
+        request = ingestion_pb2.ReadStructureRequest(document_id=document_id)
+        chunks = call_streaming(clients.ingestion.ReadStructure, request, meta(caller))
+        body = b"".join(chunk.data for chunk in chunks)
+        return Response(body, media_type="application/json")
+
+    @app.get(
+        "/api/v1/projects/{project_id}/quarantine",
+        tags=["documents"],
+        response_model=schemas.QuarantineList,
+    )
+    def list_quarantined(project_id: str, caller: Caller) -> schemas.QuarantineList:
+        """Refused uploads of the project, each with the code of its refusal."""
+        response = call(
+            clients.ingestion.ListQuarantined,
+            ingestion_pb2.ListQuarantinedRequest(project_id=project_id),
+            meta(caller),
+        )
+        return schemas.QuarantineList.from_proto(response)
+
     @app.get(
         "/api/v1/documents/{document_id}/redaction",
         tags=["documents"],

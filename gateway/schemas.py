@@ -7,7 +7,14 @@ from typing import Literal
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
-from strongroom.v1 import audit_pb2, common_pb2, export_pb2, redaction_pb2, tasks_pb2
+from strongroom.v1 import (
+    audit_pb2,
+    common_pb2,
+    export_pb2,
+    ingestion_pb2,
+    redaction_pb2,
+    tasks_pb2,
+)
 
 
 def _time(stamp: Timestamp) -> str | None:
@@ -118,6 +125,19 @@ class Page(BaseModel):
     end: int
     width_pt: float
     height_pt: float
+    source: str = "text"
+    image_sha256: str = ""
+
+
+class DocumentStructure(BaseModel):
+    page_count: int
+    block_count: int
+    table_count: int
+    segment_count: int
+    ocr_page_count: int
+    language: str
+    child_count: int
+    refused_children: dict[str, int]
 
 
 class Document(BaseModel):
@@ -133,6 +153,12 @@ class Document(BaseModel):
     parser_version: str
     created_at: str | None
     is_duplicate: bool
+    ocr_engine: str = ""
+    parent_id: str = ""
+    structure_sha256: str = ""
+    structure: DocumentStructure | None = None
+    child_ids: list[str] = []
+    is_container: bool = False
 
     @classmethod
     def from_proto(cls, d: common_pb2.Document) -> Document:
@@ -151,6 +177,8 @@ class Document(BaseModel):
                     end=p.span.end,
                     width_pt=p.width_pt,
                     height_pt=p.height_pt,
+                    source=p.source or "text",
+                    image_sha256=p.image_sha256,
                 )
                 for p in d.pages
             ],
@@ -158,6 +186,52 @@ class Document(BaseModel):
             parser_version=d.provenance.parser_version,
             created_at=_time(d.created_at),
             is_duplicate=d.is_duplicate,
+            ocr_engine=d.provenance.ocr_engine,
+            parent_id=d.parent_id,
+            structure_sha256=d.structure_sha256,
+            structure=DocumentStructure(
+                page_count=d.structure.page_count,
+                block_count=d.structure.block_count,
+                table_count=d.structure.table_count,
+                segment_count=d.structure.segment_count,
+                ocr_page_count=d.structure.ocr_page_count,
+                language=d.structure.language,
+                child_count=d.structure.child_count,
+                refused_children=dict(d.structure.refused_children),
+            ),
+            child_ids=list(d.child_ids),
+            is_container=d.is_container,
+        )
+
+
+class QuarantinedFile(BaseModel):
+    id: str
+    project_id: str
+    sha256: str
+    size_bytes: int
+    is_stored: bool
+    code: str
+    created_at: str | None
+
+
+class QuarantineList(BaseModel):
+    files: list[QuarantinedFile]
+
+    @classmethod
+    def from_proto(cls, r: ingestion_pb2.ListQuarantinedResponse) -> QuarantineList:
+        return cls(
+            files=[
+                QuarantinedFile(
+                    id=f.id,
+                    project_id=f.project_id,
+                    sha256=f.sha256,
+                    size_bytes=f.size_bytes,
+                    is_stored=f.is_stored,
+                    code=f.code,
+                    created_at=_time(f.created_at),
+                )
+                for f in r.files
+            ]
         )
 
 

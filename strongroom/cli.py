@@ -275,19 +275,21 @@ def project_add_member(
 @_api_options
 @click.option("--project", "project_id", required=True, help="Project id.")
 @click.argument(
-    "files",
+    "paths",
     nargs=-1,
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
 )
 def ingest(
-    url: str | None, token: str | None, project_id: str, files: tuple[Path, ...]
+    url: str | None, token: str | None, project_id: str, paths: tuple[Path, ...]
 ) -> None:
-    """Upload files into a project; each becomes a document.
+    """Upload files, or every file in folders, into a project.
 
-    Results go to stdout, one line per file; the progress bar goes to stderr
-    and only when it is a terminal.
+    Each file becomes a document (archives, e-mails and CSV files also bring
+    the documents found inside). Results go to stdout, one line per file; the
+    progress bar goes to stderr and only when it is a terminal.
     """
+    files = _files_in(paths)
     api = Api(url, token)
     results: list[str] = []
     failures = 0
@@ -309,6 +311,25 @@ def ingest(
         raise click.ClickException(f"{failures} of {len(files)} file(s) were refused.")
 
 
+def _files_in(paths: tuple[Path, ...]) -> list[Path]:
+    """The files named, and those in named folders (recursively, sorted).
+
+    Hidden files and folders (".DS_Store", ".git") are left out.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            files.append(path)
+    return files
+
+
 def _upload(api: Api, project_id: str, path: Path) -> str:
     """Upload one file, again after a pause while Strongroom answers 503.
 
@@ -328,9 +349,11 @@ def _upload(api: Api, project_id: str, path: Path) -> str:
         time.sleep(delay)
     document = response.json()
     note = " (already ingested)" if document["is_duplicate"] else ""
+    children = len(document.get("child_ids") or [])
+    inside = f", {children} document(s) inside" if children else ""
     return (
         f"{document['id']} {document['media_type']}, "
-        f"{len(document['pages'])} page(s){note}"
+        f"{len(document['pages'])} page(s){inside}{note}"
     )
 
 

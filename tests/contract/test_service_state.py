@@ -68,7 +68,7 @@ DATABASE_KINDS = ["sqlite", "postgresql"]
 
 # The tables each migration list creates, besides the common ones.
 SCHEMAS: dict[str, tuple[Sequence[Migration], set[str]]] = {
-    "ingestion": (ingestion_store.MIGRATIONS, {"documents"}),
+    "ingestion": (ingestion_store.MIGRATIONS, {"documents", "quarantined_files"}),
     "redaction": (redaction_store.MIGRATIONS, {"reports"}),
     "tasks": (task_store.MIGRATIONS, {"projects", "members", "tasks"}),
     "labeling": (labeling_store.MIGRATIONS, {"annotations"}),

@@ -91,7 +91,7 @@ def test_resolve_refuses_declared_type_that_disagrees_with_content() -> None:
 
 def test_resolve_refuses_format_it_cannot_parse() -> None:
     with pytest.raises(UnsupportedFormat) as caught:
-        resolve_media_type("x.png", "", PNG_HEAD, 1000)
+        resolve_media_type("x.gif", "", b"GIF89a\x01\x00", 1000)
 
     assert caught.value.code == "unsupported_media_type"
 
