@@ -267,7 +267,7 @@ def _entries(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def load_index(index: AuditIndex, path: Path, batch: int = 5000) -> float:
+def load_index(index: AuditIndex, path: Path, batch: int = 20_000) -> float:
     started = time.perf_counter()
     pending: list[dict[str, Any]] = []
     for entry in _entries(path):

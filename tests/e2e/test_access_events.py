@@ -208,6 +208,16 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             "/api/v1/documents/{document_id}/redaction",
             get("/api/v1/documents/{document}/redaction"),
         ),
+        (
+            "GET",
+            "/api/v1/documents/{document_id}/structure",
+            get("/api/v1/documents/{document}/structure"),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/quarantine",
+            get("/api/v1/projects/{project}/quarantine"),
+        ),
         ("POST", "/api/v1/projects/{project_id}/tasks/next", lease),
         (
             "GET",
@@ -362,6 +372,12 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         ),
         "IngestionService/ReadOriginal": lambda: ingestion_pb2.ReadOriginalRequest(
             document_id=c["document"], reason="route table review"
+        ),
+        "IngestionService/ReadStructure": lambda: ingestion_pb2.ReadStructureRequest(
+            document_id=c["document"]
+        ),
+        "IngestionService/ListQuarantined": (
+            lambda: ingestion_pb2.ListQuarantinedRequest(project_id=c["project"])
         ),
         "RedactionService/GetRedactionReport": (
             lambda: redaction_pb2.GetRedactionReportRequest(document_id=c["document"])

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 _ALREADY_INDEXED = 409
 _BULK_ATTEMPTS = 4
+_REMOVE_BATCH = 1000
 _FIRST_BACKOFF_SECONDS = 0.5
 
 # OpenSearch's default index.max_result_window: from + size beyond it is refused.
@@ -214,23 +215,40 @@ class OpenSearchAuditIndex:
         )
 
     def remove(self, sequences: Sequence[int]) -> None:
-        """Drop entries whose retention ended, from every monthly index.
+        """Drop entries whose retention ended, from whichever monthly index.
+
+        Finds each entry's index and id, then deletes them in bulk (no
+        delete-by-query, which not every distribution carries).
 
         Raises:
             DependencyUnavailable: OpenSearch cannot be reached.
         """
-        for start in range(0, len(sequences), 1000):
+        for start in range(0, len(sequences), _REMOVE_BATCH):
+            batch = list(sequences[start : start + _REMOVE_BATCH])
             with _translated_errors():
-                self.client.delete_by_query(
+                hits = self.client.search(
                     index=self._pattern,
                     body={
-                        "query": {
-                            "terms": {"sequence": list(sequences[start : start + 1000])}
-                        }
+                        "query": {"terms": {"sequence": batch}},
+                        "_source": False,
+                        "size": len(batch),
                     },
                     ignore_unavailable=True,
-                    refresh=True,
-                    conflicts="proceed",
+                )["hits"]["hits"]
+                if not hits:
+                    continue
+                helpers.bulk(
+                    self.client,
+                    [
+                        {
+                            "_op_type": "delete",
+                            "_index": hit["_index"],
+                            "_id": hit["_id"],
+                        }
+                        for hit in hits
+                    ],
+                    raise_on_error=False,
+                    refresh="wait_for",
                 )
 
     def last_sequence(self) -> int:
