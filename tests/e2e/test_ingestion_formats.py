@@ -14,7 +14,15 @@ from tests.fixtures.ingestion import corpus
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-SECRETS = ["Grace Hopper", "Alan Turing", "Mary Seacole", "Ada Lovelace", "4471"]
+# Phrases from the fixtures; a bare number would also match times and ids.
+SECRETS = [
+    "Grace Hopper",
+    "Alan Turing",
+    "Mary Seacole",
+    "Ada Lovelace",
+    "NUMBER 4471",
+    "thirty days",
+]
 
 
 @functools.cache
