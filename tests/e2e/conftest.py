@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.harness import Strongroom, isolated_env
@@ -16,6 +17,13 @@ def strongroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strongroom]
     instance.start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(strongroom: Strongroom) -> httpx.Client:
+    """The first admin, signed in to the module's platform."""
+    assert strongroom.admin_password
+    return strongroom.client(strongroom.token("admin", strongroom.admin_password))
 
 
 @pytest.fixture(scope="module")

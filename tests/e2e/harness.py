@@ -172,6 +172,17 @@ class Strongroom:
         return statuses
 
 
+def upload_file(
+    client: httpx.Client, project_id: str, name: str, data: bytes
+) -> httpx.Response:
+    """Upload bytes as a file the way a browser form would, naming no type."""
+    return client.post(
+        f"/api/v1/projects/{project_id}/documents",
+        files={"file": (name, data, "application/octet-stream")},
+        timeout=120,
+    )
+
+
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
     """The test's own HOME and config, with no STRONGROOM_* leaking in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.harness import Strongroom, isolated_env, wait_for
+from tests.e2e.harness import Strongroom, isolated_env, upload_file, wait_for
 
 LIMIT = 4096
 
@@ -23,12 +23,6 @@ def strongroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strongroom]
 
 
 @pytest.fixture(scope="module")
-def admin(strongroom: Strongroom) -> httpx.Client:
-    assert strongroom.admin_password
-    return strongroom.client(strongroom.token("admin", strongroom.admin_password))
-
-
-@pytest.fixture(scope="module")
 def project(admin: httpx.Client) -> dict:
     response = admin.post("/api/v1/projects", json={"name": "P", "labels": ["PERSON"]})
     assert response.status_code == 201
@@ -38,10 +32,7 @@ def project(admin: httpx.Client) -> dict:
 def upload(
     admin: httpx.Client, project: dict, name: str, data: bytes
 ) -> httpx.Response:
-    return admin.post(
-        f"/api/v1/projects/{project['id']}/documents",
-        files={"file": (name, data, "application/octet-stream")},
-    )
+    return upload_file(admin, project["id"], name, data)
 
 
 @pytest.fixture(scope="module")

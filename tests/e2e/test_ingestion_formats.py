@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.harness import Strongroom, wait_for
+from tests.e2e.harness import Strongroom, upload_file, wait_for
 from tests.fixtures.ingestion import corpus
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -67,12 +67,6 @@ def hostile_files() -> dict[str, tuple[bytes, int, str]]:
 
 
 @pytest.fixture(scope="module")
-def admin(strongroom: Strongroom) -> httpx.Client:
-    assert strongroom.admin_password
-    return strongroom.client(strongroom.token("admin", strongroom.admin_password))
-
-
-@pytest.fixture(scope="module")
 def project(admin: httpx.Client) -> dict:
     response = admin.post("/api/v1/projects", json={"name": "Formats", "labels": ["X"]})
     assert response.status_code == 201
@@ -82,11 +76,7 @@ def project(admin: httpx.Client) -> dict:
 def upload(
     admin: httpx.Client, project: dict, name: str, data: bytes
 ) -> httpx.Response:
-    return admin.post(
-        f"/api/v1/projects/{project['id']}/documents",
-        files={"file": (name, data, "application/octet-stream")},
-        timeout=120,
-    )
+    return upload_file(admin, project["id"], name, data)
 
 
 @pytest.fixture(scope="module")
