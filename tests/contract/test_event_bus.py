@@ -8,6 +8,7 @@ broker is shared by the whole session.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -254,6 +255,25 @@ def test_commit_of_older_event_does_not_move_back(bus: EventBus, name: Name) -> 
     bus.commit(group, events[0])
 
     assert _numbers(bus.poll(group, [topic], limit=100)) == [3]
+
+
+def test_a_batch_committed_newest_first_is_all_done(
+    open_bus: OpenBus, name: Name, caplog: pytest.LogCaptureFixture
+) -> None:
+    # How the consumer commits a batch: one commit per partition does the work.
+    topic, group = name("t"), name("g")
+    first = open_bus()
+    first.publish([_event(topic, n, key=f"document-{n % 4}") for n in range(12)])
+    polled = first.poll(group, [topic], limit=100)
+
+    with caplog.at_level(logging.WARNING):
+        for event in reversed(polled):
+            first.commit(group, event)
+    first.close()
+
+    assert len(polled) == 12
+    assert "event_commit_skipped" not in caplog.text
+    assert open_bus().poll(group, [topic], limit=100) == []
 
 
 # The tests below hold the Kafka adapter to what only a network client can get

@@ -69,8 +69,9 @@ class _Group:
     committed: dict[Any, int] = field(default_factory=dict)
     # Offset after the last record handed out per partition.
     fetched: dict[Any, int] = field(default_factory=dict)
-    # (event id, topic, offset) -> partition, for events polled but not yet
-    # committed; Event.offset alone cannot name the partition.
+    # (event id, topic, offset) -> partition, for events polled since the
+    # last poll or not yet committed; Event.offset alone cannot name the
+    # partition.
     polled: dict[tuple[str, str, int], Any] = field(default_factory=dict)
 
     def forget_partitions(self) -> None:
@@ -185,11 +186,6 @@ class KafkaEventBus:
                     exc, f"Kafka did not commit event '{event.id}' for '{group}'."
                 ) from exc
             state.committed[partition] = next_offset
-            state.polled = {
-                polled_id: polled_partition
-                for polled_id, polled_partition in state.polled.items()
-                if polled_partition != partition or polled_id[2] >= next_offset
-            }
 
     def check(self) -> None:
         """Raise DependencyUnavailable unless a Kafka broker answers now."""
@@ -395,6 +391,14 @@ class KafkaEventBus:
                 state.fetched[partition] = committed
 
     def _accept(self, state: _Group, batch: dict[Any, list[Any]]) -> list[Event]:
+        # Forget events already committed. They stay known until the next
+        # poll, so committing a batch newest first (one commit per partition)
+        # finds each older event's partition and sees it is already covered.
+        state.polled = {
+            polled_id: partition
+            for polled_id, partition in state.polled.items()
+            if polled_id[2] >= state.committed.get(partition, -1)
+        }
         events: list[Event] = []
         for partition, records in batch.items():
             for record in records:
