@@ -115,6 +115,9 @@ def open_audit_index(settings: Settings) -> AuditIndex:
             ca_file=settings.tls_ca_file,
             username=settings.opensearch_username,
             password=settings.opensearch_password.get_secret_value(),
+            # The chain is the record; the index may trail it by one refresh
+            # (a second) rather than hold every batch until it is searchable.
+            wait_for_refresh=False,
         )
     return SqliteAuditIndex(settings.service_dir("audit") / "index.db")
 

@@ -125,6 +125,7 @@ class OpenSearchAuditIndex:
         ca_file: str = "",
         username: str = "",
         password: str = "",
+        wait_for_refresh: bool = True,
     ) -> None:
         # The transport retries a whole request on a refused connection, a
         # timeout or a 502/503/504 before any error reaches this adapter.
@@ -141,6 +142,7 @@ class OpenSearchAuditIndex:
             http_auth=(username, password) if username else None,
         )
         self.index_prefix = index_prefix
+        self._refresh = "wait_for" if wait_for_refresh else False
         self._pattern = f"{index_prefix}-*"
         self._has_template = False
 
@@ -308,15 +310,16 @@ class OpenSearchAuditIndex:
 
     def _bulk(self, actions: list[dict[str, Any]]) -> list[str]:
         """Send ``actions``; return the event ids worth another attempt."""
-        # refresh="wait_for" returns once the entries are searchable, so a
-        # search right after add sees them (the port promises that), without
-        # forcing a refresh per call: concurrent adds share the next
-        # scheduled refresh instead of each writing a tiny segment.
+        # refresh="wait_for" (the default) returns once the entries are
+        # searchable, so a search right after add sees them, without forcing
+        # a refresh per call: concurrent adds share the next scheduled
+        # refresh instead of each writing a tiny segment. The audit service
+        # does not wait: its entries become searchable within the interval.
         _, failures = helpers.bulk(
             self.client,
             actions,
             raise_on_error=False,
-            refresh="wait_for",
+            refresh=self._refresh,
         )
         retry: list[str] = []
         for failure in failures:
