@@ -119,7 +119,8 @@ class AuditIndex(Protocol):
         """Index chained audit entries; adding an entry twice keeps one copy."""
 
     def search(self, query: AuditQuery) -> AuditSearchResult:
-        """Return matching entries, newest first, with the total match count."""
+        """Return matching entries, newest first (by event time, then chain
+        sequence), with the total match count."""
 
     def remove(self, sequences: Sequence[int]) -> None:
         """Drop entries from the index (their retention ended)."""

@@ -199,7 +199,10 @@ class OpenSearchAuditIndex:
             )
         body = {
             "query": _query(query),
-            "sort": [{"sequence": {"order": "desc"}}],
+            "sort": [
+                {"event.time": {"order": "desc"}},
+                {"sequence": {"order": "desc"}},
+            ],
             "from": query.offset,
             "size": query.limit,
             "track_total_hits": True,

@@ -33,8 +33,17 @@ _SCHEMA = (
     *(
         f"CREATE INDEX IF NOT EXISTS audit_entries_{column} "
         f"ON audit_entries ({column}, sequence)"
-        for column in ("action", "actor_subject", "resource_id", "project_id")
+        for column in (
+            "action",
+            "actor_subject",
+            "resource_id",
+            "project_id",
+            "outcome",
+        )
     ),
+    # An action within a period: the question "who exported in March".
+    "CREATE INDEX IF NOT EXISTS audit_entries_action_time "
+    "ON audit_entries (action, time)",
     """CREATE TABLE IF NOT EXISTS audit_documents (
         document_id TEXT NOT NULL,
         sequence INTEGER NOT NULL,
@@ -172,7 +181,7 @@ class SqliteAuditIndex:
             rows = conn.execute(
                 sa.text(
                     f"SELECT entry FROM audit_entries WHERE {where} "
-                    "ORDER BY sequence DESC LIMIT :limit OFFSET :offset"
+                    "ORDER BY time DESC, sequence DESC LIMIT :limit OFFSET :offset"
                 ),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).all()
