@@ -227,9 +227,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         """Raises: NotFound: the event is not chained, or not sealed yet."""
         principal = _auditor()
         with self.engine.connect() as conn:
-            sequence = store.sequence_of(conn, request.event_id)
-            if sequence is None:
+            chained = store.location_of(conn, request.event_id)
+            if chained is None:
                 raise NotFound("No such audit event.", code="audit_event_not_found")
+            sequence = chained.sequence
             signed = (
                 self.audit.checkpoints.get(conn, request.checkpoint_number)
                 if request.checkpoint_number
@@ -241,7 +242,7 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                 )
             lookup = store.node_lookup(conn)
             path = merkle.audit_path(sequence - 1, signed.checkpoint.tree_size, lookup)
-            entry_hash = _entry_hash(self.audit, sequence, lookup)
+            entry_hash = _entry_hash(self.audit, chained, lookup)
         self._audit(
             principal,
             "audit.proof",
@@ -324,17 +325,24 @@ def _time_bound(request: Any, name: str) -> str:
     return str(value.ToJsonString())
 
 
-def _entry_hash(audit: AuditStore, sequence: int, lookup: merkle.NodeLookup) -> str:
+def _entry_hash(
+    audit: AuditStore, chained: store.ChainedAt, lookup: merkle.NodeLookup
+) -> str:
     """The entry's hash, read from its line and checked against its leaf."""
-    with audit.engine.connect() as conn:
-        sealed = store.read_head(conn)
-    for position, line in enumerate(audit.chain.lines(sealed.file_size), start=1):
-        if position == sequence:
-            parsed = parse_line(line)
-            if parsed is not None and parsed.leaf == lookup(0, sequence - 1):
-                return parsed.hash
-            break
-    raise NotFound("The chain entry is damaged.", code="audit_entry_damaged")
+    if chained.file_offset is not None:
+        line = audit.chain.line_at(chained.file_offset)
+    else:
+        with audit.engine.connect() as conn:
+            sealed = store.read_head(conn)
+        lines = audit.chain.lines(sealed.file_size)
+        line = next(
+            (line for n, line in enumerate(lines, start=1) if n == chained.sequence),
+            b"",
+        )
+    parsed = parse_line(line)
+    if parsed is None or parsed.leaf != lookup(0, chained.sequence - 1):
+        raise NotFound("The chain entry is damaged.", code="audit_entry_damaged")
+    return parsed.hash
 
 
 def _checkpoint_proto(signed: SignedCheckpoint) -> audit_pb2.SignedCheckpoint:

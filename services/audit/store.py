@@ -90,6 +90,11 @@ MIGRATIONS = (
             )""",
         ),
     ),
+    Migration(
+        102,
+        "where each chained event's line starts",
+        ("ALTER TABLE chained_events ADD COLUMN file_offset BIGINT",),
+    ),
 )
 
 
@@ -113,12 +118,25 @@ def is_chained(conn: Connection, event_id: str) -> bool:
     return row is not None
 
 
-def sequence_of(conn: Connection, event_id: str) -> int | None:
-    value = conn.execute(
-        sa.text("SELECT sequence FROM chained_events WHERE event_id = :id"),
+@dataclass(frozen=True)
+class ChainedAt:
+    sequence: int
+    # Where the entry's line starts in the chain file; None for entries
+    # chained before offsets were recorded.
+    file_offset: int | None
+
+
+def location_of(conn: Connection, event_id: str) -> ChainedAt | None:
+    row = conn.execute(
+        sa.text(
+            "SELECT sequence, file_offset FROM chained_events WHERE event_id = :id"
+        ),
         {"id": event_id},
-    ).scalar()
-    return None if value is None else int(value)
+    ).first()
+    if row is None:
+        return None
+    offset = None if row.file_offset is None else int(row.file_offset)
+    return ChainedAt(int(row.sequence), offset)
 
 
 def node_lookup(conn: Connection) -> NodeLookup:
@@ -191,6 +209,7 @@ class ChainFile:
         sealed = read_head(conn)
         frontier = Frontier.restore(sealed.head.sequence, node_lookup(conn))
         head, entries, lines, nodes = sealed.head, [], [], []
+        offsets, offset = [], sealed.file_size
         for event in events:
             if event["id"] in known:
                 continue
@@ -198,6 +217,8 @@ class ChainFile:
             entry, line = next_entry(head, event)
             entries.append(entry)
             lines.append(line)
+            offsets.append(offset)
+            offset += len(line)
             nodes.extend(frontier.add(leaf_hash(bytes.fromhex(entry["hash"]))))
             head = ChainHead(entry["sequence"], entry["hash"])
         if not entries:
@@ -217,8 +238,11 @@ class ChainFile:
         bulk_insert(
             conn,
             "chained_events",
-            ("event_id", "sequence"),
-            [(e["event"]["id"], e["sequence"]) for e in entries],
+            ("event_id", "sequence", "file_offset"),
+            [
+                (e["event"]["id"], e["sequence"], at)
+                for e, at in zip(entries, offsets, strict=True)
+            ],
         )
         bulk_insert(
             conn,
@@ -260,6 +284,11 @@ class ChainFile:
                 handle.write(pruned_line(line))
             handle.flush()
             os.fsync(handle.fileno())
+
+    def line_at(self, offset: int) -> bytes:
+        with self.path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.readline()
 
     def lines(self, limit_bytes: int | None = None, start: int = 0) -> Iterator[bytes]:
         """Yield the chain's lines from byte ``start``, up to ``limit_bytes``."""
