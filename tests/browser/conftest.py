@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.e2e.conftest import strongroom  # noqa: F401  (one platform per module)
+from tests.e2e.conftest import admin, strongroom  # noqa: F401  (one platform per module)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless and quiet: no sandbox as root in CI, and no calls home of any kind.

@@ -1,0 +1,247 @@
+// Managers and admins: a project's dashboard (progress, queue, throughput,
+// agreement, reviews), its members and documents; new projects and people.
+
+import { $, api, el, formatNumber, say, session } from "./api.js";
+
+const view = { project: null };
+
+// --- dashboard -----------------------------------------------------------------
+
+export async function openDashboard(project, { showSection }) {
+  view.project = project;
+  $("dashboard-title").textContent = `Dashboard: ${project.name}`;
+  $("upload-result").textContent = "";
+  $("member-result").textContent = "";
+  showMembers();
+  showSection("dashboard");
+  await refresh();
+}
+
+async function refresh() {
+  try {
+    const stats = await api("GET", `/api/v1/projects/${view.project.id}/stats`);
+    showStats(stats);
+    $("dashboard-updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
+  } catch (error) {
+    say(error.message);
+  }
+}
+
+function showStats(stats) {
+  const tasks = stats.tasks ?? {};
+  const figures = [["Tasks", tasks.total], ["Open", tasks.open], ["In progress", tasks.in_progress],
+                   ["In review", tasks.in_review], ["Completed", tasks.completed],
+                   ["Queue depth", stats.queue_depth]];
+  $("progress").replaceChildren(...figures.map(([name, value]) =>
+    el("div", { class: "figure" }, el("dt", { text: name }), el("dd", { text: formatNumber(value) }))));
+  const done = tasks.total ? Math.round((100 * (tasks.completed ?? 0)) / tasks.total) : 0;
+  $("progress-bar").value = done;
+  $("progress-bar").textContent = `${done}%`;
+  $("progress-label").textContent = `${done}% of tasks completed`;
+
+  const reviews = stats.reviews ?? {};
+  $("review-counts").replaceChildren(...[["Accepted", reviews.accepted], ["Rejected", reviews.rejected],
+                                         ["Corrected", reviews.corrected]].map(([name, value]) =>
+    el("div", { class: "figure" }, el("dt", { text: name }), el("dd", { text: formatNumber(value) }))));
+
+  const rows = (stats.annotators ?? []).map((a) => el("tr", {},
+    ...[a.username || a.subject, a.submitted, a.skipped, formatNumber(a.seconds_per_task, 1),
+        formatNumber(a.per_hour, 1), formatNumber(a.gold_agreement)]
+      .map((v) => el("td", { text: formatNumber(v) }))));
+  $("annotator-table").tBodies[0].replaceChildren(...rows);
+  $("no-annotators").hidden = rows.length > 0;
+
+  showAgreement(stats.agreement);
+}
+
+// The agreement report is nested (per section, per label, per pair); it is
+// shown as one table per section whose rows name the path to each figure.
+function showAgreement(report) {
+  const sections = [];
+  const leaves = (value, path, out) => {
+    if (value === null || typeof value !== "object") { out.push([path, value]); return; }
+    if (Array.isArray(value)) {
+      value.forEach((item, index) => leaves(item, [...path, describe(item, index)], out));
+      return;
+    }
+    for (const [name, inner] of Object.entries(value)) leaves(inner, [...path, name], out);
+  };
+  for (const [section, content] of Object.entries(report ?? {})) {
+    const out = [];
+    leaves(content, [], out);
+    const shown = out.filter(([, value]) => typeof value === "number" || value === null);
+    if (!shown.length) continue;
+    sections.push(el("table", { class: "agreement", "data-section": section },
+      el("caption", { text: humanise(section) }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Measure" }),
+                                   el("th", { scope: "col", text: "Value" }))),
+      el("tbody", {}, ...shown.map(([path, value]) => el("tr", {},
+        el("th", { scope: "row", text: path.map(humanise).join(" › ") || humanise(section) }),
+        el("td", { text: formatNumber(value) }))))));
+  }
+  $("agreement").replaceChildren(...sections);
+  $("no-agreement").hidden = sections.length > 0;
+}
+
+function describe(item, index) {
+  if (item && typeof item === "object") {
+    for (const name of ["label", "name", "pair", "annotators"]) {
+      if (item[name] !== undefined) return Array.isArray(item[name]) ? item[name].join(" / ") : String(item[name]);
+    }
+  }
+  return String(index + 1);
+}
+
+function humanise(name) { return String(name).replaceAll("_", " "); }
+
+async function addMember(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const username = form.get("username").trim();
+  const role = form.get("role");
+  const body = { username, role };
+  // An admin can look the person up; the API names members by subject.
+  if (session.me?.roles.includes("admin")) {
+    try {
+      const users = await api("GET", "/api/v1/users");
+      const found = users.find((u) => u.username === username);
+      if (found) body.subject = found.subject;
+    } catch { /* the gateway resolves the username itself */ }
+  }
+  try {
+    view.project = await api("POST", `/api/v1/projects/${view.project.id}/members`, body);
+    $("member-result").textContent = `${username} added as ${role}.`;
+    event.target.reset();
+    showMembers();
+  } catch (error) {
+    $("member-result").textContent = error.message;
+  }
+}
+
+function showMembers() {
+  $("member-list").replaceChildren(...(view.project.members ?? []).map((m) =>
+    el("li", { text: `${m.username || m.subject} · ${m.role}` })));
+}
+
+async function upload(event) {
+  event.preventDefault();
+  const files = [...$("upload-files").files];
+  if (!files.length) { $("upload-result").textContent = "Choose one or more files first."; return; }
+  let stored = 0;
+  const refused = [];
+  for (const file of files) {
+    $("upload-result").textContent = `Uploading ${stored + refused.length + 1} of ${files.length}…`;
+    const form = new FormData();
+    form.append("file", file, file.name);
+    try {
+      await api("POST", `/api/v1/projects/${view.project.id}/documents`, form);
+      stored += 1;
+    } catch (error) {
+      refused.push(`${file.name}: ${error.message}`);
+    }
+  }
+  $("upload-result").textContent = `${stored} of ${files.length} document(s) uploaded; tasks appear once `
+    + `they are cleaned.${refused.length ? ` Refused: ${refused.join(" ")}` : ""}`;
+  event.target.reset();
+}
+
+export function wireDashboard() {
+  $("dashboard-refresh").addEventListener("click", refresh);
+  $("member-form").addEventListener("submit", addMember);
+  $("upload-form").addEventListener("submit", upload);
+}
+
+// --- new project ---------------------------------------------------------------
+
+// One label per line: NAME | #colour | hotkey | description (all but the name optional).
+export function parseLabels(text) {
+  return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+    const [name, color = "", hotkey = "", ...rest] = line.split("|").map((p) => p.trim());
+    return { name, color, hotkey, description: rest.join("|") };
+  });
+}
+
+function parseFields(text) {
+  return text.split("\n").map((line) => line.trim()).filter(Boolean).map((line) => {
+    const [name, ...rest] = line.split("|").map((p) => p.trim());
+    return { name, description: rest.join("|") };
+  });
+}
+
+export function openNewProject({ showSection }) {
+  $("project-result").textContent = "";
+  showSection("new-project");
+  $("new-project-form").querySelector("input").focus();
+}
+
+async function createProject(event, open) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const spans = parseLabels(form.get("spans"));
+  const body = {
+    name: form.get("name").trim(),
+    guidelines: form.get("guidelines"),
+    overlap: Number(form.get("overlap")),
+    assignment: form.get("assignment"),
+    review: form.get("review") === "on",
+    window: { kind: form.get("window_kind"), size: Number(form.get("window_size")) || 0 },
+  };
+  const config = form.get("label_config").trim();
+  if (config) {
+    body.label_config = config;
+  } else {
+    body.labels = spans;
+    body.schema = {
+      spans,
+      classes: parseLabels(form.get("classes")),
+      multi_label: form.get("multi_label") === "on",
+      relations: parseLabels(form.get("relations")),
+      boxes: parseLabels(form.get("boxes")),
+      fields: parseFields(form.get("fields")),
+    };
+  }
+  try {
+    const project = await api("POST", "/api/v1/projects", body);
+    event.target.reset();
+    say(`Project ${project.name} created.`);
+    await open(project);
+  } catch (error) {
+    $("project-result").textContent = error.message;
+  }
+}
+
+export function wireNewProject(open) {
+  $("new-project-form").addEventListener("submit", (event) => createProject(event, open));
+  const kind = $("new-project-form").elements.window_kind;
+  kind.addEventListener("change", () => { $("window-size").hidden = kind.value !== "fixed"; });
+}
+
+// --- people --------------------------------------------------------------------
+
+export function openPeople({ showSection }) {
+  $("user-result").replaceChildren();
+  showSection("people");
+  $("user-form").querySelector("input").focus();
+}
+
+async function createUser(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const roles = form.getAll("roles");
+  if (!roles.length) { $("user-result").textContent = "Choose at least one role."; return; }
+  const body = { username: form.get("username").trim(), roles };
+  if (form.get("password")) body.password = form.get("password");
+  try {
+    const user = await api("POST", "/api/v1/users", body);
+    event.target.reset();
+    $("user-result").replaceChildren(
+      `${user.username} created (${user.roles.join(", ")}).`,
+      user.password ? el("span", {}, " Password, shown once: ", el("code", { text: user.password })) : "");
+  } catch (error) {
+    $("user-result").textContent = error.message;
+  }
+}
+
+export function wirePeople() {
+  $("user-form").addEventListener("submit", createUser);
+}
