@@ -51,48 +51,63 @@ function showStats(stats) {
   $("annotator-table").tBodies[0].replaceChildren(...rows);
   $("no-annotators").hidden = rows.length > 0;
 
-  showAgreement(stats.agreement);
+  showAgreement(stats.agreement, stats.annotators ?? []);
 }
 
-// The agreement report is nested (per section, per label, per pair); it is
-// shown as one table per section whose rows name the path to each figure.
-function showAgreement(report) {
-  const sections = [];
-  const leaves = (value, path, out) => {
-    if (value === null || typeof value !== "object") { out.push([path, value]); return; }
-    if (Array.isArray(value)) {
-      value.forEach((item, index) => leaves(item, [...path, describe(item, index)], out));
-      return;
-    }
-    for (const [name, inner] of Object.entries(value)) leaves(inner, [...path, name], out);
+// The agreement report (services/labeling/agreement.py, Report.to_dict()):
+// one table per kind of answer, a row per label and one for all labels, and
+// the annotator pairs behind the overall figures.
+function showAgreement(report, annotators) {
+  const names = new Map(annotators.map((a) => [a.subject, a.username || a.subject]));
+  const who = (subject) => names.get(subject) ?? subject;
+  const tables = [];
+  const m = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(3));
+  const table = (caption, section, headings, rows) => {
+    if (!rows.length) return;
+    tables.push(el("table", { class: "agreement", "data-section": section },
+      el("caption", { text: caption }),
+      el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, ...rows.map(([name, ...values]) => el("tr", {},
+        el("th", { scope: "row", text: name }),
+        ...values.map((v) => el("td", { text: formatNumber(v) })))))));
   };
-  for (const [section, content] of Object.entries(report ?? {})) {
-    const out = [];
-    leaves(content, [], out);
-    const shown = out.filter(([, value]) => typeof value === "number" || value === null);
-    if (!shown.length) continue;
-    sections.push(el("table", { class: "agreement", "data-section": section },
-      el("caption", { text: humanise(section) }),
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Measure" }),
-                                   el("th", { scope: "col", text: "Value" }))),
-      el("tbody", {}, ...shown.map(([path, value]) => el("tr", {},
-        el("th", { scope: "row", text: path.map(humanise).join(" › ") || humanise(section) }),
-        el("td", { text: formatNumber(value) }))))));
+  const perLabel = (part, pick) => [
+    ...Object.entries(part.per_label ?? {}).map(([label, x]) => [label, ...pick(x)]),
+    ...(part.overall ? [["all labels", ...pick(part.overall)]] : []),
+  ];
+  const c = report?.classification;
+  if (c) {
+    table("Classes: agreement per class", "classification",
+          ["Class", "Cohen's κ (mean of pairs)", "Fleiss' κ", "Krippendorff's α", "Tasks"],
+          perLabel(c, (x) => [m(x.mean_cohen_kappa), m(x.fleiss_kappa), m(x.krippendorff_alpha),
+                              x.tasks]));
+    table("Classes: Cohen's κ per annotator pair", "classification-pairs",
+          ["Pair", "Cohen's κ", "Tasks"],
+          (c.overall ?? Object.values(c.per_label ?? {})[0])?.pairs?.map((p) =>
+            [`${who(p.annotator_a)} / ${who(p.annotator_b)}`, m(p.kappa), p.tasks]) ?? []);
   }
-  $("agreement").replaceChildren(...sections);
-  $("no-agreement").hidden = sections.length > 0;
-}
-
-function describe(item, index) {
-  if (item && typeof item === "object") {
-    for (const name of ["label", "name", "pair", "annotators"]) {
-      if (item[name] !== undefined) return Array.isArray(item[name]) ? item[name].join(" / ") : String(item[name]);
-    }
+  const s = report?.spans;
+  if (s) {
+    table("Spans: F1 per label", "spans", ["Label", "Exact F1", "Overlap F1"],
+          perLabel(s, (x) => [m(x.mean_exact_f1), m(x.mean_overlap_f1)]));
+    table("Spans: F1 per annotator pair", "spans-pairs",
+          ["Pair", "Exact F1", "Overlap F1", "Tasks"],
+          (s.overall?.pairs ?? []).map((p) => [`${who(p.annotator_a)} / ${who(p.annotator_b)}`,
+                                             m(p.exact?.f1), m(p.overlap?.f1), p.tasks]));
   }
-  return String(index + 1);
+  const b = report?.boxes;
+  if (b) {
+    table(`Boxes: IoU and F1 at IoU ≥ ${b.threshold} per label`, "boxes",
+          ["Label", "Mean IoU", "F1"], perLabel(b, (x) => [m(x.mean_iou), m(x.mean_f1)]));
+  }
+  const n = report?.counts;
+  $("agreement-counts").textContent = n
+    ? `${n.tasks_used} of ${n.tasks} task(s) answered by two or more annotators; `
+      + `${n.annotators} annotator(s), ${n.annotator_pairs} pair(s), ${n.comparisons} comparison(s).`
+    : "";
+  $("agreement").replaceChildren(...tables);
+  $("no-agreement").hidden = tables.length > 0 && (n?.tasks_used ?? 1) > 0;
 }
-
-function humanise(name) { return String(name).replaceAll("_", " "); }
 
 async function addMember(event) {
   event.preventDefault();

@@ -119,3 +119,21 @@ def caret_text(page: Page) -> str:
                             (n) => n.textContent).join("")"""
     )
     return text
+
+
+def answer(
+    client: httpx.Client, project_id: str, marks: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """Take the next task over the API and submit spans over the given words."""
+    task: dict[str, Any] = client.post(
+        f"/api/v1/projects/{project_id}/tasks/next"
+    ).json()
+    spans = []
+    for words, label in marks:
+        at = task["text"].index(words) + task["window_start"]
+        spans.append({"start": at, "end": at + len(words), "label": label})
+    client.post(
+        f"/api/v1/tasks/{task['id']}/annotations",
+        json={"spans": spans, "seconds": 3.0},
+    ).raise_for_status()
+    return task

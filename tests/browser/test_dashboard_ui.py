@@ -1,0 +1,82 @@
+"""The manager's dashboard shows the agreement of two annotators on a task
+with overlap 2 as soon as the second answer is in."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import (
+    add_member,
+    answer,
+    make_project,
+    make_user,
+    open_view,
+    sign_in,
+    upload_texts,
+)
+from tests.e2e.harness import Strongroom
+
+TEXT = "Dr. Alice Moreau saw the patient for chronic asthma.\n"
+
+
+@pytest.fixture(scope="module")
+def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
+    project = make_project(
+        admin,
+        name="Overlap two",
+        labels=[
+            {"name": "PERSON", "hotkey": "1"},
+            {"name": "DIAGNOSIS", "hotkey": "2"},
+        ],
+        overlap=2,
+        review=False,
+    )
+    clients = {}
+    passwords = {}
+    for name, role in (
+        ("db-manager", "manager"),
+        ("db-one", "annotator"),
+        ("db-two", "annotator"),
+    ):
+        subject, password = make_user(admin, name, role)
+        add_member(admin, project["id"], name, subject, role)
+        passwords[name] = password
+        clients[name] = strongroom.client(strongroom.token(name, password))
+    upload_texts(admin, project["id"], {"note.txt": TEXT})
+    return {"project": project, "passwords": passwords, "clients": clients}
+
+
+def test_dashboard_shows_the_new_agreement(
+    strongroom: Strongroom, setup: dict, page: Page
+) -> None:
+    sign_in(page, strongroom, "db-manager", setup["passwords"]["db-manager"])
+    open_view(page, "Overlap two", "Dashboard")
+    total = page.locator("#progress .figure").filter(has_text="Tasks")
+    expect(total.locator("dd")).to_have_text("1")
+    expect(page.locator("#no-agreement")).to_be_visible()
+
+    project_id = setup["project"]["id"]
+    # One agrees on the diagnosis only; the other also marks the person.
+    answer(
+        setup["clients"]["db-one"],
+        project_id,
+        [("chronic asthma", "DIAGNOSIS"), ("Alice Moreau", "PERSON")],
+    )
+    answer(setup["clients"]["db-two"], project_id, [("chronic asthma", "DIAGNOSIS")])
+
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#no-agreement")).to_be_hidden()
+    spans = page.locator('table[data-section="spans"]')
+    # Exact F1 over both labels: 1 match, 1 span only one of them has: 2/3.
+    expect(spans.get_by_role("row", name="all labels")).to_contain_text("0.667")
+    expect(spans.get_by_role("row", name="DIAGNOSIS")).to_contain_text("1.000")
+    expect(spans.get_by_role("row", name="PERSON")).to_contain_text("0.000")
+    pairs = page.locator('table[data-section="spans-pairs"]')
+    expect(pairs).to_contain_text("db-one")
+    expect(pairs).to_contain_text("db-two")
+    rows = page.locator("#annotator-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="db-one")).to_contain_text("1")
+    expect(page.locator("#agreement-counts")).to_contain_text("1 of 1 task(s)")

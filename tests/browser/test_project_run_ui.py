@@ -1,0 +1,152 @@
+"""A whole project in the browser, as a new team would run it: the admin
+creates the people and the project (overlap 2, review on), adds the members
+and uploads the documents; two annotators label; the reviewer accepts one
+answer and rejects another; the dashboard shows agreement and reviews."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.helpers import caret_to, drag_over, open_view, sign_in
+from tests.e2e.harness import Strongroom, wait_for
+
+TEXTS = {
+    "letter-1.txt": "Dr. Alice Moreau discharged the patient with chronic asthma.\n",
+    "letter-2.txt": "Nurse Tom Reyes noted chronic asthma at the follow-up.\n",
+}
+NAMES = ("Alice Moreau", "Tom Reyes")
+PROJECT = "Discharge letters"
+
+
+def create_user(page: Page, username: str, role: str) -> str:
+    page.get_by_role("button", name="People").click()
+    page.get_by_label("Login name").fill(username)
+    page.get_by_role("group", name="Roles").get_by_label(role, exact=True).check()
+    page.get_by_role("button", name="Create user").click()
+    expect(page.locator("#user-result")).to_contain_text(f"{username} created")
+    password = page.locator("#user-result code").inner_text()
+    assert len(password) >= 12
+    return password
+
+
+def annotate_all(page: Page, with_names: bool) -> int:
+    """Label every task waiting for this annotator; returns how many."""
+    done = 0
+    status = page.get_by_role("status")
+    while True:
+        text = page.locator("#task-text")
+        expect(text).not_to_be_empty()
+        caret_to(page, "chronic")
+        page.keyboard.press("Shift+ArrowRight")
+        page.keyboard.press("2")
+        if with_names:
+            name = next(n for n in NAMES if n in text.inner_text())
+            drag_over(page, "#task-text", name)
+            page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        done += 1
+        expect(status).to_contain_text("Submitted")
+        if "No task is waiting" in status.inner_text():
+            return done
+
+
+def test_a_team_runs_a_project_in_the_browser(
+    strongroom: Strongroom, admin: httpx.Client, browser: Browser, tmp_path: Path
+) -> None:
+    assert strongroom.admin_password
+    boss = browser.new_context().new_page()
+    sign_in(boss, strongroom, "admin", strongroom.admin_password)
+    passwords = {
+        "run-ann1": create_user(boss, "run-ann1", "annotator"),
+        "run-ann2": create_user(boss, "run-ann2", "annotator"),
+        "run-rev": create_user(boss, "run-rev", "reviewer"),
+    }
+
+    boss.get_by_role("button", name="New project").click()
+    boss.get_by_label("Name", exact=True).fill(PROJECT)
+    boss.get_by_label("Span labels").fill(
+        "PERSON | #1f77b4 | 1 | A named person\nDIAGNOSIS | #d62728 | 2 | A condition"
+    )
+    boss.get_by_label("Guidelines").fill("Mark people and diagnoses.")
+    boss.get_by_label("Annotations per task (overlap)").fill("2")
+    expect(boss.get_by_label("Review stage")).to_be_checked()
+    boss.get_by_role("button", name="Create project").click()
+    expect(boss.get_by_role("heading", name=f"Dashboard: {PROJECT}")).to_be_visible()
+
+    boss.get_by_text("Members", exact=True).click()
+    for username, role in (
+        ("run-ann1", "annotator"),
+        ("run-ann2", "annotator"),
+        ("run-rev", "reviewer"),
+    ):
+        boss.get_by_label("Member", exact=True).fill(username)
+        boss.get_by_label("Role", exact=True).select_option(role)
+        boss.get_by_role("button", name="Add member").click()
+        expect(boss.locator("#member-result")).to_have_text(
+            f"{username} added as {role}."
+        )
+    expect(boss.locator("#member-list li")).to_have_count(3)
+
+    files = []
+    for name, text in TEXTS.items():
+        path = tmp_path / name
+        path.write_text(text)
+        files.append(path)
+    boss.get_by_text("Documents", exact=True).click()
+    boss.get_by_label("Files").set_input_files(files)
+    boss.get_by_role("button", name="Upload").click()
+    expect(boss.locator("#upload-result")).to_contain_text("2 of 2 document(s)")
+    [project] = [
+        p
+        for p in admin.get("/api/v1/projects").json()["projects"]
+        if p["name"] == PROJECT
+    ]
+    assert project["overlap"] == 2 and project["review"] is True
+    wait_for(
+        lambda: (
+            admin.get(f"/api/v1/projects/{project['id']}/tasks").json()["total"] == 2
+        ),
+        timeout=60,
+    )
+
+    for username, with_names in (("run-ann1", True), ("run-ann2", False)):
+        page = browser.new_context().new_page()
+        sign_in(page, strongroom, username, passwords[username])
+        open_view(page, PROJECT, "Annotate")
+        assert annotate_all(page, with_names) == 2
+        page.context.close()
+
+    reviewer = browser.new_context().new_page()
+    sign_in(reviewer, strongroom, "run-rev", passwords["run-rev"])
+    open_view(reviewer, PROJECT, "Review")
+    columns = reviewer.locator("#review-columns article")
+    expect(columns).to_have_count(2)
+    expect(reviewer.locator("#review-columns")).to_contain_text("run-ann1")
+    expect(reviewer.locator("#review-columns")).to_contain_text("run-ann2")
+    reviewer.keyboard.press("a")
+    expect(reviewer.get_by_role("status")).to_contain_text("Accepted")
+    expect(columns).to_have_count(2)
+    reviewer.keyboard.press("2")
+    expect(columns.nth(1)).to_have_class("answer chosen")
+    reviewer.keyboard.press("r")
+    reviewer.keyboard.type("Please also mark the person.")
+    reviewer.keyboard.press("Enter")
+    expect(reviewer.get_by_role("status")).to_contain_text("Returned to")
+    reviewer.screenshot(path=str(tmp_path / "review.png"))
+
+    boss.get_by_role("button", name="Refresh").click()
+    spans = boss.locator('table[data-section="spans"]')
+    # Per task one diagnosis both marked and one name only one marked: 2/3.
+    expect(spans.get_by_role("row", name="all labels")).to_contain_text("0.667")
+    counts = boss.locator("#review-counts")
+    expect(counts.locator(".figure", has_text="Accepted").locator("dd")).to_have_text(
+        "1"
+    )
+    expect(counts.locator(".figure", has_text="Rejected").locator("dd")).to_have_text(
+        "1"
+    )
+    expect(boss.locator("#annotator-table tbody tr")).to_have_count(2)
+    boss.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
