@@ -205,7 +205,6 @@ async function createProject(event, open) {
   if (config) {
     body.label_config = config;
   } else {
-    body.labels = spans;
     body.schema = {
       spans,
       classes: parseLabels(form.get("classes")),

@@ -28,7 +28,6 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
     project = make_project(
         admin,
         name="Scans",
-        labels=[{"name": "PERSON", "hotkey": "1"}],
         schema={
             "spans": [{"name": "PERSON", "hotkey": "1"}],
             "boxes": [
