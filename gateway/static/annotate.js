@@ -30,13 +30,17 @@ export async function openAnnotate(project, { showSection, home }) {
   await nextTask();
 }
 
+// Shows the next task; returns "" or why there is none to show.
 async function nextTask() {
   try {
     const task = await api("POST", `/api/v1/projects/${view.project.id}/tasks/next`);
     show(task, task.annotation);
+    return "";
   } catch (error) {
     show(null);
-    say(error.code === "queue_empty" ? "No task is waiting in this project." : error.message);
+    const why = error.code === "queue_empty" ? "No task is waiting in this project." : error.message;
+    say(why);
+    return why;
   }
 }
 
@@ -68,9 +72,8 @@ async function submit() {
     await api("POST", `/api/v1/tasks/${view.task.id}/annotations`, body);
     view.submitted.push(view.task.id);
     const spans = body.spans.length;
-    await nextTask();
-    if (view.task) say(`Submitted (${spans} span(s)). Next task; Ctrl+Z reopens the last one.`);
-    else say(`Submitted (${spans} span(s)). No task is waiting in this project.`);
+    const why = await nextTask();
+    say(`Submitted (${spans} span(s)). ${why || "Next task; Ctrl+Z reopens the last one."}`);
   } catch (error) {
     say(error.message);
   } finally {
@@ -101,8 +104,8 @@ async function skip() {
   if (reason === null) { $("task-text").focus(); return; }
   try {
     await api("POST", `/api/v1/tasks/${view.task.id}/skip`, { reason });
-    await nextTask();
-    say(view.task ? "Skipped. Next task." : "Skipped. No task is waiting in this project.");
+    const why = await nextTask();
+    say(`Skipped. ${why || "Next task."}`);
   } catch (error) {
     say(error.message);
   }

@@ -377,7 +377,8 @@ export class Editor {
     this.pageBox.replaceChildren(
       el("h3", { text: "Page image" }),
       hasBoxes ? this.boxLegend : "",
-      el("div", { class: "actions" }, previous, this.pageCaption, next),
+      this.pages.length > 1 ? el("div", { class: "actions" }, previous, this.pageCaption, next)
+                            : this.pageCaption,
       this.figure,
       hasBoxes ? this.boxList : "");
     if (hasBoxes) this.listenForDrawing();

@@ -3,7 +3,7 @@
 
 import { $, api, el, formatNumber, say, session } from "./api.js";
 
-const view = { project: null };
+const view = { project: null, names: new Map() };
 
 // --- dashboard -----------------------------------------------------------------
 
@@ -12,6 +12,12 @@ export async function openDashboard(project, { showSection }) {
   $("dashboard-title").textContent = `Dashboard: ${project.name}`;
   $("upload-result").textContent = "";
   $("member-result").textContent = "";
+  view.names = new Map();
+  if (session.me?.roles.includes("admin")) {
+    try {
+      for (const u of await api("GET", "/api/v1/users")) view.names.set(u.subject, u.username);
+    } catch { /* members are shown by subject */ }
+  }
   showMembers();
   showSection("dashboard");
   await refresh();
@@ -20,7 +26,9 @@ export async function openDashboard(project, { showSection }) {
 async function refresh() {
   try {
     const stats = await api("GET", `/api/v1/projects/${view.project.id}/stats`);
+    for (const a of stats.annotators ?? []) if (a.username) view.names.set(a.subject, a.username);
     showStats(stats);
+    showMembers();
     $("dashboard-updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
   } catch (error) {
     say(error.message);
@@ -46,7 +54,8 @@ function showStats(stats) {
 
   const rows = (stats.annotators ?? []).map((a) => el("tr", {},
     ...[a.username || a.subject, a.submitted, a.skipped, formatNumber(a.seconds_per_task, 1),
-        formatNumber(a.per_hour, 1), formatNumber(a.gold_agreement)]
+        formatNumber(a.per_hour, 1),
+        a.gold_agreement === null || a.gold_agreement === undefined ? "—" : a.gold_agreement.toFixed(3)]
       .map((v) => el("td", { text: formatNumber(v) }))));
   $("annotator-table").tBodies[0].replaceChildren(...rows);
   $("no-annotators").hidden = rows.length > 0;
@@ -116,15 +125,12 @@ async function addMember(event) {
   const role = form.get("role");
   const body = { username, role };
   // An admin can look the person up; the API names members by subject.
-  if (session.me?.roles.includes("admin")) {
-    try {
-      const users = await api("GET", "/api/v1/users");
-      const found = users.find((u) => u.username === username);
-      if (found) body.subject = found.subject;
-    } catch { /* the gateway resolves the username itself */ }
-  }
+  const known = [...view.names].find(([, name]) => name === username);
+  if (known) body.subject = known[0];
   try {
     view.project = await api("POST", `/api/v1/projects/${view.project.id}/members`, body);
+    const added = view.project.members.find((m) => m.role === role && !view.names.has(m.subject));
+    if (added) view.names.set(added.subject, username);
     $("member-result").textContent = `${username} added as ${role}.`;
     event.target.reset();
     showMembers();
@@ -135,7 +141,7 @@ async function addMember(event) {
 
 function showMembers() {
   $("member-list").replaceChildren(...(view.project.members ?? []).map((m) =>
-    el("li", { text: `${m.username || m.subject} · ${m.role}` })));
+    el("li", { text: `${view.names.get(m.subject) || m.subject} · ${m.role}` })));
 }
 
 async function upload(event) {

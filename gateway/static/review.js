@@ -18,17 +18,21 @@ export async function openReview(project, { showSection, home }) {
   await nextReview();
 }
 
+// Shows the next task to review; returns "" or why there is none to show.
 async function nextReview() {
   stopCorrecting();
+  let why = "";
   try {
     view.item = await api("POST", `/api/v1/projects/${view.project.id}/reviews/next`);
     view.chosen = 0;
     say("");
   } catch (error) {
     view.item = null;
-    say(error.code === "review_queue_empty" ? "No task is waiting for review." : error.message);
+    why = error.code === "review_queue_empty" ? "No task is waiting for review." : error.message;
+    say(why);
   }
   render();
+  return why;
 }
 
 const spanKey = (s) => `${s.start}:${s.end}:${s.label}`;
@@ -36,7 +40,11 @@ const spanKey = (s) => `${s.start}:${s.end}:${s.label}`;
 function render() {
   const item = view.item;
   $("review-actions").hidden = !item;
-  if (!item) { $("review-columns").replaceChildren(); return; }
+  if (!item) {
+    $("review-columns").replaceChildren();
+    $("review-info").textContent = "";
+    return;
+  }
   const { task, annotations } = item;
   const offset = task.window_start ?? 0;
   const text = task.text ?? "";
@@ -86,8 +94,8 @@ async function decide(body, done) {
   view.busy = true;
   try {
     await api("POST", `/api/v1/tasks/${view.item.task.id}/review`, body);
-    await nextReview();
-    say(`${done}${view.item ? " Next task for review." : " No task is waiting for review."}`);
+    const why = await nextReview();
+    say(`${done} ${why || "Next task for review."}`);
   } catch (error) {
     say(error.message);
   } finally {

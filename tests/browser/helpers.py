@@ -41,7 +41,7 @@ def upload_texts(
     documents = []
     for name, text in texts.items():
         response = upload_file(admin, project_id, name, text.encode())
-        response.raise_for_status()
+        assert response.status_code == 201, (response.status_code, response.text)
         documents.append(response.json())
     wait_for(
         lambda: (

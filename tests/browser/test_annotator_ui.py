@@ -22,11 +22,13 @@ from tests.browser.helpers import (
 )
 from tests.e2e.harness import Strongroom
 
+# No names: the redaction stage masks them, and the labels here are not
+# personal data.
 TEXTS = {
-    "visit.txt": "Dr. Alice Moreau saw the patient on 2021-03-14 for chronic asthma.\n",
-    "ward.txt": "Nurse Tom Reyes noted chronic asthma again on 2021-04-02.\n",
+    "visit.txt": "Seen on 2021-03-14: salbutamol started for chronic asthma.\n",
+    "ward.txt": "On 2021-04-02 the ward noted chronic asthma; budesonide was added.\n",
 }
-NAMES = {"visit.txt": "Alice Moreau", "ward.txt": "Tom Reyes"}
+DRUGS = {"visit.txt": "salbutamol", "ward.txt": "budesonide"}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
         name="Respiratory",
         schema={
             "spans": [
-                {"name": "PERSON", "hotkey": "1", "description": "A named person"},
+                {"name": "DRUG", "hotkey": "1", "description": "A medicine"},
                 {"name": "DIAGNOSIS", "hotkey": "2", "description": "A condition"},
             ],
             "classes": [
@@ -63,7 +65,7 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
 
 def shown_document(page: Page) -> str:
     text = page.locator("#task-text").inner_text()
-    return "visit.txt" if "Alice" in text else "ward.txt"
+    return "visit.txt" if "salbutamol" in text else "ward.txt"
 
 
 def redacted(name: str) -> str:
@@ -108,11 +110,11 @@ def test_annotator_labels_submits_undoes_and_takes_the_next(
     expect(text.locator("mark", has_text="chronic asthma")).to_have_attribute(
         "data-tag", "DIAGNOSIS"
     )
-    # A span by mouse: a drag over the name, then the label's key.
-    drag_over(page, "#task-text", NAMES[first])
+    # A span by mouse: a drag over the medicine, then the label's key.
+    drag_over(page, "#task-text", DRUGS[first])
     page.keyboard.press("1")
-    expect(text.locator("mark", has_text=NAMES[first])).to_have_attribute(
-        "data-tag", "PERSON"
+    expect(text.locator("mark", has_text=DRUGS[first])).to_have_attribute(
+        "data-tag", "DRUG"
     )
     # A class by hotkey, undone with Ctrl+Z, chosen again.
     urgent = page.get_by_role("radio", name="urgent")
@@ -127,26 +129,26 @@ def test_annotator_labels_submits_undoes_and_takes_the_next(
     page.keyboard.press("Enter")
     expect(page.get_by_role("status")).to_contain_text("Submitted (2 span(s))")
     second = "ward.txt" if first == "visit.txt" else "visit.txt"
-    expect(text).to_contain_text(NAMES[second])
+    expect(text).to_contain_text(DRUGS[second])
     expect(page.locator("#task-text-spans li")).to_have_count(0)
 
     [answer] = annotations(setup)
     window = redacted(first)
     assert sorted(
         (window[s["start"] : s["end"]], s["label"]) for s in answer["spans"]
-    ) == sorted([("chronic asthma", "DIAGNOSIS"), (NAMES[first], "PERSON")])
+    ) == sorted([("chronic asthma", "DIAGNOSIS"), (DRUGS[first], "DRUG")])
     assert answer["classes"] == ["urgent"]
     assert answer["seconds"] > 0
 
     # Undo after submitting reopens the answer; Delete drops the chosen span.
     page.keyboard.press("Control+z")
-    expect(text).to_contain_text(NAMES[first])
+    expect(text).to_contain_text(DRUGS[first])
     expect(page.locator("#task-text-spans li")).to_have_count(2)
-    text.locator("mark", has_text=NAMES[first]).click()
+    text.locator("mark", has_text=DRUGS[first]).click()
     page.keyboard.press("Delete")
     expect(page.locator("#task-text-spans li")).to_have_count(1)
     page.keyboard.press("Enter")
-    expect(text).to_contain_text(NAMES[second])
+    expect(text).to_contain_text(DRUGS[second])
 
     [answer] = annotations(setup)
     assert [s["label"] for s in answer["spans"]] == ["DIAGNOSIS"]
@@ -191,3 +193,54 @@ def test_pages_carry_a_strict_content_security_policy(strongroom: Strongroom) ->
         script = httpx.get(f"{strongroom.url}/static/{name}")
         assert script.status_code == 200, name
         assert "javascript" in script.headers["content-type"], name
+
+
+@pytest.fixture(scope="module")
+def dated(strongroom: Strongroom, admin: httpx.Client) -> dict:
+    project = make_project(
+        admin,
+        name="Dated letters",
+        schema={"spans": [{"name": "DATE", "hotkey": "1"}, {"name": "DRUG"}]},
+        review=True,
+    )
+    subject, password = make_user(admin, "ui-dates", "annotator")
+    add_member(admin, project["id"], "ui-dates", subject, "annotator")
+    upload_texts(
+        admin,
+        project["id"],
+        {"dates.txt": "Admitted 2021-03-14, discharged 2021-03-20 by the ward.\n"},
+    )
+    return {"project": project, "password": password}
+
+
+def test_suggestions_are_accepted_one_by_one_and_all_at_once(
+    strongroom: Strongroom, admin: httpx.Client, dated: dict, page: Page
+) -> None:
+    sign_in(page, strongroom, "ui-dates", dated["password"])
+    open_view(page, "Dated letters", "Annotate")
+    text = page.locator("#task-text")
+    expect(text.locator("mark.suggestion")).to_have_count(2)
+    expect(text.locator("mark.suggestion").first).to_have_text("[DATE]")
+    page.keyboard.press("a")
+    expect(text.locator("mark.span")).to_have_count(1)
+    expect(text.locator("mark.suggestion")).to_have_count(1)
+    page.keyboard.press("Control+z")
+    expect(text.locator("mark.suggestion")).to_have_count(2)
+    page.keyboard.press("Shift+A")
+    expect(text.locator("mark.span")).to_have_count(2)
+    expect(text.locator("mark.suggestion")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Submitted (2 span(s))")
+
+    project_id = dated["project"]["id"]
+    [answer] = admin.get(f"/api/v1/projects/{project_id}/annotations").json()[
+        "annotations"
+    ]
+    assert answer["suggestions_accepted"] == 2
+    task = admin.get(
+        f"/api/v1/tasks/{answer['task_id']}", params={"include_text": "true"}
+    ).json()
+    assert [task["text"][s["start"] : s["end"]] for s in answer["spans"]] == [
+        "[DATE]",
+        "[DATE]",
+    ]

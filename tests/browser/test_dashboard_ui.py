@@ -18,7 +18,7 @@ from tests.browser.helpers import (
 )
 from tests.e2e.harness import Strongroom
 
-TEXT = "Dr. Alice Moreau saw the patient for chronic asthma.\n"
+TEXT = "The patient on salbutamol has chronic asthma.\n"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
         admin,
         name="Overlap two",
         labels=[
-            {"name": "PERSON", "hotkey": "1"},
+            {"name": "DRUG", "hotkey": "1"},
             {"name": "DIAGNOSIS", "hotkey": "2"},
         ],
         overlap=2,
@@ -58,11 +58,11 @@ def test_dashboard_shows_the_new_agreement(
     expect(page.locator("#no-agreement")).to_be_visible()
 
     project_id = setup["project"]["id"]
-    # One agrees on the diagnosis only; the other also marks the person.
+    # Both mark the diagnosis; only one marks the medicine.
     answer(
         setup["clients"]["db-one"],
         project_id,
-        [("chronic asthma", "DIAGNOSIS"), ("Alice Moreau", "PERSON")],
+        [("chronic asthma", "DIAGNOSIS"), ("salbutamol", "DRUG")],
     )
     answer(setup["clients"]["db-two"], project_id, [("chronic asthma", "DIAGNOSIS")])
 
@@ -72,7 +72,7 @@ def test_dashboard_shows_the_new_agreement(
     # Exact F1 over both labels: 1 match, 1 span only one of them has: 2/3.
     expect(spans.get_by_role("row", name="all labels")).to_contain_text("0.667")
     expect(spans.get_by_role("row", name="DIAGNOSIS")).to_contain_text("1.000")
-    expect(spans.get_by_role("row", name="PERSON")).to_contain_text("0.000")
+    expect(spans.get_by_role("row", name="DRUG")).to_contain_text("0.000")
     pairs = page.locator('table[data-section="spans-pairs"]')
     expect(pairs).to_contain_text("db-one")
     expect(pairs).to_contain_text("db-two")

@@ -14,10 +14,10 @@ from tests.browser.helpers import caret_to, drag_over, open_view, sign_in
 from tests.e2e.harness import Strongroom, wait_for
 
 TEXTS = {
-    "letter-1.txt": "Dr. Alice Moreau discharged the patient with chronic asthma.\n",
-    "letter-2.txt": "Nurse Tom Reyes noted chronic asthma at the follow-up.\n",
+    "letter-1.txt": "Discharged on salbutamol with chronic asthma.\n",
+    "letter-2.txt": "Follow-up found chronic asthma; budesonide added.\n",
 }
-NAMES = ("Alice Moreau", "Tom Reyes")
+DRUGS = ("salbutamol", "budesonide")
 PROJECT = "Discharge letters"
 
 
@@ -32,7 +32,7 @@ def create_user(page: Page, username: str, role: str) -> str:
     return password
 
 
-def annotate_all(page: Page, with_names: bool) -> int:
+def annotate_all(page: Page, with_drugs: bool) -> int:
     """Label every task waiting for this annotator; returns how many."""
     done = 0
     info = page.locator("#task-info")
@@ -42,9 +42,9 @@ def annotate_all(page: Page, with_names: bool) -> int:
         caret_to(page, "chronic")
         page.keyboard.press("Shift+ArrowRight")
         page.keyboard.press("2")
-        if with_names:
-            name = next(n for n in NAMES if n in text.inner_text())
-            drag_over(page, "#task-text", name)
+        if with_drugs:
+            drug = next(d for d in DRUGS if d in text.inner_text())
+            drag_over(page, "#task-text", drug)
             page.keyboard.press("1")
         before = info.inner_text()
         page.keyboard.press("Enter")
@@ -70,9 +70,9 @@ def test_a_team_runs_a_project_in_the_browser(
     boss.get_by_role("button", name="New project").click()
     boss.get_by_label("Name", exact=True).fill(PROJECT)
     boss.get_by_label("Span labels").fill(
-        "PERSON | #1f77b4 | 1 | A named person\nDIAGNOSIS | #d62728 | 2 | A condition"
+        "DRUG | #1f77b4 | 1 | A medicine\nDIAGNOSIS | #d62728 | 2 | A condition"
     )
-    boss.get_by_label("Guidelines").fill("Mark people and diagnoses.")
+    boss.get_by_label("Guidelines").fill("Mark medicines and diagnoses.")
     boss.get_by_label("Annotations per task (overlap)").fill("2")
     expect(boss.get_by_label("Review stage")).to_be_checked()
     boss.get_by_role("button", name="Create project").click()
@@ -114,11 +114,11 @@ def test_a_team_runs_a_project_in_the_browser(
         timeout=60,
     )
 
-    for username, with_names in (("run-ann1", True), ("run-ann2", False)):
+    for username, with_drugs in (("run-ann1", True), ("run-ann2", False)):
         page = browser.new_context().new_page()
         sign_in(page, strongroom, username, passwords[username])
         open_view(page, PROJECT, "Annotate")
-        assert annotate_all(page, with_names) == 2
+        assert annotate_all(page, with_drugs) == 2
         page.context.close()
 
     reviewer = browser.new_context().new_page()
@@ -134,14 +134,14 @@ def test_a_team_runs_a_project_in_the_browser(
     reviewer.keyboard.press("2")
     expect(columns.nth(1)).to_have_class("answer chosen")
     reviewer.keyboard.press("r")
-    reviewer.keyboard.type("Please also mark the person.")
+    reviewer.keyboard.type("Please also mark the medicine.")
     reviewer.keyboard.press("Enter")
     expect(reviewer.get_by_role("status")).to_contain_text("Returned to")
     reviewer.screenshot(path=str(tmp_path / "review.png"))
 
     boss.get_by_role("button", name="Refresh").click()
     spans = boss.locator('table[data-section="spans"]')
-    # Per task one diagnosis both marked and one name only one marked: 2/3.
+    # Per task one diagnosis both marked and one medicine only one marked: 2/3.
     expect(spans.get_by_role("row", name="all labels")).to_contain_text("0.667")
     counts = boss.locator("#review-counts")
     expect(counts.locator(".figure", has_text="Accepted").locator("dd")).to_have_text(

@@ -19,10 +19,10 @@ from tests.browser.helpers import (
 from tests.e2e.harness import Strongroom
 
 TEXTS = {
-    "a.txt": "Dr. Alice Moreau reviewed the chronic asthma plan.\n",
-    "b.txt": "Nurse Tom Reyes reported chronic asthma symptoms.\n",
+    "a.txt": "Reviewed the chronic asthma plan with salbutamol.\n",
+    "b.txt": "Reported chronic asthma symptoms after budesonide.\n",
 }
-COMMENT = "Mark the title with the name: Dr. is part of the person."
+COMMENT = "Mark the medicine too: salbutamol is a DRUG."
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
         admin,
         name="Asthma review",
         labels=[
-            {"name": "PERSON", "hotkey": "1"},
+            {"name": "DRUG", "hotkey": "1"},
             {"name": "DIAGNOSIS", "hotkey": "2"},
         ],
         overlap=1,
