@@ -12,6 +12,8 @@ export async function openDashboard(project, { showSection }) {
   $("dashboard-title").textContent = `Dashboard: ${project.name}`;
   $("upload-result").textContent = "";
   $("member-result").textContent = "";
+  $("assign-result").textContent = "";
+  $("dashboard-assign").hidden = project.assignment !== "assigned";
   view.names = new Map();
   if (session.me?.roles.includes("admin")) {
     try {
@@ -166,7 +168,22 @@ async function upload(event) {
   event.target.reset();
 }
 
+async function assign(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const username = form.get("username").trim();
+  try {
+    const { assigned } = await api("POST", `/api/v1/projects/${view.project.id}/assignments`,
+                                   { username, count: Number(form.get("count")) });
+    $("assign-result").textContent = `${assigned} task(s) assigned to ${username}.`;
+    await refresh();
+  } catch (error) {
+    $("assign-result").textContent = error.message;
+  }
+}
+
 export function wireDashboard() {
+  $("assign-form").addEventListener("submit", assign);
   $("dashboard-refresh").addEventListener("click", refresh);
   $("member-form").addEventListener("submit", addMember);
   $("upload-form").addEventListener("submit", upload);

@@ -152,3 +152,42 @@ def test_a_team_runs_a_project_in_the_browser(
     )
     expect(boss.locator("#annotator-table tbody tr")).to_have_count(2)
     boss.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+
+CONFIG = """<View>
+  <Text name="text" value="$text"/>
+  <Labels name="label" toName="text">
+    <Label value="DRUG" background="#1f77b4" hotkey="1"/>
+  </Labels>
+  <Choices name="kind" toName="text" choice="multiple">
+    <Choice value="urgent"/>
+    <Choice value="routine"/>
+  </Choices>
+  {extra}
+</View>"""
+
+
+def test_a_label_studio_config_pasted_into_a_new_project(
+    strongroom: Strongroom, admin: httpx.Client, page: Page
+) -> None:
+    assert strongroom.admin_password
+    sign_in(page, strongroom, "admin", strongroom.admin_password)
+    page.get_by_role("button", name="New project").click()
+    page.get_by_label("Name", exact=True).fill("Imported")
+    config = page.get_by_label("Or a Label Studio labeling config (XML)")
+    config.fill(CONFIG.format(extra='<Rating name="r" toName="text"/>'))
+    page.get_by_role("button", name="Create project").click()
+    expect(page.locator("#project-result")).to_contain_text("<Rating>")
+
+    config.fill(CONFIG.format(extra=""))
+    page.get_by_role("button", name="Create project").click()
+    expect(page.get_by_role("heading", name="Dashboard: Imported")).to_be_visible()
+    [project] = [
+        p
+        for p in admin.get("/api/v1/projects").json()["projects"]
+        if p["name"] == "Imported"
+    ]
+    schema = project["schema"]
+    assert [label["name"] for label in schema["spans"]] == ["DRUG"]
+    assert [label["name"] for label in schema["classes"]] == ["urgent", "routine"]
+    assert schema["multi_label"] is True
