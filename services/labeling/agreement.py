@@ -274,8 +274,10 @@ def _overlap_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
     """Count one-to-one matches between same-label spans that intersect.
 
     Greedy: candidate pairs are taken largest overlap first, ties broken by
-    the smaller sum of boundary distances, then by position; a span already
-    matched is not matched again.
+    the smaller sum of boundary distances, then by the two spans' positions
+    (the earlier span of the pair first, whichever side it comes from, so
+    swapping ``a`` and ``b`` matches the same pairs); a span already matched
+    is not matched again.
     """
     if not a or not b:
         return 0
@@ -285,7 +287,7 @@ def _overlap_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
     ordered_b = sorted(b)
     starts = [s[0] for s in ordered_b]
     longest = max(s[1] - s[0] for s in ordered_b)
-    candidates: list[tuple[int, int, int, int]] = []
+    candidates: list[tuple[int, int, Span, Span, int, int]] = []
     for i, (start, end, _) in enumerate(a):
         # Only spans of b starting before this one ends can intersect it, and
         # none starting more than `longest` before this one's start can reach it.
@@ -295,13 +297,15 @@ def _overlap_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
             overlap = min(end, b_end) - max(start, b_start)
             if overlap > 0:
                 distance = abs(start - b_start) + abs(end - b_end)
-                candidates.append((-overlap, distance, i, j))
+                span_a, span_b = a[i], ordered_b[j]
+                first, second = sorted((span_a, span_b))
+                candidates.append((-overlap, distance, first, second, i, j))
             j -= 1
 
     candidates.sort()
     used_a: set[int] = set()
     used_b: set[int] = set()
-    for _, _, i, j in candidates:
+    for *_, i, j in candidates:
         if i not in used_a and j not in used_b:
             used_a.add(i)
             used_b.add(j)
@@ -374,24 +378,27 @@ def box_iou(a: Box, b: Box) -> float:
 def _match_boxes(a: Sequence[Box], b: Sequence[Box]) -> list[float]:
     """Match same-page same-label boxes one-to-one; return the matched IoUs.
 
-    Greedy: pairs with IoU above zero are taken highest IoU first (ties by
-    position); a box already matched is not matched again.
+    Greedy: pairs with IoU above zero are taken highest IoU first, ties by
+    the two boxes' coordinates (the smaller box tuple of the pair first, so
+    swapping ``a`` and ``b`` matches the same pairs); a box already matched is
+    not matched again.
     """
     groups_b: dict[tuple[int, str], list[int]] = defaultdict(list)
     for j, box in enumerate(b):
         groups_b[(box[0], box[5])].append(j)
-    candidates: list[tuple[float, int, int]] = []
+    candidates: list[tuple[float, Box, Box, int, int]] = []
     for i, box in enumerate(a):
         for j in groups_b.get((box[0], box[5]), ()):
             iou = box_iou(box, b[j])
             if iou > 0:
-                candidates.append((-iou, i, j))
+                first, second = sorted((box, b[j]))
+                candidates.append((-iou, first, second, i, j))
 
     candidates.sort()
     used_a: set[int] = set()
     used_b: set[int] = set()
     matched: list[float] = []
-    for negative_iou, i, j in candidates:
+    for negative_iou, _, _, i, j in candidates:
         if i not in used_a and j not in used_b:
             used_a.add(i)
             used_b.add(j)
