@@ -266,6 +266,9 @@ def _exact_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
         return 0
     if len(a) == 1 and len(b) == 1:
         return int(a[0] == b[0])
+    set_a, set_b = set(a), set(b)
+    if len(set_a) == len(a) and len(set_b) == len(b):
+        return len(set_a & set_b)
     counts_b = Counter(b)
     return sum(min(c, counts_b[s]) for s, c in Counter(a).items() if s in counts_b)
 
@@ -911,11 +914,19 @@ def gold_agreement(
         tasks += 1
         has_classes = has_classes or bool(reference.classes or answer.classes)
         same_classes += reference.classes == answer.classes
-        exact += span_prf(reference.spans, answer.spans, "exact").tp
-        overlap += span_prf(reference.spans, answer.spans, "overlap").tp
+        if reference.spans and answer.spans:
+            grouped_answer = _spans_by_label(answer.spans)
+            for label, spans in _spans_by_label(reference.spans).items():
+                if label in grouped_answer:
+                    exact += _exact_hits(spans, grouped_answer[label])
+                    overlap += _overlap_hits(spans, grouped_answer[label])
         gold_spans += len(reference.spans)
         own_spans += len(answer.spans)
-        ious = _match_boxes(reference.boxes, answer.boxes)
+        ious = (
+            _match_boxes(reference.boxes, answer.boxes)
+            if reference.boxes and answer.boxes
+            else []
+        )
         box_hits += sum(1 for iou in ious if iou >= iou_threshold)
         gold_boxes += len(reference.boxes)
         own_boxes += len(answer.boxes)
