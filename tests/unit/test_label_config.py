@@ -137,6 +137,26 @@ def test_text_area_is_a_field() -> None:
     assert schema.fields == (FieldSpec("summary", "One line, in your own words"),)
 
 
+def test_xml_declaration_is_accepted() -> None:
+    schema = parse_label_config(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<View><Text name="t"/><Labels name="l" toName="t"><Label value="A"/>'
+        "</Labels></View>"
+    )
+    assert schema.spans == (LabelSpec("A"),)
+
+
+def test_size_limit_counts_bytes() -> None:
+    # Under the limit in characters, over it in UTF-8 bytes (2 bytes each).
+    padding = "<!--" + "é" * (MAX_CONFIG_BYTES // 2 + 10) + "-->"
+    xml = (
+        "<View><Text name='t'/><Labels name='l' toName='t'><Label value='A'/>"
+        f"</Labels>{padding}</View>"
+    )
+    assert len(xml) < MAX_CONFIG_BYTES
+    assert "256 KiB" in _refused(xml).message
+
+
 def test_layout_tags_and_comments_are_ignored() -> None:
     schema = parse_label_config(
         """
