@@ -93,7 +93,7 @@ class ProjectIn(BaseModel):
     overlap: int = Field(default=1, ge=1, le=10)
     assignment: Literal["pull", "assigned"] = "pull"
     window: WindowIn = WindowIn()
-    review: bool = True
+    review: bool = False
 
 
 class MemberIn(BaseModel):

@@ -132,7 +132,7 @@ class Settings:
     overlap: int = 1
     assignment: str = PULL
     window: Window = Window()
-    review: bool = True
+    review: bool = False
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ def check_settings(
         overlap=overlap,
         assignment=assignment,
         window=window,
-        review=True if review is None else review,
+        review=bool(review),
     )
 
 

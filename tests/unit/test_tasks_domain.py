@@ -81,7 +81,9 @@ def _task(state: str = OPEN, **changes: object) -> Task:
     return Task(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def _lease(state: str = LEASED, expires: datetime = NOW, **changes: object) -> Assignment:
+def _lease(
+    state: str = LEASED, expires: datetime = NOW, **changes: object
+) -> Assignment:
     return Assignment(
         task_id="t1",
         project_id="p1",
@@ -154,7 +156,7 @@ def test_check_settings_defaults() -> None:
     assert settings.overlap == 1
     assert settings.assignment == "pull"
     assert settings.window == Window("document", 0)
-    assert settings.review is True
+    assert settings.review is False
 
 
 def test_hotkeys_are_shared_by_spans_classes_and_boxes_and_skip_s() -> None:
@@ -278,7 +280,9 @@ def test_may_read_while_leased_reviewing_or_managing() -> None:
     assert not may_read(ANNOTATOR_USER, PROJECT, task, None, NOW)
     assert may_read(REVIEWER_USER, PROJECT, reviewed, None, NOW)
     assert not may_read(REVIEWER_USER, PROJECT, task, None, NOW)
-    assert not may_read(REVIEWER_USER, PROJECT, reviewed, None, NOW + timedelta(hours=1))
+    assert not may_read(
+        REVIEWER_USER, PROJECT, reviewed, None, NOW + timedelta(hours=1)
+    )
     assert may_read(MANAGER_USER, PROJECT, task, None, NOW)
     assert not may_read(OUTSIDER, PROJECT, task, None, NOW)
 
