@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -14,8 +15,11 @@ from strongroom.services.common.auth import (
     REVIEWER,
     Principal,
 )
-from strongroom.services.common.errors import InvalidArgument, PermissionDenied
-from strongroom.services.common.errors import Conflict
+from strongroom.services.common.errors import (
+    Conflict,
+    InvalidArgument,
+    PermissionDenied,
+)
 from strongroom.services.tasks.domain import (
     COMPLETED,
     FULL,
@@ -383,7 +387,7 @@ def test_fixed_windows_cover_the_text_without_cutting_words() -> None:
     windows = split_windows(text, Window("fixed", 100))
 
     assert windows[0][0] == 0 and windows[-1][1] == len(text)
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in pairwise(windows))
     assert all(b - a <= 100 for a, b in windows)
     assert all(text[a:b].split()[-1].startswith("word") for a, b in windows)
     assert all(b == len(text) or text[b - 1] == " " for _a, b in windows)
