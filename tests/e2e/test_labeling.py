@@ -3,6 +3,7 @@ review with a returned answer, gold, agreement, windows and assignment."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -334,3 +335,56 @@ def test_annotators_cannot_read_tasks_they_do_not_hold(
         params={"project": project_id, "outcome": "denied", "limit": 50},
     ).json()["events"]
     assert len(denials) >= 2
+
+
+def test_the_cli_creates_a_project_with_queue_and_review_settings(
+    strongroom: Strongroom, admin: httpx.Client, tmp_path: Path
+) -> None:
+    assert strongroom.admin_password
+    strongroom.cli(
+        "login", "--username", "admin", "--password", strongroom.admin_password
+    )
+    guidelines = tmp_path / "guidelines.txt"
+    guidelines.write_text("Mark people, not places.")
+    config = tmp_path / "config.xml"
+    config.write_text(LABEL_STUDIO)
+
+    made = strongroom.cli(
+        "project",
+        "create",
+        "From the CLI",
+        "--label",
+        "PERSON",
+        "--class",
+        "Urgent",
+        "--class",
+        "Routine",
+        "--overlap",
+        "2",
+        "--review",
+        "--window",
+        "fixed",
+        "--window-size",
+        "500",
+        "--guidelines",
+        str(guidelines),
+    )
+    imported = strongroom.cli(
+        "project", "create", "Imported", "--label-config", str(config)
+    )
+    refused = strongroom.cli(
+        "project", "create", "Nothing", "--overlap", "2", check=False
+    )
+
+    project = admin.get(f"/api/v1/projects/{made.stdout.strip()}").json()
+    assert [label["name"] for label in project["schema"]["classes"]] == [
+        "Urgent",
+        "Routine",
+    ]
+    assert (project["overlap"], project["review"]) == (2, True)
+    assert project["window"] == {"kind": "fixed", "size": 500}
+    assert project["guidelines"] == "Mark people, not places."
+    other = admin.get(f"/api/v1/projects/{imported.stdout.strip()}").json()
+    assert other["schema"]["spans"][1]["name"] == "Hospital_name"
+    assert refused.returncode != 0
+    assert "(labels_required, HTTP 400)" in refused.stderr
