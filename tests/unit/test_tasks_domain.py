@@ -50,6 +50,7 @@ from strongroom.services.tasks.domain import (
     split_windows,
     state_after,
     suggestions_in,
+    tokens,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -416,3 +417,11 @@ def test_suggestions_keep_findings_inside_the_window_with_a_matching_label() -> 
 
 def test_lease_expiry_adds_lease_seconds() -> None:
     assert lease_expiry(NOW, 90) == NOW + timedelta(seconds=90)
+
+
+def test_tokens_are_words_and_punctuation_in_document_offsets() -> None:
+    text = "Dr. O'Neil's re-check, 12.5 mg."
+
+    found = [text[a - 100 : b - 100] for a, b in tokens(text, offset=100)]
+
+    assert found == ["Dr", ".", "O'Neil's", "re-check", ",", "12", ".", "5", "mg", "."]
