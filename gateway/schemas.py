@@ -93,7 +93,7 @@ class ProjectIn(BaseModel):
     overlap: int = Field(default=1, ge=1, le=10)
     assignment: Literal["pull", "assigned"] = "pull"
     window: WindowIn = WindowIn()
-    review: bool = True
+    review: bool = False
 
 
 class MemberIn(BaseModel):
@@ -527,6 +527,8 @@ class Task(BaseModel):
     review_comment: str | None
     # The caller's own current answer, when the task came back to them.
     annotation: Annotation | None = None
+    # [start, end] of each word or punctuation token, with the text.
+    tokens: list[tuple[int, int]]
     created_at: str | None
 
     @classmethod
@@ -567,6 +569,7 @@ class Task(BaseModel):
             my_state=t.my_state,
             review_comment=t.review_comment or None,
             annotation=Annotation.from_proto(annotation) if annotation else None,
+            tokens=[(s.start, s.end) for s in t.tokens] if with_text else [],
             created_at=_time(t.created_at),
         )
 

@@ -266,6 +266,9 @@ def _exact_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
         return 0
     if len(a) == 1 and len(b) == 1:
         return int(a[0] == b[0])
+    set_a, set_b = set(a), set(b)
+    if len(set_a) == len(a) and len(set_b) == len(b):
+        return len(set_a & set_b)
     counts_b = Counter(b)
     return sum(min(c, counts_b[s]) for s, c in Counter(a).items() if s in counts_b)
 
@@ -274,8 +277,10 @@ def _overlap_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
     """Count one-to-one matches between same-label spans that intersect.
 
     Greedy: candidate pairs are taken largest overlap first, ties broken by
-    the smaller sum of boundary distances, then by position; a span already
-    matched is not matched again.
+    the smaller sum of boundary distances, then by the two spans' positions
+    (the earlier span of the pair first, whichever side it comes from, so
+    swapping ``a`` and ``b`` matches the same pairs); a span already matched
+    is not matched again.
     """
     if not a or not b:
         return 0
@@ -285,7 +290,7 @@ def _overlap_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
     ordered_b = sorted(b)
     starts = [s[0] for s in ordered_b]
     longest = max(s[1] - s[0] for s in ordered_b)
-    candidates: list[tuple[int, int, int, int]] = []
+    candidates: list[tuple[int, int, Span, Span, int, int]] = []
     for i, (start, end, _) in enumerate(a):
         # Only spans of b starting before this one ends can intersect it, and
         # none starting more than `longest` before this one's start can reach it.
@@ -295,13 +300,15 @@ def _overlap_hits(a: Sequence[Span], b: Sequence[Span]) -> int:
             overlap = min(end, b_end) - max(start, b_start)
             if overlap > 0:
                 distance = abs(start - b_start) + abs(end - b_end)
-                candidates.append((-overlap, distance, i, j))
+                span_a, span_b = a[i], ordered_b[j]
+                first, second = sorted((span_a, span_b))
+                candidates.append((-overlap, distance, first, second, i, j))
             j -= 1
 
     candidates.sort()
     used_a: set[int] = set()
     used_b: set[int] = set()
-    for _, _, i, j in candidates:
+    for *_, i, j in candidates:
         if i not in used_a and j not in used_b:
             used_a.add(i)
             used_b.add(j)
@@ -374,24 +381,27 @@ def box_iou(a: Box, b: Box) -> float:
 def _match_boxes(a: Sequence[Box], b: Sequence[Box]) -> list[float]:
     """Match same-page same-label boxes one-to-one; return the matched IoUs.
 
-    Greedy: pairs with IoU above zero are taken highest IoU first (ties by
-    position); a box already matched is not matched again.
+    Greedy: pairs with IoU above zero are taken highest IoU first, ties by
+    the two boxes' coordinates (the smaller box tuple of the pair first, so
+    swapping ``a`` and ``b`` matches the same pairs); a box already matched is
+    not matched again.
     """
     groups_b: dict[tuple[int, str], list[int]] = defaultdict(list)
     for j, box in enumerate(b):
         groups_b[(box[0], box[5])].append(j)
-    candidates: list[tuple[float, int, int]] = []
+    candidates: list[tuple[float, Box, Box, int, int]] = []
     for i, box in enumerate(a):
         for j in groups_b.get((box[0], box[5]), ()):
             iou = box_iou(box, b[j])
             if iou > 0:
-                candidates.append((-iou, i, j))
+                first, second = sorted((box, b[j]))
+                candidates.append((-iou, first, second, i, j))
 
     candidates.sort()
     used_a: set[int] = set()
     used_b: set[int] = set()
     matched: list[float] = []
-    for negative_iou, i, j in candidates:
+    for negative_iou, _, _, i, j in candidates:
         if i not in used_a and j not in used_b:
             used_a.add(i)
             used_b.add(j)
@@ -904,11 +914,19 @@ def gold_agreement(
         tasks += 1
         has_classes = has_classes or bool(reference.classes or answer.classes)
         same_classes += reference.classes == answer.classes
-        exact += span_prf(reference.spans, answer.spans, "exact").tp
-        overlap += span_prf(reference.spans, answer.spans, "overlap").tp
+        if reference.spans and answer.spans:
+            grouped_answer = _spans_by_label(answer.spans)
+            for label, spans in _spans_by_label(reference.spans).items():
+                if label in grouped_answer:
+                    exact += _exact_hits(spans, grouped_answer[label])
+                    overlap += _overlap_hits(spans, grouped_answer[label])
         gold_spans += len(reference.spans)
         own_spans += len(answer.spans)
-        ious = _match_boxes(reference.boxes, answer.boxes)
+        ious = (
+            _match_boxes(reference.boxes, answer.boxes)
+            if reference.boxes and answer.boxes
+            else []
+        )
         box_hits += sum(1 for iou in ious if iou >= iou_threshold)
         gold_boxes += len(reference.boxes)
         own_boxes += len(answer.boxes)

@@ -198,22 +198,22 @@ def apply_review(
         changed = store.return_answer(conn, task, annotator, comment)
     else:
         changed = store.close_review(conn, task)
-    if changed:
-        stage_audit(
-            conn,
-            service=SERVICE,
-            action="task.return" if decision == domain.REJECT else "task.close",
-            actor=actor,
-            resource_type="task",
-            resource_id=task.id,
-            project_id=task.project_id,
-            details={
-                "document_id": task.document_id,
-                "review_id": review_id,
-                "decision": decision,
-                **({"annotator": annotator} if decision == domain.REJECT else {}),
-            },
-        )
+    stage_audit(
+        conn,
+        service=SERVICE,
+        action="task.return" if decision == domain.REJECT else "task.close",
+        actor=actor,
+        resource_type="task",
+        resource_id=task.id,
+        project_id=task.project_id,
+        details={
+            "document_id": task.document_id,
+            "review_id": review_id,
+            "decision": decision,
+            **({"annotator": annotator} if decision == domain.REJECT else {}),
+            **({} if changed else {"repeat": 1}),
+        },
+    )
     return changed
 
 

@@ -215,7 +215,9 @@ def parse_label_config(xml: str) -> LabelSchema:
 
 
 def _parse_xml(xml: str) -> ET.Element:
-    if len(xml.encode("utf-8", errors="replace")) > MAX_CONFIG_BYTES:
+    # A character is at least one byte, so a long string needs no encoding.
+    too_long = len(xml) > MAX_CONFIG_BYTES
+    if too_long or len(xml.encode("utf-8", errors="replace")) > MAX_CONFIG_BYTES:
         raise _invalid(
             f"A labeling config may be at most {MAX_CONFIG_BYTES // 1024} KiB."
         )

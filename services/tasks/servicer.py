@@ -703,6 +703,10 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             review_comment=mine.comment if mine is not None else "",
             reviewer=task.reviewer,
             created_at=to_timestamp(task.created_at),
+            tokens=[
+                common_pb2.Span(start=start, end=end)
+                for start, end in domain.tokens(text, task.window_start)
+            ],
         )
 
 

@@ -577,6 +577,9 @@ def submit(
     """
     now = utc_now()
     mine = get_assignment(conn, task.id, annotator)
+    if mine is not None and mine.annotation_id == annotation_id:
+        # Counted already; since then it may have been reopened or returned.
+        return False
     if mine is not None and mine.state == SUBMITTED:
         if mine.annotation_id != annotation_id:
             conn.execute(

@@ -239,6 +239,62 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             "/api/v1/projects/{project_id}/annotations",
             get("/api/v1/projects/{project}/annotations"),
         ),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/reopen",
+            lambda c, h: ann(c).post(f"/api/v1/tasks/{c['task']}/reopen", headers=h),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/skip",
+            lambda c, h: ann(c).post(
+                f"/api/v1/tasks/{c['task']}/skip",
+                json={"reason": "route table review"},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/tasks/{task_id}/pages/{page}",
+            get("/api/v1/tasks/{task}/pages/1", ann),
+        ),
+        (
+            "PATCH",
+            "/api/v1/tasks/{task_id}",
+            lambda c, h: admin(c).patch(
+                f"/api/v1/tasks/{c['task']}", json={"priority": 5}, headers=h
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/assignments",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/assignments",
+                json={"username": "route-ann", "count": 1},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/stats",
+            get("/api/v1/projects/{project}/stats"),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/reviews/next",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/reviews/next", headers=h
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/review",
+            lambda c, h: admin(c).post(
+                f"/api/v1/tasks/{c['task']}/review",
+                json={"decision": "correct", "annotation": {"spans": []}},
+                headers=h,
+            ),
+        ),
         ("POST", "/api/v1/projects/{project_id}/exports", export),
         (
             "GET",
@@ -321,6 +377,7 @@ def test_reads_of_protected_data_are_recorded_as_reads(
         ("GET", "/api/v1/exports/{export_id}/files/{name}"): "export.download",
         ("GET", "/api/v1/users"): "user.list",
         ("GET", "/api/v1/projects/{project_id}/tasks"): "task.list",
+        ("GET", "/api/v1/projects/{project_id}/stats"): "project.stats.read",
         ("GET", "/api/v1/audit/events"): "audit.search",
     }
     for route, action in expected.items():
@@ -404,6 +461,39 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         ),
         "TaskService/ListTasks": lambda: tasks_pb2.ListTasksRequest(
             project_id=c["project"], page=page
+        ),
+        "TaskService/SkipTask": lambda: tasks_pb2.SkipTaskRequest(
+            task_id=c["task"], reason="route table review"
+        ),
+        "TaskService/ReopenTask": lambda: tasks_pb2.ReopenTaskRequest(
+            task_id=c["task"]
+        ),
+        "TaskService/UpdateTask": lambda: tasks_pb2.UpdateTaskRequest(
+            task_id=c["task"], priority=1
+        ),
+        "TaskService/AssignTasks": lambda: tasks_pb2.AssignTasksRequest(
+            project_id=c["project"], annotator="someone", count=1
+        ),
+        "TaskService/GetTaskPage": lambda: tasks_pb2.GetTaskPageRequest(
+            task_id=c["task"], page=1
+        ),
+        "TaskService/LeaseNextReview": lambda: tasks_pb2.LeaseNextReviewRequest(
+            project_id=c["project"]
+        ),
+        "TaskService/ResolveReview": lambda: tasks_pb2.ResolveReviewRequest(
+            task_id=c["task"], decision="accept"
+        ),
+        "TaskService/GetQueueStats": lambda: tasks_pb2.GetQueueStatsRequest(
+            project_id=c["project"]
+        ),
+        "LabelingService/ListTaskAnnotations": lambda: (
+            labeling_pb2.ListTaskAnnotationsRequest(task_id=c["task"])
+        ),
+        "LabelingService/ReviewTask": lambda: labeling_pb2.ReviewTaskRequest(
+            task_id=c["task"], decision="accept"
+        ),
+        "LabelingService/GetProjectStats": lambda: labeling_pb2.GetProjectStatsRequest(
+            project_id=c["project"]
         ),
         "LabelingService/SubmitAnnotation": lambda: (
             labeling_pb2.SubmitAnnotationRequest(task_id=c["task"])
