@@ -73,7 +73,11 @@ export class Editor {
     this.task = task;
     this.textValue = task.text ?? "";
     this.offset = task.window_start ?? 0;
-    this.tokens = tokenize(this.textValue);
+    // The tasks service sends the window's tokens (document offsets); the
+    // page's own reading of the text stands in when a task has none.
+    this.tokens = task.tokens?.length
+      ? task.tokens.map(([start, end]) => ({ start: start - this.offset, end: end - this.offset }))
+      : tokenize(this.textValue);
     const inWindow = (s) => s.start >= this.offset && s.end <= this.offset + this.textValue.length;
     const local = (s) => ({ ...s, start: s.start - this.offset, end: s.end - this.offset });
     this.spans = (annotation?.spans ?? []).filter(inWindow).map((s) => ({
