@@ -122,7 +122,10 @@ def caret_text(page: Page) -> str:
 
 
 def answer(
-    client: httpx.Client, project_id: str, marks: list[tuple[str, str]]
+    client: httpx.Client,
+    project_id: str,
+    marks: list[tuple[str, str]],
+    classes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Take the next task over the API and submit spans over the given words."""
     task: dict[str, Any] = client.post(
@@ -134,6 +137,6 @@ def answer(
         spans.append({"start": at, "end": at + len(words), "label": label})
     client.post(
         f"/api/v1/tasks/{task['id']}/annotations",
-        json={"spans": spans, "seconds": 3.0},
+        json={"spans": spans, "classes": list(classes), "seconds": 3.0},
     ).raise_for_status()
     return task

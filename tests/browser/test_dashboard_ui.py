@@ -26,10 +26,13 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
     project = make_project(
         admin,
         name="Overlap two",
-        labels=[
-            {"name": "DRUG", "hotkey": "1"},
-            {"name": "DIAGNOSIS", "hotkey": "2"},
-        ],
+        schema={
+            "spans": [
+                {"name": "DRUG", "hotkey": "1"},
+                {"name": "DIAGNOSIS", "hotkey": "2"},
+            ],
+            "classes": [{"name": "urgent"}, {"name": "routine"}],
+        },
         overlap=2,
         review=False,
     )
@@ -63,8 +66,14 @@ def test_dashboard_shows_the_new_agreement(
         setup["clients"]["db-one"],
         project_id,
         [("chronic asthma", "DIAGNOSIS"), ("salbutamol", "DRUG")],
+        classes=("urgent",),
     )
-    answer(setup["clients"]["db-two"], project_id, [("chronic asthma", "DIAGNOSIS")])
+    answer(
+        setup["clients"]["db-two"],
+        project_id,
+        [("chronic asthma", "DIAGNOSIS")],
+        classes=("routine",),
+    )
 
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator("#no-agreement")).to_be_hidden()
@@ -80,3 +89,12 @@ def test_dashboard_shows_the_new_agreement(
     expect(rows).to_have_count(2)
     expect(rows.filter(has_text="db-one")).to_contain_text("1")
     expect(page.locator("#agreement-counts")).to_contain_text("1 of 1 task(s)")
+    # "urgent" as present/absent: one rater yes, one no, on one task.
+    # Cohen: observed 0, expected 1*0 + 0*1 = 0, so 0. Fleiss: P = 0,
+    # Pe = 0.5^2 + 0.5^2 = 0.5, so (0 - 0.5) / 0.5 = -1. Alpha: Do = 1,
+    # De = 2 * 1 * 1 / (2 * 1) = 1, so 0.
+    classes = page.locator('table[data-section="classification"] tbody tr')
+    expect(classes).to_have_count(3)
+    expect(classes.filter(has_text="urgent").get_by_role("cell")).to_have_text(
+        ["0.000", "-1.000", "0.000", "1"]
+    )
