@@ -63,7 +63,7 @@ function viewsOf(project) {
     .map((m) => m.role);
   const views = [];
   if (mine.includes("annotator")) views.push(["Annotate", openAnnotate]);
-  if (mine.includes("reviewer")) views.push(["Review", openReview]);
+  if (mine.includes("reviewer") && project.review !== false) views.push(["Review", openReview]);
   if (has("admin") || mine.includes("manager")) views.push(["Dashboard", openDashboard]);
   return views;
 }

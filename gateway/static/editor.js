@@ -70,6 +70,8 @@ export class Editor {
   // --- loading -------------------------------------------------------------
 
   load(task, annotation) {
+    // Page images are kept for the task on screen only.
+    if (this.task?.id !== task.id) this.images.clear();
     this.task = task;
     this.textValue = task.text ?? "";
     this.offset = task.window_start ?? 0;
@@ -165,7 +167,7 @@ export class Editor {
   }
 
   removeSpan(index) {
-    const [removed] = [this.spans[index]];
+    const removed = this.spans[index];
     if (!removed) return;
     this.remember();
     this.spans.splice(index, 1);
