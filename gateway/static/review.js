@@ -60,8 +60,14 @@ function render() {
     const differs = new Set(a.spans.map((s, i) => (spanVotes.get(spanKey(s)) < everyone ? i : -1))
       .filter((i) => i >= 0));
     const body = el("div", { class: "task-text", "aria-label": `Text as ${a.annotator_name} labelled it` });
-    drawText(body, text, { spans, differs, colorOf });
     const missing = [...spanVotes.keys()].filter((k) => !a.spans.some((s) => spanKey(s) === k));
+    // What other answers have and this one lacks, drawn dashed.
+    const absent = missing.map((k) => {
+      const [start, end, ...label] = k.split(":");
+      return { start: Number(start) - offset, end: Number(end) - offset, label: label.join(":") };
+    });
+    drawText(body, text, { spans, differs, colorOf, suggestions: absent,
+                           hint: (label) => [`${label} missing`, `Another answer has ${label} here`] });
     const classes = (a.classes ?? []).map((c) => el("li", {
       class: classVotes.get(c) < everyone ? "differs" : "",
       text: classVotes.get(c) < everyone ? `${c} (others differ)` : c }));
@@ -80,7 +86,9 @@ function render() {
       a.relations?.length ? el("p", { text: `${a.relations.length} relation(s)` }) : "",
       a.boxes?.length ? el("p", { text: `${a.boxes.length} box(es): ${a.boxes.map((b) => `${b.label} p.${b.page}`).join(", ")}` }) : "",
       fields.length ? el("dl", {}, ...fields) : "",
-      a.seconds ? el("p", { class: "help", text: `${Math.round(a.seconds)} s spent` }) : "");
+      a.seconds ? el("p", { class: "help",
+                            text: `${a.seconds < 10 ? a.seconds.toFixed(1) : Math.round(a.seconds)} s spent` })
+                : "");
     column.addEventListener("click", () => { view.chosen = index; render(); });
     return column;
   }));

@@ -77,7 +77,8 @@ export function mouseSelection(container) {
 // chosen, differs (a Set of span indices that other answers lack), colorOf}.
 export function drawText(container, text, marks) {
   const { spans = [], suggestions = [], selection = null, chosen = null,
-          differs = new Set(), colorOf } = marks;
+          differs = new Set(), colorOf,
+          hint = (label) => [`${label}?`, `Suggested ${label}: click or press A to accept`] } = marks;
   const cuts = new Set([0, text.length]);
   for (const s of [...spans, ...suggestions]) { cuts.add(s.start); cuts.add(s.end); }
   if (selection) { cuts.add(selection.start); cuts.add(selection.end); }
@@ -110,9 +111,8 @@ export function drawText(container, text, marks) {
     } else if (suggested.length) {
       const top = suggested[0];
       node = el("mark", { class: "suggestion", color: colorOf(top.s.label),
-                          "data-suggestion": top.index,
-                          title: `Suggested ${top.s.label}: click or press A to accept` }, piece);
-      const ending = suggested.filter(({ s }) => s.end === b).map(({ s }) => `${s.label}?`);
+                          "data-suggestion": top.index, title: hint(top.s.label)[1] }, piece);
+      const ending = suggested.filter(({ s }) => s.end === b).map(({ s }) => hint(s.label)[0]);
       if (ending.length) node.dataset.tag = ending.join(" · ");
     } else {
       node = el("span", {}, piece);

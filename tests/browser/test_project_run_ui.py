@@ -128,6 +128,12 @@ def test_a_team_runs_a_project_in_the_browser(
     expect(columns).to_have_count(2)
     expect(reviewer.locator("#review-columns")).to_contain_text("run-ann1")
     expect(reviewer.locator("#review-columns")).to_contain_text("run-ann2")
+    # The differences: the medicine only run-ann1 marked.
+    one = columns.filter(has_text="run-ann1")
+    two = columns.filter(has_text="run-ann2")
+    expect(one.locator("mark[data-tag='DRUG ≠']")).to_have_count(1)
+    expect(two.locator("mark[data-tag='DRUG missing']")).to_have_count(1)
+    reviewer.screenshot(path=str(tmp_path / "review.png"))
     reviewer.keyboard.press("a")
     expect(reviewer.get_by_role("status")).to_contain_text("Accepted")
     expect(columns).to_have_count(2)
@@ -137,7 +143,6 @@ def test_a_team_runs_a_project_in_the_browser(
     reviewer.keyboard.type("Please also mark the medicine.")
     reviewer.keyboard.press("Enter")
     expect(reviewer.get_by_role("status")).to_contain_text("Returned to")
-    reviewer.screenshot(path=str(tmp_path / "review.png"))
 
     boss.get_by_role("button", name="Refresh").click()
     spans = boss.locator('table[data-section="spans"]')
