@@ -77,7 +77,7 @@ _HOTKEY = re.compile(r"[A-Za-z0-9]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\f")
 # Runs of letters and digits (with inner apostrophes and hyphens), or one
 # other visible character.
-_TOKEN = re.compile(r"\w+(?:['’-]\w+)*|[^\w\s]")
+_TOKEN = re.compile(r"\w+(?:['\u2019-]\w+)*|[^\w\s]")
 # A palette with enough contrast on white for labels that bring no colour.
 _PALETTE = (
     "#1f77b4",
