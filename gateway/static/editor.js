@@ -296,10 +296,12 @@ export class Editor {
     if (onPage) {
       const boxLabel = this.schema.boxes.find((l) => l.hotkey === k);
       if (boxLabel) { this.setBoxLabel(boxLabel.name); return true; }
-      if ((k === "Delete" || k === "Backspace") && this.chosenBox !== null) {
-        this.removeBox(this.chosenBox);
+      if (k === "Delete" || k === "Backspace") {
+        if (this.chosenBox !== null) this.removeBox(this.chosenBox);
+        else say("Choose a box first: click it, or step with [ and ].");
         return true;
       }
+      if (k === "[" || k === "]") { this.chooseBox(k === "]" ? 1 : -1); return true; }
     }
     const spanLabel = this.schema.spans.find((l) => l.hotkey === k);
     if (spanLabel) { this.addSpan(spanLabel.name); return true; }
@@ -459,6 +461,16 @@ export class Editor {
       this.renderBoxes();
       say(`${box.label} box drawn on page ${box.page}; a box label's key changes its label.`);
     });
+  }
+
+  chooseBox(step) {
+    const here = this.boxes.map((b, i) => (b.page === this.page ? i : -1)).filter((i) => i >= 0);
+    if (!here.length) return;
+    const at = here.indexOf(this.chosenBox);
+    this.chosenBox = here[at === -1 ? (step > 0 ? 0 : here.length - 1)
+                                    : (at + step + here.length) % here.length];
+    this.renderBoxes();
+    say(`${this.boxes[this.chosenBox].label} box chosen (Delete removes it).`);
   }
 
   setBoxLabel(name) {
