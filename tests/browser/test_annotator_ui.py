@@ -94,6 +94,11 @@ def test_annotator_labels_submits_undoes_and_takes_the_next(
         ),
     )
     sign_in(page, strongroom, "ui-annotator", setup["password"])
+    # An annotator's page offers annotating only.
+    for view in ("New project", "People", "Audit trail"):
+        expect(page.get_by_role("button", name=view)).to_be_hidden()
+    project_row = page.get_by_role("listitem").filter(has_text="Respiratory")
+    expect(project_row.get_by_role("button")).to_have_text(["Annotate"])
     open_view(page, "Respiratory", "Annotate")
 
     text = page.locator("#task-text")

@@ -59,6 +59,8 @@ def test_reviewer_rejects_and_corrects_and_the_annotator_sees_the_comment(
     strongroom: Strongroom, setup: dict, page: Page, browser: Browser
 ) -> None:
     sign_in(page, strongroom, "rv-reviewer", setup["people"]["rv-reviewer"])
+    project_row = page.get_by_role("listitem").filter(has_text="Asthma review")
+    expect(project_row.get_by_role("button")).to_have_text(["Review"])
     open_view(page, "Asthma review", "Review")
     columns = page.locator("#review-columns article")
     expect(columns).to_have_count(1)
