@@ -107,10 +107,12 @@ export class Editor {
 
   // --- edits and undo ------------------------------------------------------
 
+  // Free-text fields keep their own undo (the browser's, while typing), so
+  // undoing a span never takes back words typed since.
   snapshot() {
     return structuredClone({ spans: this.spans, classes: this.classes, relations: this.relations,
-                             boxes: this.boxes, fields: this.fields,
-                             suggestions: this.suggestions, accepted: this.accepted });
+                             boxes: this.boxes, suggestions: this.suggestions,
+                             accepted: this.accepted });
   }
 
   remember() { this.history.push(this.snapshot()); }
@@ -119,7 +121,6 @@ export class Editor {
     const previous = this.history.pop();
     if (!previous) return false;
     Object.assign(this, previous);
-    for (const [name, input] of this.fieldInputs) input.value = this.fields[name] ?? "";
     this.chosen = null;
     this.chosenBox = null;
     this.relationFrom = null;
