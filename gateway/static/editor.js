@@ -150,6 +150,10 @@ export class Editor {
   addSpan(label) {
     if (!this.task) return;
     const range = this.pendingRange();
+    if ((!range || range.start >= range.end) && this.chosen !== null) {
+      this.relabelSpan(this.chosen, label);
+      return;
+    }
     if (!range || range.start >= range.end) {
       say("Select some text first: drag with the mouse, or move with the arrow keys.");
       return;
@@ -165,6 +169,17 @@ export class Editor {
     window.getSelection().removeAllRanges();
     this.render();
     say(`${label} added: "${this.textValue.slice(span.start, span.end)}".`);
+  }
+
+  // A label's key with a span chosen and nothing selected gives it that label.
+  relabelSpan(index, label) {
+    const span = this.spans[index];
+    if (!span || span.label === label) return;
+    if (this.spans.some((s) => key(s) === key({ ...span, label }))) return;
+    this.remember();
+    this.spans[index] = { ...span, label };
+    this.render();
+    say(`Now ${label}: "${this.textValue.slice(span.start, span.end)}".`);
   }
 
   removeSpan(index) {

@@ -112,9 +112,13 @@ def test_annotator_labels_submits_undoes_and_takes_the_next(
     caret_to(page, "chronic")
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("2")
-    expect(text.locator("mark", has_text="chronic asthma")).to_have_attribute(
-        "data-tag", "DIAGNOSIS"
-    )
+    diagnosis = text.locator("mark", has_text="chronic asthma")
+    expect(diagnosis).to_have_attribute("data-tag", "DIAGNOSIS")
+    # With nothing selected, a label's key relabels the chosen span.
+    page.keyboard.press("1")
+    expect(diagnosis).to_have_attribute("data-tag", "DRUG")
+    page.keyboard.press("2")
+    expect(diagnosis).to_have_attribute("data-tag", "DIAGNOSIS")
     # A span by mouse: a drag over the medicine, then the label's key.
     drag_over(page, "#task-text", DRUGS[first])
     page.keyboard.press("1")
