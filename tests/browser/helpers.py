@@ -30,7 +30,7 @@ def add_member(
 
 def make_project(admin: httpx.Client, **fields: Any) -> dict[str, Any]:
     response = admin.post("/api/v1/projects", json=fields)
-    response.raise_for_status()
+    assert response.status_code == 201, (response.status_code, response.text)
     project: dict[str, Any] = response.json()
     return project
 

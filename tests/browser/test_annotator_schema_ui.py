@@ -117,3 +117,56 @@ def test_relation_classes_field_and_skip(
     stats = admin.get(f"/api/v1/projects/{project_id}/stats").json()
     [me] = stats["annotators"]
     assert me["submitted"] == 1 and me["skipped"] == 1
+
+
+WINDOWED = (
+    "The first visit found nothing of note at all, and the notes say so. "
+    "The second visit also found nothing worth a label in this text. "
+    "The third visit found chronic asthma and more.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def windowed(strongroom: Strongroom, admin: httpx.Client) -> dict:
+    project = make_project(
+        admin,
+        name="Windows",
+        schema={"spans": [{"name": "DIAGNOSIS", "hotkey": "2"}]},
+        window={"kind": "fixed", "size": 100},
+        review=False,
+    )
+    subject, password = make_user(admin, "sc-windows", "annotator")
+    add_member(admin, project["id"], "sc-windows", subject, "annotator")
+    upload_texts(admin, project["id"], {"visits.txt": WINDOWED})
+    return {"project": project, "password": password}
+
+
+def test_a_span_in_a_later_window_is_stored_at_its_document_offset(
+    strongroom: Strongroom, admin: httpx.Client, windowed: dict, page: Page
+) -> None:
+    sign_in(page, strongroom, "sc-windows", windowed["password"])
+    open_view(page, "Windows", "Annotate")
+    text = page.locator("#task-text")
+    expect(text).not_to_be_empty()
+    # Answer the windows in the order they come; mark the diagnosis where
+    # it is, submit the other windows empty.
+    for _ in range(4):
+        if "No task is waiting" in page.get_by_role("status").inner_text():
+            break
+        before = page.locator("#task-info").inner_text()
+        if "chronic asthma" in text.inner_text():
+            caret_to(page, "chronic")
+            page.keyboard.press("Shift+ArrowRight")
+            page.keyboard.press("2")
+        page.keyboard.press("Enter")
+        expect(page.locator("#task-info")).not_to_have_text(before)
+    expect(page.get_by_role("status")).to_contain_text("No task is waiting")
+
+    project_id = windowed["project"]["id"]
+    answers = admin.get(f"/api/v1/projects/{project_id}/annotations").json()[
+        "annotations"
+    ]
+    assert len(answers) >= 2
+    [span] = [s for a in answers for s in a["spans"]]
+    assert span["start"] > 100
+    assert WINDOWED[span["start"] : span["end"]] == "chronic asthma"
