@@ -133,7 +133,10 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         self._tell_tasks(
             self.tasks.CompleteTask,
             tasks_pb2.CompleteTaskRequest(
-                task_id=task.id, annotation_id=annotation.id, seconds=content.seconds
+                task_id=task.id,
+                annotation_id=annotation.id,
+                seconds=content.seconds,
+                version=annotation.version,
             ),
             metadata,
         )
@@ -323,6 +326,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "document_id": task.document_id,
                     "decision": review.decision,
                     "annotator": annotator,
+                    "annotation_id": review.annotation_id,
                     "gold_annotation_id": review.gold_annotation_id,
                 },
             )
@@ -349,6 +353,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 task_id=task.id,
                 decision=review.decision,
                 annotator=annotator,
+                annotation_id=review.annotation_id,
                 comment=review.comment,
                 review_id=review.id,
             ),

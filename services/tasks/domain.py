@@ -211,6 +211,7 @@ class Assignment:
     annotation_id: str = ""
     comment: str = ""
     seconds: float = 0.0
+    answer_version: int = 0
     started_at: str = ""
     submitted_at: str = ""
 

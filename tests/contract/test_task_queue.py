@@ -112,10 +112,13 @@ def claim(engine: Engine, who: str, minute: float = 0) -> str | None:
         return store.claim_from_pool(conn, PROJECT, who, at(minute + 30))
 
 
-def submit(engine: Engine, task_id: str, who: str, review: bool = False) -> bool:
+def submit(
+    engine: Engine, task_id: str, who: str, review: bool = False, version: int = 1
+) -> bool:
     with engine.begin() as conn:
         task = store.get_task(conn, task_id)
-        return store.submit(conn, task, who, f"a-{task_id}-{who}", 12.5, review)
+        answer_id = f"a-{task_id}-{who}-{version}"
+        return store.submit(conn, task, who, answer_id, 12.5, review, version)
 
 
 def task(engine: Engine, task_id: str) -> Task:
@@ -214,6 +217,24 @@ def test_skipping_frees_the_slot_and_the_task_never_comes_back(engine: Engine) -
     assert claim(engine, "ben") == first
 
 
+def test_a_late_or_older_answer_report_changes_nothing(engine: Engine) -> None:
+    (only,) = queue(engine, 1, overlap=1, review=True)
+    claim(engine, "ann")
+    assert submit(engine, only, "ann", review=True, version=1)
+    with engine.begin() as conn:
+        store.reopen(conn, store.get_task(conn, only), "ann", at(30), review=True)
+
+    assert not submit(engine, only, "ann", review=True, version=1)
+    assert assignment_state(engine, only, "ann") == LEASED, "still reopened"
+    assert submit(engine, only, "ann", review=True, version=3)
+    assert not submit(engine, only, "ann", review=True, version=2)
+    with engine.connect() as conn:
+        mine = store.get_assignment(conn, only, "ann")
+    assert mine is not None
+    assert (mine.annotation_id, mine.answer_version) == (f"a-{only}-ann-3", 3)
+    assert (task(engine, only).state, task(engine, only).submitted) == (REVIEW, 1)
+
+
 def test_reopening_takes_an_answer_back_until_it_is_resubmitted(
     engine: Engine,
 ) -> None:
@@ -249,7 +270,10 @@ def test_review_leases_one_reviewer_then_returns_or_closes(engine: Engine) -> No
     assert (held.id, again.id, other.id, nothing) == (first, first, second, None)
 
     with engine.begin() as conn:
-        assert store.return_answer(conn, held, "ann", "Missed a name")
+        assert not store.return_answer(conn, held, "ann", "a-other", "Wrong answer")
+        assert store.return_answer(
+            conn, held, "ann", f"a-{first}-ann-1", "Missed a name"
+        )
         assert store.close_review(conn, store.get_task(conn, second))
     assert (task(engine, first).state, task(engine, first).reviewer) == (FULL, "")
     assert assignment_state(engine, first, "ann") == RETURNED
@@ -259,8 +283,13 @@ def test_review_leases_one_reviewer_then_returns_or_closes(engine: Engine) -> No
         back = store.mine(conn, PROJECT, "ann", RETURNED)
         assert back is not None and back.comment == "Missed a name"
         store.lease(conn, first, "ann", at(60))
-    assert submit(engine, first, "ann", review=True)
+    assert not submit(engine, first, "ann", review=True), "the returned one, late"
+    assert submit(engine, first, "ann", review=True, version=2)
     assert task(engine, first).state == REVIEW
+    with engine.begin() as conn:
+        # A late copy of the rejection finds the new answer and leaves it.
+        late = store.get_task(conn, first)
+        assert not store.return_answer(conn, late, "ann", f"a-{first}-ann-1", "Late")
     with engine.connect() as conn:
         resubmitted = store.get_assignment(conn, first, "ann")
     assert resubmitted is not None and resubmitted.comment == ""
