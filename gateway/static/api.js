@@ -33,10 +33,24 @@ export class ApiError extends Error {
   }
 }
 
+function tokenExpired() {
+  try {
+    const part = session.token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+    return JSON.parse(atob(part)).exp * 1000 <= Date.now();
+  } catch {
+    return Boolean(session.token);
+  }
+}
+
+// Called when the gateway no longer accepts the token (it expired): the
+// page signs out rather than showing the same refusal everywhere.
+export const hooks = { unauthorized: () => {} };
+
 export async function api(method, path, body) {
   const response = await request(method, path, body);
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
+  if (response.status === 401 && tokenExpired()) hooks.unauthorized(data.detail);
   if (!response.ok) {
     throw new ApiError(data.detail || `Request failed (${response.status}).`,
                        response.status, data.code);

@@ -3,7 +3,7 @@
 // managers and admins watch and set up projects (manage.js), auditors search
 // the audit trail (audit.js). Everything comes from the gateway itself.
 
-import { $, api, el, isTyping, keepToken, say, session } from "./api.js";
+import { $, api, el, hooks, isTyping, keepToken, say, session } from "./api.js";
 import { annotateKey, openAnnotate, wireAnnotate } from "./annotate.js";
 import { openAudit, wireAudit } from "./audit.js";
 import { openDashboard, openNewProject, openPeople, wireDashboard, wireNewProject,
@@ -48,14 +48,16 @@ async function signIn(event) {
   await loadProjects();
 }
 
-function signOut() {
+function signOut(message = "Signed out.") {
   keepToken(null);
   session.me = null;
   $("who").textContent = "";
   showSection("sign-in");
-  say("Signed out.");
+  say(message);
   $("sign-in-form").querySelector("input").focus();
 }
+
+hooks.unauthorized = () => signOut("Your session has ended; please sign in again.");
 
 // The views a person may open in a project, from their roles and membership.
 function viewsOf(project) {
@@ -89,8 +91,8 @@ async function loadProjects() {
     say("");
     list.querySelector("button")?.focus();
   } catch (error) {
-    if (error.status === 401) { signOut(); return; }
-    say(error.message);
+    if (error.status === 401) signOut(error.message);
+    else say(error.message);
   }
 }
 
@@ -116,7 +118,7 @@ function onKey(event) {
 }
 
 $("sign-in-form").addEventListener("submit", signIn);
-$("sign-out").addEventListener("click", signOut);
+$("sign-out").addEventListener("click", () => signOut());
 $("nav-projects").addEventListener("click", loadProjects);
 $("nav-new-project").addEventListener("click", () => openNewProject(context));
 $("nav-people").addEventListener("click", () => openPeople(context));
