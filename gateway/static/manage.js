@@ -31,6 +31,7 @@ async function refresh() {
     for (const a of stats.annotators ?? []) if (a.username) view.names.set(a.subject, a.username);
     showStats(stats);
     showMembers();
+    showTasks();
     $("dashboard-updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
   } catch (error) {
     say(error.message);
@@ -182,7 +183,38 @@ async function assign(event) {
   }
 }
 
+async function showTasks() {
+  if (!$("dashboard-tasks").open) return;
+  try {
+    const { tasks, total } = await api("GET", `/api/v1/projects/${view.project.id}/tasks?limit=200`);
+    $("task-table").tBodies[0].replaceChildren(...tasks.map((task) => {
+      const label = `Priority of task ${task.id.slice(0, 8)}`;
+      const input = el("input", { type: "number", value: String(task.priority), "aria-label": label,
+                                  min: "-1000000", max: "1000000" });
+      const save = el("button", { type: "button", text: "Set" });
+      save.addEventListener("click", () => setPriority(task, Number(input.value)));
+      return el("tr", {},
+        el("td", { text: task.id.slice(0, 8) }), el("td", { text: task.document_id.slice(0, 8) }),
+        el("td", { text: task.state }), el("td", { text: `${task.submitted} of ${task.overlap}` }),
+        el("td", {}, input, save));
+    }));
+    $("task-result").textContent = total > tasks.length ? `The first ${tasks.length} of ${total}.` : "";
+  } catch (error) {
+    $("task-result").textContent = error.message;
+  }
+}
+
+async function setPriority(task, priority) {
+  try {
+    await api("PATCH", `/api/v1/tasks/${task.id}`, { priority });
+    $("task-result").textContent = `Task ${task.id.slice(0, 8)} now has priority ${priority}.`;
+  } catch (error) {
+    $("task-result").textContent = error.message;
+  }
+}
+
 export function wireDashboard() {
+  $("dashboard-tasks").addEventListener("toggle", showTasks);
   $("assign-form").addEventListener("submit", assign);
   $("dashboard-refresh").addEventListener("click", refresh);
   $("member-form").addEventListener("submit", addMember);

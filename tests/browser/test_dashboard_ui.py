@@ -98,3 +98,17 @@ def test_dashboard_shows_the_new_agreement(
     expect(classes.filter(has_text="urgent").get_by_role("cell")).to_have_text(
         ["0.000", "-1.000", "0.000", "1"]
     )
+
+    # The manager raises the task's priority from the dashboard.
+    page.get_by_text("Tasks and priorities", exact=True).click()
+    priority = page.get_by_role("spinbutton", name="Priority of task")
+    expect(priority).to_have_value("0")
+    priority.fill("5")
+    page.get_by_role("button", name="Set", exact=True).click()
+    expect(page.locator("#task-result")).to_contain_text("now has priority 5")
+    [task] = (
+        setup["clients"]["db-manager"]
+        .get(f"/api/v1/projects/{project_id}/tasks")
+        .json()["tasks"]
+    )
+    assert task["priority"] == 5
