@@ -43,6 +43,17 @@ EventHandler = Callable[[Connection, Event], None]
 BatchHandler = Callable[[Connection, Sequence[Event]], None]
 
 
+def batched(handler: EventHandler) -> BatchHandler:
+    """Handle a run of events one after another in one transaction: for
+    handlers whose cost is the commit, not the work."""
+
+    def handle_all(conn: Connection, events: Sequence[Event]) -> None:
+        for event in events:
+            handler(conn, event)
+
+    return handle_all
+
+
 # Statements built once: parsing a text clause costs more than running it.
 _STAGE = sa.text(
     "INSERT INTO outbox (event_id, topic, event_key, payload, created_at) "
