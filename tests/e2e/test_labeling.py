@@ -314,7 +314,7 @@ def test_paragraph_windows_and_pre_assignment(
 
 
 def test_annotators_cannot_read_tasks_they_do_not_hold(
-    admin: httpx.Client, team: dict[str, Any]
+    strongroom: Strongroom, admin: httpx.Client, team: dict[str, Any]
 ) -> None:
     ann, ben = team["clients"]["ann"], team["clients"]["ben"]
     project_id = _project(admin, team, labels=["PERSON"])
@@ -328,13 +328,19 @@ def test_annotators_cannot_read_tasks_they_do_not_hold(
         json={"spans": [{"start": 5, "end": 17, "label": "PERSON"}]},
     )
 
+    outsider = _user(admin, "otto", "manager")
+    otto = strongroom.client(strongroom.token("otto", outsider["password"]))
+    for path in ("annotations", "stats", "tasks"):
+        response = otto.get(f"/api/v1/projects/{project_id}/{path}")
+        assert response.status_code == 403, (path, response.text)
+
     assert peek.status_code == 403
     assert answer.status_code == 403
     denials = admin.get(
         "/api/v1/audit/events",
         params={"project": project_id, "outcome": "denied", "limit": 50},
     ).json()["events"]
-    assert len(denials) >= 2
+    assert len(denials) >= 5
 
 
 def test_the_cli_creates_a_project_with_queue_and_review_settings(
