@@ -121,16 +121,16 @@ def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]
             suffix = _POSSESSIVE.search(text[start:end])
             if suffix:
                 end = start + suffix.start()
-        while end > start and not text[end - 1].isalnum():
-            end -= 1
-        while start < end and not text[start].isalnum():
-            start += 1
+        start, end = _strip(text, start, end)
         value = text[start:end]
         if end - start < 2 or not any(ch.isalpha() for ch in value):
+            continue
+        if _is_label_word(value):
             continue
         if entity.type in (LOCATION, ORGANIZATION) and (
             " ".join(value.split()).casefold().removeprefix("the ")
             in gazetteers.NOT_IDENTIFYING_PLACES
+            or value in gazetteers.STATE_CODES
         ):
             continue
         if entity.type == NAME and value.casefold() in gazetteers.NOT_IDENTIFYING_PLACES:
@@ -158,10 +158,10 @@ def find_identifiers(
             if c.finding.detector == "deny-list"
             or not lists.allows(text[c.finding.start : c.finding.end])
         ]
-    return resolve(candidates)
+    return resolve(text, candidates)
 
 
-def resolve(candidates: Iterable[Candidate]) -> list[Finding]:
+def resolve(text: str, candidates: Iterable[Candidate]) -> list[Finding]:
     """Pick one finding where several overlap.
 
     A lower-tier finding that overlaps chosen ones keeps its longest part
@@ -186,13 +186,13 @@ def resolve(candidates: Iterable[Candidate]) -> list[Finding]:
             continue
         if candidate.tier < TIER_GUESS:
             continue
-        rest = _outside(finding, clashes)
+        rest = _outside(text, finding, clashes)
         if rest is not None:
             chosen.append(rest)
     return sorted(chosen, key=lambda f: f.start)
 
 
-def _outside(finding: Finding, clashes: list[Finding]) -> Finding | None:
+def _outside(text: str, finding: Finding, clashes: list[Finding]) -> Finding | None:
     pieces = [(finding.start, finding.end)]
     for clash in clashes:
         next_pieces = []
@@ -202,11 +202,38 @@ def _outside(finding: Finding, clashes: list[Finding]) -> Finding | None:
             if clash.end < end:
                 next_pieces.append((max(start, clash.end), end))
         pieces = next_pieces
-    pieces = [(s, e) for s, e in pieces if e - s >= 3]
-    if not pieces:
+    tidy = [_strip(text, s, e) for s, e in pieces]
+    kept = [
+        (s, e) for s, e in tidy if e - s >= 3 and not _is_label_word(text[s:e])
+    ]
+    if not kept:
         return None
-    start, end = max(pieces, key=lambda p: p[1] - p[0])
+    start, end = max(kept, key=lambda p: p[1] - p[0])
     return Finding(finding.type, start, end, finding.confidence, finding.detector)
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    while start < end and not text[start].isalnum():
+        start += 1
+    return (start, end)
+
+
+# Words of forms and letters that the model mistakes for names or bodies.
+_LABEL_WORDS = frozenset(
+    """
+    email e-mail phone tel fax mobile dob mrn ssn nhs ni nino iban bic swift aba
+    vin sn id ip url dear patient name account routing card ref re subject date
+    address zip postcode policy member insurance serial device plate licence
+    license passport employee diagnosis plan signed sincerely regards
+    """.split()
+)
+
+
+def _is_label_word(value: str) -> bool:
+    words = value.casefold().replace(":", " ").split()
+    return bool(words) and all(w in _LABEL_WORDS for w in words)
 
 
 def mask(finding: Finding, value: str) -> str | None:
