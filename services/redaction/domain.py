@@ -77,8 +77,13 @@ class WordLists:
 class Redaction:
     text: str
     findings: tuple[Finding, ...]
-    # Where each finding's replacement sits in ``text``: (type, start, end).
+    # Where each finding's replacement sits in ``text``: (type, start, end),
+    # one per finding; ``kept`` holds the indices of findings left as they were.
     output_spans: tuple[tuple[str, int, int], ...] = ()
+    kept: frozenset[int] = frozenset()
+
+    def replaced_spans(self) -> list[tuple[str, int, int]]:
+        return [s for i, s in enumerate(self.output_spans) if i not in self.kept]
 
     def counts_by_type(self) -> dict[str, int]:
         return dict(Counter(f.type for f in self.findings))
@@ -248,13 +253,14 @@ def replace(
     """Rewrite each finding with ``replacement(finding, value)``.
 
     ``None`` keeps the value as it is (the "keep" policy); such findings stay
-    in ``findings`` but get no output span.
+    in ``findings`` and are listed in ``kept``.
     """
     parts: list[str] = []
     spans: list[tuple[str, int, int]] = []
+    kept: set[int] = set()
     cursor = 0
     length = 0
-    for finding in findings:
+    for index, finding in enumerate(findings):
         before = text[cursor : finding.start]
         parts.append(before)
         length += len(before)
@@ -262,13 +268,13 @@ def replace(
         new = replacement(finding, value)
         if new is None:
             new = value
-        else:
-            spans.append((finding.type, length, length + len(new)))
+            kept.add(index)
+        spans.append((finding.type, length, length + len(new)))
         parts.append(new)
         length += len(new)
         cursor = finding.end
     parts.append(text[cursor:])
-    return Redaction("".join(parts), tuple(findings), tuple(spans))
+    return Redaction("".join(parts), tuple(findings), tuple(spans), frozenset(kept))
 
 
 def redact(
