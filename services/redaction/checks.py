@@ -31,9 +31,7 @@ BIC_COUNTRIES = frozenset(IBAN_LENGTHS) | frozenset(
 
 # First two digits an ABA routing number may start with (Federal Reserve
 # districts, thrifts, electronic and traveller's cheques).
-_ABA_PREFIXES = (
-    set(range(0, 13)) | set(range(21, 33)) | set(range(61, 73)) | {80}
-)
+_ABA_PREFIXES = set(range(0, 13)) | set(range(21, 33)) | set(range(61, 73)) | {80}
 
 # VIN letters and their values; I, O and Q are never used.
 _VIN_VALUES = {

@@ -170,7 +170,7 @@ def _remove_boilerplate(text: str) -> tuple[str, OffsetMap, int]:
     repeated = {k for k, v in edges.items() if v >= max(3, len(pages) // 2 + 1)}
     if not repeated:
         return text, OffsetMap.identity(len(text)), 0
-    line = re.compile(r"(?:^|(?<=\f))[^\n\f]*(?:\n|$)", re.M)
+    line_pattern = re.compile(r"(?:^|(?<=\f))[^\n\f]*(?:\n|$)", re.M)
     removed = 0
 
     def drop(m: re.Match[str]) -> str:
@@ -181,7 +181,7 @@ def _remove_boilerplate(text: str) -> tuple[str, OffsetMap, int]:
             return ""
         return m.group()
 
-    new, step = _substitute(text, line, drop)
+    new, step = _substitute(text, line_pattern, drop)
     return new, step, removed
 
 
@@ -260,8 +260,9 @@ def lsh_bands(num_perm: int, threshold: float) -> tuple[int, int]:
 
 def band_keys(signature: npt.NDArray[np.uint64], bands: int, rows: int) -> list[str]:
     return [
-        hashlib.blake2b(signature[i * rows : (i + 1) * rows].tobytes(), digest_size=8)
-        .hexdigest()
+        hashlib.blake2b(
+            signature[i * rows : (i + 1) * rows].tobytes(), digest_size=8
+        ).hexdigest()
         for i in range(bands)
     ]
 

@@ -191,7 +191,9 @@ _DEA_CONTEXT = re.compile(r"\bdea\b", re.I)
 _TEN_DIGITS = re.compile(r"(?<![\d-])\d{10}(?![\d-])")
 _NPI_CONTEXT = re.compile(r"\bnpi\b", re.I)
 _FIFTEEN_DIGITS = re.compile(r"(?<![\d-])\d{15}(?![\d-])")
-_MAC = re.compile(r"(?<![\w:-])[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])")
+_MAC = re.compile(
+    r"(?<![\w:-])[0-9A-Fa-f]{2}(?:([:-])[0-9A-Fa-f]{2})(?:\1[0-9A-Fa-f]{2}){4}(?![\w:-])"
+)
 # Medicare Beneficiary Identifier: 11 characters in a fixed letter/digit order.
 _MBI = re.compile(
     r"(?<![A-Za-z0-9])[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]"
@@ -336,7 +338,10 @@ _LABELS: tuple[tuple[str, str], ...] = (
         r"|record id|id",
     ),
 )
-_VALUE = r"(?P<value>(?=[A-Za-z/.-]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])){3,24})"
+_VALUE = (
+    r"(?P<value>(?=[A-Za-z/.-]*\d)[A-Za-z0-9]"
+    r"(?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])){3,24})"
+)
 _GLUE = (
     r"(?:\s*(?:number|num|no\.?|nr\.?|id|#|code|template|scan|record|ref\.?|hash)\b)?"
     r"\s*(?:(?:is|was|of|=)\s+)?[:#=.\-]?\s*(?:#\s*)?"
@@ -534,8 +539,11 @@ def find_addresses(text: str) -> Iterator[Candidate]:
 
 # --- names -------------------------------------------------------------------
 
-_WORD = r"(?:[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)?|[A-Z]\.|[A-Z]['’][A-Z][a-z]+|Mc[A-Z][a-z]+)"
-_CAPS_WORD = r"(?:[A-Z]{2,}(?:['’-][A-Z]+)?)"
+_WORD = (
+    r"(?:[A-Z][a-z]+(?:['\u2019-][A-Z]?[a-z]+)?|[A-Z]\.|[A-Z]['\u2019][A-Z][a-z]+"
+    r"|Mc[A-Z][a-z]+)"
+)
+_CAPS_WORD = r"(?:[A-Z]{2,}(?:['\u2019-][A-Z]+)?)"
 _TITLE = re.compile(
     r"\b(?i:" + "|".join(gazetteers.TITLES) + r")\.?\s+"
     rf"(?P<name>{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
@@ -553,7 +561,9 @@ _GIVEN_NAME = re.compile(
     r"\b(?P<name>(?P<first>[A-Z][a-z]+|[A-Z]{2,})"
     rf"(?:[ \t]+(?:[A-Z]\.?|{_WORD}|{_CAPS_WORD})){{0,2}})"
 )
-_SURNAME_FIRST = re.compile(r"\b(?P<last>[A-Z][a-zA-Z'-]+),[ \t]+(?P<first>[A-Z][a-z]+)\b")
+_SURNAME_FIRST = re.compile(
+    r"\b(?P<last>[A-Z][a-zA-Z'-]+),[ \t]+(?P<first>[A-Z][a-z]+)\b"
+)
 # Label words that look like capitalised names but are not.
 _STOP_WORDS = frozenset(
     """
@@ -583,7 +593,9 @@ def find_names(text: str) -> Iterator[Candidate]:
         words = text[start:end].split()
         if len(words) >= 2:
             yield _c(NAME, start, end, 0.8, "name-gazetteer", 2)
-        elif first not in gazetteers.AMBIGUOUS_NAMES and not _sentence_start(text, start):
+        elif first not in gazetteers.AMBIGUOUS_NAMES and not _sentence_start(
+            text, start
+        ):
             yield _c(NAME, start, end, 0.6, "name-gazetteer", 2)
     for m in _SURNAME_FIRST.finditer(text):
         if m["first"].lower() in gazetteers.GIVEN_NAMES:
@@ -592,7 +604,10 @@ def find_names(text: str) -> Iterator[Candidate]:
 
 def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
     """Drop label words caught at either end of a capitalised run."""
-    words = [(w.start() + start, w.end() + start) for w in re.finditer(r"\S+", text[start:end])]
+    words = [
+        (w.start() + start, w.end() + start)
+        for w in re.finditer(r"\S+", text[start:end])
+    ]
     while words and text[words[-1][0] : words[-1][1]].lower().strip(".") in _STOP_WORDS:
         words.pop()
     while words and text[words[0][0] : words[0][1]].lower().strip(".") in _STOP_WORDS:

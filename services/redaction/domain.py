@@ -89,7 +89,9 @@ class Redaction:
         return dict(Counter(f.type for f in self.findings))
 
 
-def word_lists(allow: Iterable[str] = (), deny: dict[str, str] | None = None) -> WordLists:
+def word_lists(
+    allow: Iterable[str] = (), deny: dict[str, str] | None = None
+) -> WordLists:
     return WordLists(
         allow=frozenset(" ".join(a.split()).casefold() for a in allow if a.strip()),
         deny={t: (v or DENIED) for t, v in (deny or {}).items() if t.strip()},
@@ -107,10 +109,8 @@ def _deny_candidates(text: str, lists: WordLists) -> Iterable[Candidate]:
             yield Candidate(finding, TIER_VALIDATED)
 
 
-_TITLE_PREFIX = re.compile(
-    r"^(?:(?i:" + "|".join(gazetteers.TITLES) + r")\.?\s+)+"
-)
-_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
+_TITLE_PREFIX = re.compile(r"^(?:(?i:" + "|".join(gazetteers.TITLES) + r")\.?\s+)+")
+_POSSESSIVE = re.compile(r"(?:['\u2019]s|['\u2019])$")
 
 
 def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]:
@@ -138,7 +138,10 @@ def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]
             or value in gazetteers.STATE_CODES
         ):
             continue
-        if entity.type == NAME and value.casefold() in gazetteers.NOT_IDENTIFYING_PLACES:
+        if (
+            entity.type == NAME
+            and value.casefold() in gazetteers.NOT_IDENTIFYING_PLACES
+        ):
             continue
         finding = Finding(entity.type, start, end, entity.confidence, entity.detector)
         out.append(Candidate(finding, TIER_GUESS))
@@ -208,9 +211,7 @@ def _outside(text: str, finding: Finding, clashes: list[Finding]) -> Finding | N
                 next_pieces.append((max(start, clash.end), end))
         pieces = next_pieces
     tidy = [_strip(text, s, e) for s, e in pieces]
-    kept = [
-        (s, e) for s, e in tidy if e - s >= 3 and not _is_label_word(text[s:e])
-    ]
+    kept = [(s, e) for s, e in tidy if e - s >= 3 and not _is_label_word(text[s:e])]
     if not kept:
         return None
     start, end = max(kept, key=lambda p: p[1] - p[0])

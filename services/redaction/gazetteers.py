@@ -91,13 +91,13 @@ STATE_CODES = frozenset(US_STATES.values())
 # Units a place may be without being an identifier under Safe Harbor:
 # states and countries (and the UK's nations).
 NOT_IDENTIFYING_PLACES = frozenset(US_STATES) | frozenset(
-    """
+    [
+        *"""
     america usa us u.s. u.s.a. united states canada mexico uk u.k. britain
     great britain united kingdom england scotland wales northern ireland
     ireland france germany spain italy portugal netherlands belgium india china
     japan australia europe asia africa
-    """.split()
-    + [
+    """.split(),
         "united states",
         "united kingdom",
         "great britain",

