@@ -117,6 +117,7 @@ _PHONE_UK = re.compile(
     r"(?<![\w+\-/.])0\d{2,4}[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w/]|[.-]\d)"
 )
 _FAX_CONTEXT = re.compile(r"\b(?:fax|facsimile|telefax)\b|\bf\s*:\s*$", re.I)
+_VERSION_CONTEXT = re.compile(r"\b(?:version|release|build|v)\.?\s*$", re.I)
 _PHONE_CONTEXT = re.compile(r"\b(?:tel|phone|mobile|cell|call|telephone|ph)\b", re.I)
 
 
@@ -162,6 +163,8 @@ def find_phones(text: str) -> Iterator[Candidate]:
         if len(checks.digits_of(m.group())) in (10, 11):
             spans.append((m.start(), m.end(), 0.75, "phone-uk-pattern"))
     for start, end, confidence, detector in spans:
+        if _before(text, start, _VERSION_CONTEXT, 12):
+            continue
         if _before(text, start, _FAX_CONTEXT, 20):
             yield _c(FAX, start, end, 0.9, detector.replace("phone", "fax"), 0)
         else:
@@ -188,6 +191,7 @@ _VIN = re.compile(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
 _VIN_CONTEXT = re.compile(r"\b(?:vin|vehicle identification|chassis)\b", re.I)
 _DEA = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{7}(?![A-Za-z0-9])")
 _DEA_CONTEXT = re.compile(r"\bdea\b", re.I)
+_IMEI_CONTEXT = re.compile(r"\b(?:imei|device|handset|phone serial)\b", re.I)
 _TEN_DIGITS = re.compile(r"(?<![\d-])\d{10}(?![\d-])")
 _NPI_CONTEXT = re.compile(r"\bnpi\b", re.I)
 _FIFTEEN_DIGITS = re.compile(r"(?<![\d-])\d{15}(?![\d-])")
@@ -279,7 +283,11 @@ def find_vehicle_and_device_numbers(text: str) -> Iterator[Candidate]:
             yield _c(VEHICLE, m.start(), m.end(), 0.8, "vin-context", 0)
     for m in _FIFTEEN_DIGITS.finditer(text):
         if checks.is_imei(m.group()):
-            yield _c(DEVICE, m.start(), m.end(), 0.8, "imei-luhn", 0)
+            # A 15-digit Luhn number is a card too; the label decides.
+            labelled = _before(text, m.start(), _IMEI_CONTEXT, 20)
+            yield _c(
+                DEVICE, m.start(), m.end(), 0.97 if labelled else 0.8, "imei-luhn", 0
+            )
     for m in _MAC.finditer(text):
         yield _c(DEVICE, m.start(), m.end(), 0.85, "mac-address-pattern", 0)
 
