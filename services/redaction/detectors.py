@@ -118,6 +118,13 @@ _PHONE_UK = re.compile(
 )
 _FAX_CONTEXT = re.compile(r"\b(?:fax|facsimile|telefax)\b|\bf\s*:\s*$", re.I)
 _VERSION_CONTEXT = re.compile(r"\b(?:version|release|build|v)\.?\s*$", re.I)
+# Words that introduce a record or account number rather than a phone.
+NUMBER_LABEL = re.compile(
+    r"\b(?:account|acct|a/c|policy|member|mrn|record|licen[cs]e|serial|passport"
+    r"|reference|ref|invoice|routing|sort code|payroll|employee|case|claim)\b"
+    r"[^\n\d]{0,14}$",
+    re.I,
+)
 _PHONE_CONTEXT = re.compile(r"\b(?:tel|phone|mobile|cell|call|telephone|ph)\b", re.I)
 
 
@@ -165,6 +172,10 @@ def find_phones(text: str) -> Iterator[Candidate]:
     for start, end, confidence, detector in spans:
         if _before(text, start, _VERSION_CONTEXT, 12):
             continue
+        if _before(text, start, NUMBER_LABEL, 30) and not _before(
+            text, start, _PHONE_CONTEXT, 20
+        ):
+            continue  # "account 0862264258" is an account, not a phone
         if _before(text, start, _FAX_CONTEXT, 20):
             yield _c(FAX, start, end, 0.9, detector.replace("phone", "fax"), 0)
         else:
@@ -233,7 +244,7 @@ def find_ibans(text: str) -> Iterator[Candidate]:
             ch = text[end]
             if ch.isalnum() and ch.isascii():
                 count += 1
-            elif ch != " ":
+            elif ch not in " \n":
                 break
             end += 1
         ends_clean = end >= len(text) or not text[end].isalnum()
@@ -262,6 +273,8 @@ def find_nhs(text: str) -> Iterator[Candidate]:
     for m in _NHS.finditer(text):
         if checks.is_nhs_number(checks.digits_of(m.group())):
             context = _before(text, m.start(), _NHS_CONTEXT)
+            if not context and _before(text, m.start(), NUMBER_LABEL, 30):
+                continue
             confidence = 0.95 if context else 0.6
             yield _c(NHS_NUMBER, m.start(), m.end(), confidence, "nhs-mod11", 0)
 
@@ -542,7 +555,7 @@ def find_addresses(text: str) -> Iterator[Candidate]:
         after = text[m.end() : m.end() + 30]
         before = text[max(0, m.start() - 12) : m.start()]
         if _CITY_CONTEXT_AFTER.match(after) or _CITY_CONTEXT_BEFORE.search(before):
-            yield _c(LOCATION, m.start(), m.end(), 0.75, "city-gazetteer", 2)
+            yield _c(LOCATION, m.start(), m.end(), 0.75, "city-gazetteer", 1)
 
 
 # --- names -------------------------------------------------------------------
@@ -567,7 +580,7 @@ _NAME_LABEL = re.compile(
 )
 _GIVEN_NAME = re.compile(
     r"\b(?P<name>(?P<first>[A-Z][a-z]+|[A-Z]{2,})"
-    rf"(?:[ \t]+(?:[A-Z]\.?|{_WORD}|{_CAPS_WORD})){{0,2}})"
+    rf"(?:[ \t]+(?:{_WORD}|{_CAPS_WORD}|[A-Z]\.?(?![A-Za-z]))){{0,2}})"
 )
 _SURNAME_FIRST = re.compile(
     r"\b(?P<last>[A-Z][a-zA-Z'-]+),[ \t]+(?P<first>[A-Z][a-z]+)\b"
@@ -592,15 +605,19 @@ def find_names(text: str) -> Iterator[Candidate]:
     for m in _NAME_LABEL.finditer(text):
         start, end = _trim_name(text, *m.span("name"))
         if end > start and _looks_like_name(text[start:end]):
-            yield _c(NAME, start, end, 0.8, "name-label-pattern", 2)
+            known = _known_words(text[start:end])
+            tier = 1 if known else 2
+            yield _c(NAME, start, end, 0.8, "name-label-pattern", tier)
     for m in _GIVEN_NAME.finditer(text):
         first = m["first"].lower()
         if first not in gazetteers.GIVEN_NAMES:
+            if first in gazetteers.AMBIGUOUS_NAMES:
+                yield from _ambiguous_pair(text, m)
             continue
         start, end = _trim_name(text, *m.span("name"))
         words = text[start:end].split()
         if len(words) >= 2:
-            yield _c(NAME, start, end, 0.8, "name-gazetteer", 2)
+            yield _c(NAME, start, end, 0.8, "name-gazetteer", 1)
         elif first not in gazetteers.AMBIGUOUS_NAMES and not _sentence_start(
             text, start
         ):
@@ -608,6 +625,25 @@ def find_names(text: str) -> Iterator[Candidate]:
     for m in _SURNAME_FIRST.finditer(text):
         if m["first"].lower() in gazetteers.GIVEN_NAMES:
             yield _c(NAME, m.start(), m.end(), 0.75, "name-surname-first", 2)
+
+
+def _ambiguous_pair(text: str, m: re.Match[str]) -> Iterator[Candidate]:
+    """ "Grace Price", "Hope Long": a word-like given name needs a surname."""
+    start, end = _trim_name(text, *m.span("name"))
+    words = text[start:end].split()
+    if len(words) >= 2 and (
+        words[1].lower() in gazetteers.SURNAMES
+        or words[1].lower() in gazetteers.AMBIGUOUS_NAMES
+    ):
+        yield _c(NAME, start, end, 0.65, "name-gazetteer", 2)
+
+
+def _known_words(value: str) -> int:
+    return sum(
+        w.lower().strip(".,") in gazetteers.GIVEN_NAMES
+        or w.lower().strip(".,") in gazetteers.SURNAMES
+        for w in value.split()
+    )
 
 
 def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
@@ -627,10 +663,8 @@ def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _looks_like_name(value: str) -> bool:
     words = value.split()
-    known = sum(
-        w.lower().strip(".") in gazetteers.GIVEN_NAMES
-        or w.lower().strip(".") in gazetteers.SURNAMES
-        for w in words
+    known = _known_words(value) + sum(
+        w.lower().strip(".,") in gazetteers.AMBIGUOUS_NAMES for w in words
     )
     return known >= 1 or len(words) >= 2
 

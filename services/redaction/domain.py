@@ -116,7 +116,7 @@ _POSSESSIVE = re.compile(r"(?:['\u2019]s|['\u2019])$")
 def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]:
     """Tidy the model's spans: no titles or possessives, no states or countries."""
     out: list[Candidate] = []
-    for entity in entities:
+    for entity in _split_lines(text, entities):
         start, end = entity.start, entity.end
         value = text[start:end]
         if entity.type == NAME:
@@ -146,6 +146,20 @@ def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]
         finding = Finding(entity.type, start, end, entity.confidence, entity.detector)
         out.append(Candidate(finding, TIER_GUESS))
     return out
+
+
+def _split_lines(text: str, entities: Sequence[Finding]) -> Iterable[Finding]:
+    """A model's span across a line break is two spans (or a mistake)."""
+    for entity in entities:
+        start = entity.start
+        value = text[entity.start : entity.end]
+        for piece in value.split("\n"):
+            if piece.strip():
+                yield Finding(
+                    entity.type, start, start + len(piece), entity.confidence,
+                    entity.detector,
+                )  # fmt: skip
+            start += len(piece) + 1
 
 
 def find_identifiers(
@@ -232,7 +246,9 @@ _LABEL_WORDS = frozenset(
     email e-mail phone tel fax mobile dob mrn ssn nhs ni nino iban bic swift aba
     vin sn id ip url dear patient name account routing card ref re subject date
     address zip postcode policy member insurance serial device plate licence
-    license passport employee diagnosis plan signed sincerely regards
+    license passport employee diagnosis plan signed sincerely regards driver
+    doctor nurse client customer manager payroll statement discharge summary
+    assessment results questions vehicle yours kind best
     """.split()
 )
 
