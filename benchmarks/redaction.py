@@ -501,7 +501,7 @@ def _peak_mib() -> float:
 
 
 def _dedup_texts(bases: int = 300, variants: int = 3, seed: int = 11) -> dict[str, Any]:
-    """Base notes of 300 words and variants with 2-8 % of words changed."""
+    """Base notes of 300 words and variants with 2 to 8 of their words changed."""
     rng = random.Random(seed)
     vocabulary = [f"word{n}" for n in range(3000)]
     texts: list[str] = []
@@ -512,7 +512,7 @@ def _dedup_texts(bases: int = 300, variants: int = 3, seed: int = 11) -> dict[st
         groups.append(base)
         for _ in range(rng.randrange(0, variants + 1)):
             changed = list(words)
-            for i in rng.sample(range(300), rng.randrange(6, 24)):
+            for i in rng.sample(range(300), rng.randrange(2, 9)):
                 changed[i] = rng.choice(vocabulary)
             texts.append(" ".join(changed))
             groups.append(base)

@@ -9,7 +9,9 @@ own token-to-vector layer), over chunks cut at line ends and batched with
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,28 +74,64 @@ class EntityModel:
         return self.entities_many([text])[0]
 
     def entities_many(self, texts: Sequence[str]) -> list[list[Finding]]:
-        pieces: list[tuple[int, int, str]] = []
+        """Run the model over each text's candidate lines, joined per chunk.
+
+        Joining the lines of a chunk into one document costs the model less
+        than many short ones; each region's offset maps results back.
+        """
+        pieces: list[tuple[int, str, list[tuple[int, int, int]]]] = []
         for index, text in enumerate(texts):
             for offset, chunk in _chunks(text):
-                pieces.append((index, offset, chunk))
+                regions = candidate_regions(chunk)
+                if not regions:
+                    continue
+                runs: list[tuple[int, int, int]] = []
+                parts: list[str] = []
+                length = 0
+                for start, end in regions:
+                    runs.append((length, offset + start, end - start))
+                    parts.append(chunk[start:end])
+                    length += end - start
+                pieces.append((index, "".join(parts), runs))
         out: list[list[Finding]] = [[] for _ in texts]
         with self._lock:
-            docs = self._nlp.pipe((p[2] for p in pieces), batch_size=32)
-            for (index, offset, _), doc in zip(pieces, docs, strict=True):
+            docs = self._nlp.pipe((p[1] for p in pieces), batch_size=128)
+            for (index, _, runs), doc in zip(pieces, docs, strict=True):
+                starts = [r[0] for r in runs]
                 for ent in doc.ents:
                     type_ = _LABELS.get(ent.label_)
                     if type_ is None:
                         continue
+                    at = bisect.bisect_right(starts, ent.start_char) - 1
+                    joined_start, original, length = runs[at]
+                    start = original + ent.start_char - joined_start
+                    end = original + min(ent.end_char - joined_start, length)
                     out[index].append(
-                        Finding(
-                            type_,
-                            offset + ent.start_char,
-                            offset + ent.end_char,
-                            0.7,
-                            f"ner-{ent.label_.lower()}",
-                        )
+                        Finding(type_, start, end, 0.7, f"ner-{ent.label_.lower()}")
                     )
         return out
+
+
+# A capitalised word that does not start a sentence or a labelled field:
+# where names, organisations and places are. Lines without one (numbers,
+# dates, prose in lower case) are not worth the model's time.
+_CANDIDATE = re.compile(r"[^\s.!?:;\n]\s+[A-Z][A-Za-z'\u2019-]+|\b[A-Z][a-z]+\s+[A-Z]")
+_LINE = re.compile(r"[^\n]*\n?")
+
+
+def candidate_regions(text: str) -> list[tuple[int, int]]:
+    """Runs of consecutive lines that hold a candidate, as (start, end)."""
+    regions: list[tuple[int, int]] = []
+    for m in _LINE.finditer(text):
+        if not m.group():
+            break
+        if _CANDIDATE.search(m.group()) is None:
+            continue
+        if regions and regions[-1][1] == m.start():
+            regions[-1] = (regions[-1][0], m.end())
+        else:
+            regions.append((m.start(), m.end()))
+    return regions
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:
