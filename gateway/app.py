@@ -565,6 +565,24 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return schemas.RedactionReport.from_proto(report)
 
+    @app.post(
+        "/api/v1/projects/{project_id}/reidentification",
+        tags=["redaction"],
+        response_model=schemas.ReidentificationMapping,
+    )
+    def read_reidentification(
+        project_id: str, body: schemas.ReidentificationIn, caller: Caller
+    ) -> schemas.ReidentificationMapping:
+        """Surrogates and their originals: the reidentifier role only, audited."""
+        mapping = call(
+            clients.redaction.ReadReidentification,
+            redaction_pb2.ReadReidentificationRequest(
+                project_id=project_id, reason=body.reason
+            ),
+            meta(caller),
+        )
+        return schemas.ReidentificationMapping.from_proto(mapping)
+
     # --- tasks and annotations -----------------------------------------------
 
     @app.get(

@@ -380,6 +380,35 @@ class ProjectRedactionReport(BaseModel):
         )
 
 
+class ReidentificationIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReidentificationEntry(BaseModel):
+    type: str
+    surrogate: str
+    original: str
+
+
+class ReidentificationMapping(BaseModel):
+    project_id: str
+    entries: list[ReidentificationEntry]
+
+    @classmethod
+    def from_proto(
+        cls, m: redaction_pb2.ReidentificationMapping
+    ) -> ReidentificationMapping:
+        return cls(
+            project_id=m.project_id,
+            entries=[
+                ReidentificationEntry(
+                    type=e.type, surrogate=e.surrogate, original=e.original
+                )
+                for e in m.entries
+            ],
+        )
+
+
 class RedactionCorrectionIn(BaseModel):
     action: str = Field(pattern="^(add|remove)$")
     start: int = Field(ge=0)

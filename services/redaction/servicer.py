@@ -382,7 +382,8 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
                 resource_type="project",
                 resource_id=request.project_id,
                 project_id=request.project_id,
-                details={"entries": len(rows), "reason": reason[:500]},
+                reason=reason[:500],
+                details={"entries": len(rows)},
             )
         vault = self.redactor.vault
         return redaction_pb2.ReidentificationMapping(

@@ -241,6 +241,15 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             ),
         ),
         (
+            "POST",
+            "/api/v1/projects/{project_id}/reidentification",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/reidentification",
+                json={"reason": "route table review"},
+                headers=h,
+            ),
+        ),
+        (
             "GET",
             "/api/v1/documents/{document_id}/structure",
             get("/api/v1/documents/{document}/structure"),
