@@ -466,25 +466,43 @@ def find_dates(text: str) -> Iterator[Candidate]:
     for m in _ISO_DATE.finditer(text):
         if checks.is_calendar_date(int(m["year"]), int(m["a"]), int(m["b"])):
             yield _c(DATE, m.start(), m.end(), 0.9, "date-iso-pattern", 0)
-    for pattern in (_MONTH_FIRST, _DAY_FIRST, _DAY_MON_YEAR):
-        for m in pattern.finditer(text):
-            month = _MONTHS[m["month_name"].lower()]
-            year = _full_year(m["year"])
-            if checks.is_calendar_date(year, month, int(m["day"])):
-                yield _c(DATE, m.start(), m.end(), 0.9, "date-text-pattern", 0)
-    for m in _MONTH_YEAR.finditer(text):
-        if _month_word_ok(text, m):
-            yield _c(DATE, m.start(), m.end(), 0.8, "date-month-year-pattern", 0)
-    for pattern in (_MONTH_DAY, _DAY_MONTH):
-        for m in pattern.finditer(text):
-            day = int(m["day"])
-            if 1 <= day <= 31 and _month_word_ok(text, m):
-                yield _c(DATE, m.start(), m.end(), 0.75, "date-day-month-pattern", 0)
+    # The written forms are searched only around a month's name.
+    for lo, hi in _month_windows(text):
+        for pattern in (_MONTH_FIRST, _DAY_FIRST, _DAY_MON_YEAR):
+            for m in pattern.finditer(text, lo, hi):
+                month = _MONTHS[m["month_name"].lower()]
+                year = _full_year(m["year"])
+                if checks.is_calendar_date(year, month, int(m["day"])):
+                    yield _c(DATE, m.start(), m.end(), 0.9, "date-text-pattern", 0)
+        for m in _MONTH_YEAR.finditer(text, lo, hi):
+            if _month_word_ok(text, m):
+                yield _c(DATE, m.start(), m.end(), 0.8, "date-month-year-pattern", 0)
+        for pattern in (_MONTH_DAY, _DAY_MONTH):
+            for m in pattern.finditer(text, lo, hi):
+                day = int(m["day"])
+                if 1 <= day <= 31 and _month_word_ok(text, m):
+                    yield _c(
+                        DATE, m.start(), m.end(), 0.75, "date-day-month-pattern", 0
+                    )
     for m in _SHORT_NUMERIC.finditer(text):
         a, b = int(m["a"]), int(m["b"])
         valid = (1 <= a <= 12 and 1 <= b <= 31) or (1 <= b <= 12 and 1 <= a <= 31)
         if valid and _before(text, m.start(), _DATE_CONTEXT_SHORT, 15):
             yield _c(DATE, m.start(), m.end(), 0.7, "date-short-pattern", 0)
+
+
+_ANY_MONTH = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)", re.I)
+
+
+def _month_windows(text: str) -> list[tuple[int, int]]:
+    windows: list[tuple[int, int]] = []
+    for m in _ANY_MONTH.finditer(text):
+        lo, hi = max(0, m.start() - 12), min(len(text), m.start() + 32)
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+    return windows
 
 
 def _month_word_ok(text: str, m: re.Match[str]) -> bool:
