@@ -316,7 +316,7 @@ class RedactionPolicyIn(BaseModel):
     allow: list[str] = Field(default=[], max_length=10_000)
     deny: dict[str, str] = {}
     reidentification: bool = False
-    hold_duplicates: bool = True
+    hold_duplicates: bool = False
     hold_low_quality: bool = False
     quality_threshold: float = Field(default=0.5, ge=0, le=1)
     near_duplicate_threshold: float = Field(default=0.8, ge=0.1, le=1)

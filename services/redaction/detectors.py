@@ -590,9 +590,11 @@ _TITLE = re.compile(
 _NAME_LABEL = re.compile(
     r"\b(?i:patient(?: name)?|name|full name|employee|client|customer|claimant"
     r"|account holder|account name|cardholder|beneficiary|defendant|plaintiff"
-    r"|applicant|witness|tenant|signed|signature|attn|attention|c/o|dear|from"
-    r"|to|cc|physician|doctor|surgeon|referred by|prepared by|contact"
-    r"|next of kin|emergency contact|guardian|mother|father|spouse|member)"
+    r"|applicant|witness|tenant|signed|signature|attn|attention|c/o|dear"
+    r"|physician|doctor|surgeon|referred by|prepared by|next of kin"
+    r"|emergency contact|guardian|mother|father|spouse"
+    # Words that introduce a name only as a field label, with a colon.
+    r"|(?:from|to|cc|contact|member)(?=\s*:))"
     r"\s*[:,-]?[ \t]*"
     rf"(?P<name>(?:{_WORD}|{_CAPS_WORD})(?:[ \t]+(?:{_WORD}|{_CAPS_WORD})){{0,3}})"
 )

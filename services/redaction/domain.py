@@ -130,8 +130,8 @@ def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]
         value = text[start:end]
         if end - start < 2 or not any(ch.isalpha() for ch in value):
             continue
-        if _is_label_word(value):
-            continue
+        if _is_label_word(value) or any(ch.isdigit() for ch in value):
+            continue  # names and places have no digits: "Cr 1.2" is a lab value
         if entity.type in (LOCATION, ORGANIZATION) and (
             " ".join(value.split()).casefold().removeprefix("the ")
             in gazetteers.NOT_IDENTIFYING_PLACES

@@ -27,7 +27,7 @@ class Policy:
     deny: dict[str, str] = field(default_factory=dict)
     # Keep the surrogate -> original mapping (encrypted) for re-identification.
     reidentification: bool = False
-    hold_duplicates: bool = True
+    hold_duplicates: bool = False
     hold_low_quality: bool = False
     quality_threshold: float = 0.5
     near_duplicate_threshold: float = 0.8
@@ -107,7 +107,7 @@ def from_json(data: dict[str, Any]) -> Policy:
         allow=allow,
         deny=deny,
         reidentification=bool(data.get("reidentification", False)),
-        hold_duplicates=bool(data.get("hold_duplicates", True)),
+        hold_duplicates=bool(data.get("hold_duplicates", False)),
         hold_low_quality=bool(data.get("hold_low_quality", False)),
         quality_threshold=quality,
         near_duplicate_threshold=near,

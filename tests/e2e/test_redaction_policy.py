@@ -77,6 +77,7 @@ def test_surrogates_under_policy_report_and_reidentification(
             "default_action": "surrogate",
             "actions": {"DATE": "mask"},
             "reidentification": True,
+            "hold_duplicates": True,
         },
     )
     assert policy.status_code == 200, policy.text

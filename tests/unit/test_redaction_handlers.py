@@ -81,6 +81,7 @@ def test_cleaned_event_lists_page_images_and_findings_without_values(
 def test_duplicate_and_review_are_held_not_cleaned(tmp_path: Path) -> None:
     engine, objects, redactor = _setup(tmp_path)
     with engine.begin() as conn:
+        store.put_policy(conn, "p1", Policy(hold_duplicates=True).to_json(), "t", "now")
         redactor.process(conn, _source(objects, TEXT, "d1"))
         redactor.process(conn, _source(objects, TEXT + " ", "d2"))
         store.put_policy(
