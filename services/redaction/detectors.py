@@ -367,8 +367,46 @@ _GLUE = (
     r"(?:\s*(?:number|num|no\.?|nr\.?|id|#|code|template|scan|record|ref\.?|hash)\b)?"
     r"\s*(?:(?:is|was|of|=)\s+)?[:#=.\-]?\s*(?:#\s*)?"
 )
+_OCR_CONFUSIONS = {
+    "o": "[o0]",
+    "l": "[l1i]",
+    "i": "[il1]",
+    "e": "[ec]",
+    "m": "(?:m|rn)",
+}
+
+
+def ocr_tolerant(pattern: str) -> str:
+    """Let a label's letters be read as OCR confuses them (o/0, l/1, e/c, m/rn).
+
+    Letters after a backslash, inside character classes and in group
+    syntax stay as they are.
+    """
+    out: list[str] = []
+    in_class = escaped = False
+    for index, ch in enumerate(pattern):
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            out.append(ch)
+            escaped = True
+        elif in_class:
+            out.append(ch)
+            in_class = ch != "]"
+        elif ch == "[":
+            out.append(ch)
+            in_class = True
+        elif ch in _OCR_CONFUSIONS and pattern[max(0, index - 2) : index] != "(?":
+            out.append(_OCR_CONFUSIONS[ch])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_OCR_GLUE = ocr_tolerant(_GLUE)
 _LABELLED = tuple(
-    (t, re.compile(rf"\b(?:{labels})\b{_GLUE}{_VALUE}", re.IGNORECASE))
+    (t, re.compile(rf"\b(?:{ocr_tolerant(labels)})\b{_OCR_GLUE}{_VALUE}", re.I))
     for t, labels in _LABELS
 )
 _NOT_VALUES = frozenset({"number", "none", "unknown", "pending", "not", "with"})
@@ -588,14 +626,16 @@ _TITLE = re.compile(
     rf"(?P<name>{_WORD}(?:[ \t]+{_WORD}){{0,2}})"
 )
 _NAME_LABEL = re.compile(
-    r"\b(?i:patient(?: name)?|name|full name|employee|client|customer|claimant"
-    r"|account holder|account name|cardholder|beneficiary|defendant|plaintiff"
-    r"|applicant|witness|tenant|signed|signature|attn|attention|c/o|dear"
-    r"|physician|doctor|surgeon|referred by|prepared by|next of kin"
-    r"|emergency contact|guardian|mother|father|spouse"
-    # Words that introduce a name only as a field label, with a colon.
-    r"|(?:from|to|cc|contact|member)(?=\s*:))"
-    r"\s*[:,-]?[ \t]*"
+    ocr_tolerant(
+        r"\b(?i:patient(?: name)?|name|full name|employee|client|customer|claimant"
+        r"|account holder|account name|cardholder|beneficiary|defendant|plaintiff"
+        r"|applicant|witness|tenant|signed|signature|attn|attention|c/o|dear"
+        r"|physician|doctor|surgeon|referred by|prepared by|next of kin"
+        r"|emergency contact|guardian|mother|father|spouse"
+        # Words that introduce a name only as a field label, with a colon.
+        r"|(?:from|to|cc|contact|member)(?=\s*:))"
+    )
+    + r"\s*[:,-]?[ \t]*"
     rf"(?P<name>(?:{_WORD}|{_CAPS_WORD})(?:[ \t]+(?:{_WORD}|{_CAPS_WORD})){{0,3}})"
 )
 _GIVEN_NAME = re.compile(
@@ -612,7 +652,7 @@ _STOP_WORDS = frozenset(
     address patient name account number no re subject dear sir madam team
     department hospital clinic bank street road report summary note letter
     statement page total balance ref reference yours sincerely regards kind
-    best thank thanks please mr mrs ms dr is was has had will not this that
+    best thank thanks please mr mrs ms dr is was has had not this that
     """.split()
 )
 

@@ -91,6 +91,12 @@ def _found(text: str) -> list[tuple[str, str]]:
         ("BIC DEUTDEFF500 ok.", SWIFT_BIC, "DEUTDEFF500"),
         ("NHS number 943 476 5919 ok.", NHS_NUMBER, "943 476 5919"),
         ("NI number AB 12 34 56 C ok.", UK_NINO, "AB 12 34 56 C"),
+        # OCR noise in the label, names that are common words.
+        ("Payroll acc0unt 851895398564 paid.", ACCOUNT, "851895398564"),
+        ("Fingcrprint templatc FP-088299 on file.", BIOMETRIC, "FP-088299"),
+        ("Statement for Will Young today.", NAME, "Will Young"),
+        ("Dcar Rose, thank you.", NAME, "Rose"),
+        ("Re: the claim of Grace Price.", NAME, "Grace Price"),
     ],
 )
 def test_finds_each_type(text: str, type_: str, value: str) -> None:
