@@ -67,7 +67,8 @@ class EntityModel:
         self.path = path or model_path()
         self._nlp: Any = spacy.load(self.path, exclude=_EXCLUDE)
         meta = self._nlp.meta
-        self.version = f"{meta.get('name', 'model')}-{meta.get('version', '?')}"
+        name = f"{meta.get('lang', '')}_{meta.get('name', 'model')}".lstrip("_")
+        self.version = f"{name}-{meta.get('version', '?')}"
         self._lock = threading.Lock()
 
     def entities(self, text: str) -> list[Finding]:
