@@ -484,10 +484,13 @@ _DATE_CONTEXT_SHORT = re.compile(
 )
 _SHORT_NUMERIC = re.compile(r"(?<![\d/.-])(?P<a>\d{1,2})/(?P<b>\d{1,2})(?![\d/])")
 _AGE_AFTER = re.compile(
-    r"\b(?P<age>\d{2,3})(?:\s*|-)(?:years?|yrs?|y/?o|yo)(?:[\s-]*old)?\b", re.I
+    r"\b(?P<age>\d{2,3})(?:\s*|-)"
+    + ocr_tolerant(r"(?:years?|yrs?|y/?o|yo)(?:[\s-]*old)?\b"),
+    re.I,
 )
-_AGE_BEFORE = re.compile(r"\b(?:aged?|age:)\s*(?P<age>\d{2,3})\b", re.I)
-_AGE_YEAR_OLD = re.compile(r"\b(?P<age>\d{2,3})-year-old\b", re.I)
+_AGE_BEFORE = re.compile(
+    ocr_tolerant(r"\b(?:aged?|age:)") + r"\s*(?P<age>\d{2,3})\b", re.I
+)
 
 
 def _full_year(year: str) -> int:
@@ -550,7 +553,7 @@ def _month_word_ok(text: str, m: re.Match[str]) -> bool:
 
 
 def find_ages(text: str) -> Iterator[Candidate]:
-    for pattern in (_AGE_AFTER, _AGE_BEFORE, _AGE_YEAR_OLD):
+    for pattern in (_AGE_AFTER, _AGE_BEFORE):
         for m in pattern.finditer(text):
             if 90 <= int(m["age"]) <= 125:
                 yield _c(AGE, m.start("age"), m.end("age"), 0.9, "age-over-89", 0)
@@ -638,6 +641,14 @@ _NAME_LABEL = re.compile(
     + r"\s*[:,-]?[ \t]*"
     rf"(?P<name>(?:{_WORD}|{_CAPS_WORD})(?:[ \t]+(?:{_WORD}|{_CAPS_WORD})){{0,3}})"
 )
+# A name on its own line under a letter's closing words.
+_SIGN_OFF = re.compile(
+    ocr_tolerant(
+        r"\b(?i:regards|sincerely|faithfully|best wishes|with thanks|yours truly)"
+    )
+    + r",?[ \t]*\n[ \t]*"
+    rf"(?P<name>{_WORD}(?:[ \t]+{_WORD}){{0,3}})[ \t]*(?=\n|$)"
+)
 _GIVEN_NAME = re.compile(
     r"\b(?P<name>(?P<first>[A-Z][a-z]+|[A-Z]{2,})"
     rf"(?:[ \t]+(?:{_WORD}|{_CAPS_WORD}|[A-Z]\.?(?![A-Za-z]))){{0,2}})"
@@ -662,9 +673,14 @@ def find_names(text: str) -> Iterator[Candidate]:
         start, end = _trim_name(text, *m.span("name"))
         if end > start:
             yield _c(NAME, start, end, 0.9, "name-title-pattern", 1)
+    for m in _SIGN_OFF.finditer(text):
+        start, end = _trim_name(text, *m.span("name"))
+        if end > start:
+            yield _c(NAME, start, end, 0.8, "name-signature-pattern", 1)
     for m in _NAME_LABEL.finditer(text):
         start, end = _trim_name(text, *m.span("name"))
-        if end > start and _looks_like_name(text[start:end]):
+        salutation = m.group().lower().startswith(("dear", "dcar", "attn", "c/o"))
+        if end > start and (salutation or _looks_like_name(text[start:end])):
             known = _known_words(text[start:end])
             tier = 1 if known else 2
             yield _c(NAME, start, end, 0.8, "name-label-pattern", tier)
@@ -691,11 +707,12 @@ def _ambiguous_pair(text: str, m: re.Match[str]) -> Iterator[Candidate]:
     """ "Grace Price", "Hope Long": a word-like given name needs a surname."""
     start, end = _trim_name(text, *m.span("name"))
     words = text[start:end].split()
-    if len(words) >= 2 and (
-        words[1].lower() in gazetteers.SURNAMES
-        or words[1].lower() in gazetteers.AMBIGUOUS_NAMES
-    ):
-        yield _c(NAME, start, end, 0.65, "name-gazetteer", 2)
+    if len(words) < 2:
+        return
+    second = words[1].lower().strip(".,")
+    known = second in gazetteers.SURNAMES or second in gazetteers.AMBIGUOUS_NAMES
+    if known or not _sentence_start(text, start):
+        yield _c(NAME, start, end, 0.65 if known else 0.55, "name-gazetteer", 2)
 
 
 def _known_words(value: str) -> int:

@@ -128,7 +128,7 @@ def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]
                 end = start + suffix.start()
         start, end = _strip(text, start, end)
         value = text[start:end]
-        if end - start < 2 or not any(ch.isalpha() for ch in value):
+        if end - start < 3 or not any(ch.isalpha() for ch in value):
             continue
         if _is_label_word(value) or any(ch.isdigit() for ch in value):
             continue  # names and places have no digits: "Cr 1.2" is a lab value
@@ -194,6 +194,8 @@ def resolve(text: str, candidates: Iterable[Candidate]) -> list[Finding]:
         candidates,
         key=lambda c: (
             c.tier,
+            # Among guesses, the rules' names before the model's bodies.
+            c.finding.detector.startswith("ner-"),
             -(c.finding.end - c.finding.start),
             -c.finding.confidence,
             c.finding.start,

@@ -34,7 +34,12 @@ GIVEN_NAMES = frozenset(
     sara sarah scott sean sharon shirley sophia sophie stephanie stephen
     steven susan tammy teresa terry theresa thomas timothy tina todd tom tony
     tracy tyler valerie vanessa victor victoria vincent virginia walter wayne
-    wendy william willie yusuf zachary zoe
+    wendy william willie yusuf zachary zoe wei li ming jun hiroshi yuki akira
+    kenji sakura arjun rahul anil sunita deepak omar hassan ali layla amir
+    ibrahim mei chen hui jin minh thanh ngoc kwame ama kofi chidi ngozi
+    olumide adebayo aleksandr olga ivan dmitri sergei natasha anastasia
+    giulia marco luca francesca pierre jacques amelie chloe lukas jonas
+    lena katarzyna piotr tomasz agnieszka pablo javier carmen lucia diego
     """.split()
 )
 
@@ -50,7 +55,12 @@ SURNAMES = frozenset(
     phillips powell price ramirez reed reyes richardson rivera roberts
     robinson rodriguez rogers ross russell sanchez sanders scott shah singh
     smith stewart sullivan taylor thomas thompson torres turner walker wang
-    ward watson white williams wilson wood wright wu young
+    ward watson white williams wilson wood wright wu young haddad kowalski
+    nowak wisniewski schmidt muller schneider fischer weber meyer wagner
+    becker rossi russo ferrari esposito bianchi dubois moreau laurent
+    fernandez gutierrez mendez castillo ivanov smirnov petrov sato suzuki
+    takahashi tanaka watanabe yamamoto nakamura kobayashi gupta sharma
+    kumar reddy iyer mensah adeyemi okonkwo mwangi otieno
     """.split()
 )
 
