@@ -111,12 +111,18 @@ class ReportRow:
 
 
 def upsert_report(conn: Connection, row: ReportRow) -> None:
-    findings = [
-        [f.type, f.start, f.end, f.confidence, f.detector] for f in row.findings
-    ]
+    """Write a document's report, replacing an earlier revision."""
     conn.execute(
         sa.text("DELETE FROM reports WHERE document_id = :id"), {"id": row.document_id}
     )
+    insert_report(conn, row)
+
+
+def insert_report(conn: Connection, row: ReportRow) -> None:
+    """Raises: IntegrityError: the document already has a report."""
+    findings = [
+        [f.type, f.start, f.end, f.confidence, f.detector] for f in row.findings
+    ]
     conn.execute(
         sa.text(
             "INSERT INTO reports (document_id, project_id, policy, findings, "
@@ -131,9 +137,6 @@ def upsert_report(conn: Connection, row: ReportRow) -> None:
             "details": json.dumps(row.details, sort_keys=True),
         },
     )
-
-
-insert_report = upsert_report
 
 
 def _report(m: Any) -> ReportRow:
