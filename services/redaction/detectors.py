@@ -116,7 +116,7 @@ _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}(?!\d
 _PHONE_UK = re.compile(
     r"(?<![\w+\-/.])0\d{2,4}[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w/]|[.-]\d)"
 )
-_FAX_CONTEXT = re.compile(r"\b(?:fax|facsimile|telefax)\b|\bf\s*:\s*$", re.I)
+_FAX_CONTEXT = re.compile(r"\b(?:fax(?:ed)?|facsimile|telefax)\b|\bf\s*:\s*$", re.I)
 _VERSION_CONTEXT = re.compile(r"\b(?:version|release|build|v)\.?\s*$", re.I)
 # Words that introduce a record or account number rather than a phone.
 NUMBER_LABEL = re.compile(
@@ -478,6 +478,11 @@ _DAY_MONTH = re.compile(
     rf"\b(?P<day>\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?{_MONTH}(?![\w])(?!,?\s*\d{{4}})",
     re.I,
 )
+# A month named alone after a preposition ("seen in March") is a date element.
+_MONTH_ALONE = re.compile(
+    rf"\b(?:in|on|since|until|from|during|by|early|late|mid)[ -]{_MONTH}(?![\w-])",
+    re.I,
+)
 _DATE_CONTEXT_SHORT = re.compile(
     r"\b(?:on|dob|born|dated?|since|from|until|admitted|discharged|seen|visit)\b",
     re.I,
@@ -518,6 +523,16 @@ def find_dates(text: str) -> Iterator[Candidate]:
         for m in _MONTH_YEAR.finditer(text, lo, hi):
             if _month_word_ok(text, m):
                 yield _c(DATE, m.start(), m.end(), 0.8, "date-month-year-pattern", 0)
+        for m in _MONTH_ALONE.finditer(text, lo, hi):
+            if m["month_name"][0].isupper():
+                yield _c(
+                    DATE,
+                    m.start("month_name"),
+                    m.end("month_name"),
+                    0.6,
+                    "date-month-pattern",
+                    0,
+                )
         for pattern in (_MONTH_DAY, _DAY_MONTH):
             for m in pattern.finditer(text, lo, hi):
                 day = int(m["day"])

@@ -97,6 +97,8 @@ def _found(text: str) -> list[tuple[str, str]]:
         ("Statement for Will Young today.", NAME, "Will Young"),
         ("Dcar Rose, thank you.", NAME, "Rose"),
         ("Re: the claim of Grace Price.", NAME, "Grace Price"),
+        ("Grace period ends in March.", DATE, "March"),
+        ("Results were faxed to 602-555-0172.", FAX, "602-555-0172"),
     ],
 )
 def test_finds_each_type(text: str, type_: str, value: str) -> None:
@@ -121,6 +123,7 @@ def test_finds_each_type(text: str, type_: str, value: str) -> None:
         ("Room 62704 on the left.", ZIP),  # five digits without context
         ("The HOSPITAL wing reopened.", SWIFT_BIC),  # a word, not a BIC
         ("You may go now.", DATE),  # "may" the verb
+        ("You may go in may, or not.", DATE),  # lower case is not a month
         ("SSN 900-12-3456 is invalid.", US_SSN),  # never issued
     ],
 )
