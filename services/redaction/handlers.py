@@ -35,6 +35,7 @@ from strongroom.services.common.events import (
 )
 from strongroom.services.common.ports import Event, ObjectStore
 from strongroom.services.common.runtime import DERIVED
+from strongroom.services.ingestion.model import ParsedDocument
 from strongroom.services.ingestion.model import from_json as structure_from_json
 from strongroom.services.redaction import cleaning, images, pipeline, store
 from strongroom.services.redaction import policy as policies
@@ -288,7 +289,7 @@ class Redactor:
         return None, best[1], round(best[0], 4)
 
     def _page_images(
-        self, structure: Any, outcome: pipeline.Outcome
+        self, structure: ParsedDocument, outcome: pipeline.Outcome
     ) -> list[dict[str, Any]]:
         spans = [
             (f.start, f.end)

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import grpc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.audit_trail import stage_audit
 from strongroom.services.common.auth import (
@@ -19,10 +19,12 @@ from strongroom.services.common.auth import (
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import FailedPrecondition, InvalidArgument
 from strongroom.services.common.grpc_server import current_principal
+from strongroom.services.common.runtime import DERIVED
 from strongroom.services.redaction import pipeline, store
 from strongroom.services.redaction import policy as policies
 from strongroom.services.redaction.detectors import TYPES
 from strongroom.services.redaction.handlers import SERVICE, Redactor, Source
+from strongroom.services.redaction.surrogates import SurrogateBook
 from strongroom.v1 import common_pb2, redaction_pb2, redaction_pb2_grpc
 
 _MAX_CORRECTIONS = 500
@@ -332,11 +334,8 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             updated = self.redactor.process(conn, source, principal)
         return _report_message(updated)
 
-    def _current_outcome(self, conn: Any, source: Source) -> pipeline.Outcome:
+    def _current_outcome(self, conn: Connection, source: Source) -> pipeline.Outcome:
         """The redaction as it stands, rebuilt to map the reviewer's offsets."""
-        from strongroom.services.common.runtime import DERIVED
-        from strongroom.services.redaction.surrogates import SurrogateBook
-
         text = self.redactor.objects.read(DERIVED, source.text_sha256).decode()
         policy = self.redactor.policy(conn, source.project_id)
         key = self.redactor.project_key(conn, source.project_id)
