@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 DOCUMENT_INGESTED = "document.ingested"
 DOCUMENT_CLEANED = "document.cleaned"
+# A redacted document kept out of annotation: held for review, a duplicate
+# or of low quality under its project's policy.
+DOCUMENT_HELD = "document.held"
 TASK_CREATED = "task.created"
 ANNOTATION_SUBMITTED = "annotation.submitted"
 TASK_REVIEWED = "task.reviewed"
