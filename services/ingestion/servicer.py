@@ -480,6 +480,8 @@ def _stage_ingested(conn: Connection, row: store.DocumentRow) -> None:
             "text_length": row.text_length,
             "media_type": row.media_type,
             "page_count": len(row.pages),
+            # Pages, word boxes and page images, for redacting the images.
+            "structure_sha256": row.structure_sha256,
         },
     )
 

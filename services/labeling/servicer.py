@@ -165,6 +165,12 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
     ) -> labeling_pb2.ListAnnotationsResponse:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        metadata = caller_metadata(principal.token, principal.client_address)
+        if not self._manages(principal, request.project_id, metadata):
+            raise PermissionDenied(
+                f"Answers of project {request.project_id} are for its managers.",
+                code="project_manager_required",
+            )
         kind = request.kind or domain.ANSWER
         if kind not in (domain.ANSWER, domain.GOLD):
             raise InvalidArgument(

@@ -125,6 +125,11 @@ def handlers(objects: ObjectStore) -> dict[str, EventHandler]:
     }
 
 
+# Documents arrive in bursts (a folder, a CSV of records): queuing a run of
+# them in one transaction saves a commit per document.
+BATCHED = frozenset({DOCUMENT_CLEANED, ANNOTATION_SUBMITTED})
+
+
 def _pages(rows: Any) -> tuple[domain.PageImage, ...]:
     return tuple(
         domain.PageImage(

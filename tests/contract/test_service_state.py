@@ -72,7 +72,19 @@ DATABASE_KINDS = ["sqlite", "postgresql"]
 # The tables each migration list creates, besides the common ones.
 SCHEMAS: dict[str, tuple[Sequence[Migration], set[str]]] = {
     "ingestion": (ingestion_store.MIGRATIONS, {"documents", "quarantined_files"}),
-    "redaction": (redaction_store.MIGRATIONS, {"reports"}),
+    "redaction": (
+        redaction_store.MIGRATIONS,
+        {
+            "reports",
+            "policies",
+            "project_keys",
+            "surrogates",
+            "exact_keys",
+            "signatures",
+            "lsh_bands",
+            "corrections",
+        },
+    ),
     "tasks": (task_store.MIGRATIONS, {"projects", "members", "tasks", "assignments"}),
     "labeling": (labeling_store.MIGRATIONS, {"annotations", "reviews"}),
     "export": (export_store.MIGRATIONS, {"exports"}),

@@ -210,6 +210,47 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         ),
         (
             "GET",
+            "/api/v1/projects/{project_id}/redaction-policy",
+            get("/api/v1/projects/{project}/redaction-policy"),
+        ),
+        (
+            "PUT",
+            "/api/v1/projects/{project_id}/redaction-policy",
+            lambda c, h: admin(c).put(
+                f"/api/v1/projects/{c['project']}/redaction-policy",
+                json={"default_action": "mask"},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/redaction",
+            get("/api/v1/projects/{project}/redaction"),
+        ),
+        (
+            "POST",
+            "/api/v1/documents/{document_id}/redaction/corrections",
+            lambda c, h: admin(c).post(
+                f"/api/v1/documents/{c['document']}/redaction/corrections",
+                json={
+                    "corrections": [
+                        {"action": "add", "start": 0, "end": 3, "type": "ID_NUMBER"}
+                    ]
+                },
+                headers=h,
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/reidentification",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/reidentification",
+                json={"reason": "route table review"},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
             "/api/v1/documents/{document_id}/structure",
             get("/api/v1/documents/{document}/structure"),
         ),
@@ -438,6 +479,38 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         ),
         "RedactionService/GetRedactionReport": (
             lambda: redaction_pb2.GetRedactionReportRequest(document_id=c["document"])
+        ),
+        "RedactionService/GetProjectRedactionReport": (
+            lambda: redaction_pb2.GetProjectRedactionReportRequest(
+                project_id=c["project"]
+            )
+        ),
+        "RedactionService/GetRedactionPolicy": (
+            lambda: redaction_pb2.GetRedactionPolicyRequest(project_id=c["project"])
+        ),
+        "RedactionService/SetRedactionPolicy": (
+            lambda: redaction_pb2.SetRedactionPolicyRequest(
+                policy=redaction_pb2.RedactionPolicy(
+                    project_id=c["project"], default_action="mask"
+                )
+            )
+        ),
+        "RedactionService/CorrectRedaction": (
+            lambda: redaction_pb2.CorrectRedactionRequest(
+                document_id=c["document"],
+                corrections=[
+                    redaction_pb2.Correction(
+                        action="add",
+                        span=common_pb2.Span(start=0, end=3),
+                        type="ID_NUMBER",
+                    )
+                ],
+            )
+        ),
+        "RedactionService/ReadReidentification": (
+            lambda: redaction_pb2.ReadReidentificationRequest(
+                project_id=c["project"], reason="route table review"
+            )
         ),
         "TaskService/CreateProject": lambda: tasks_pb2.CreateProjectRequest(
             name="Over gRPC", labels=[common_pb2.Label(name="PERSON")]

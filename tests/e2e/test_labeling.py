@@ -12,8 +12,9 @@ import pytest
 from tests.e2e.harness import Strongroom, upload_file, wait_for
 
 NOTES = [
-    "Patient Ada Lovelace was seen in clinic.\n\nFollow-up booked with Dr. Grey.",
-    "Referral from Mercy Hospital about Alan Turing.\n\nNo change in medication.",
+    "The patient reported a persistent cough at the clinic.\n\nFollow-up booked "
+    "for the headache.",
+    "Referral about chest pain after exercise.\n\nNo change in medication.",
 ]
 LABEL_STUDIO = """
 <View>
@@ -95,7 +96,7 @@ def _answer(
     response = client.post(
         f"/api/v1/tasks/{task['id']}/annotations",
         json={
-            "spans": [{"start": start, "end": start + len(word), "label": "PERSON"}],
+            "spans": [{"start": start, "end": start + len(word), "label": "SYMPTOM"}],
             "classes": classes,
             "seconds": seconds,
         },
@@ -141,7 +142,7 @@ def test_a_team_runs_a_project_with_overlap_review_and_agreement(
     project_id = _project(
         admin,
         team,
-        schema={"spans": ["PERSON"], "classes": ["Urgent", "Routine"]},
+        schema={"spans": ["SYMPTOM"], "classes": ["Urgent", "Routine"]},
         guidelines="Mark every person by name.",
         overlap=2,
         review=True,
@@ -165,8 +166,8 @@ def test_a_team_runs_a_project_with_overlap_review_and_agreement(
     assert _next(cat, project_id).json()["code"] == "queue_empty"
 
     # Ann and Ben answer blind: each sees only their own answer.
-    ann_answer = _answer(ann, first_ann, "Ada Lovelace", ["Urgent"], 20)
-    _answer(ben, first_ben, "Lovelace", ["Urgent"], 40)
+    ann_answer = _answer(ann, first_ann, "persistent cough", ["Urgent"], 20)
+    _answer(ben, first_ben, "cough", ["Urgent"], 40)
     assert ann.get(f"/api/v1/projects/{project_id}/annotations").status_code == 403
     assert rev.post(f"/api/v1/projects/{project_id}/tasks/next").status_code == 403
 
@@ -174,7 +175,7 @@ def test_a_team_runs_a_project_with_overlap_review_and_agreement(
     reopened = ann.post(f"/api/v1/tasks/{first_ann['id']}/reopen")
     assert reopened.status_code == 200, reopened.text
     assert reopened.json()["annotation"]["id"] == ann_answer["id"]
-    again = _answer(ann, reopened.json(), "Ada Lovelace", ["Urgent"], 5)
+    again = _answer(ann, reopened.json(), "persistent cough", ["Urgent"], 5)
     assert again["version"] == 2
 
     # The reviewer sees both answers side by side and returns Ben's.
@@ -199,8 +200,8 @@ def test_a_team_runs_a_project_with_overlap_review_and_agreement(
     assert back["review_comment"] == "Mark the whole name."
     assert back["annotation"]["spans"][0]["end"] - back["annotation"]["spans"][0][
         "start"
-    ] == len("Lovelace")
-    _answer(ben, back, "Ada Lovelace", ["Urgent"], 30)
+    ] == len("cough")
+    _answer(ben, back, "persistent cough", ["Urgent"], 30)
 
     # Now the reviewer accepts Ann's answer as gold.
     review = rev.post(f"/api/v1/projects/{project_id}/reviews/next").json()
@@ -231,7 +232,7 @@ def test_a_team_runs_a_project_with_overlap_review_and_agreement(
     # Both now agree exactly, on the span and on the class.
     spans = figures["agreement"]["spans"]
     assert spans["overall"]["mean_exact_f1"] == 1.0
-    assert spans["per_label"]["PERSON"]["pairs"][0]["tasks"] == 1
+    assert spans["per_label"]["SYMPTOM"]["pairs"][0]["tasks"] == 1
     assert figures["agreement"]["counts"]["annotator_pairs"] == 1
 
     gold = admin.get(
@@ -266,7 +267,7 @@ def test_paragraph_windows_and_pre_assignment(
     project_id = _project(
         admin,
         team,
-        labels=["PERSON"],
+        labels=["SYMPTOM"],
         window={"kind": "paragraph"},
         assignment="assigned",
     )
@@ -293,11 +294,11 @@ def test_paragraph_windows_and_pre_assignment(
 
     outside = ann.post(
         f"/api/v1/tasks/{mine['id']}/annotations",
-        json={"spans": [{"start": 0, "end": 4, "label": "PERSON"}]},
+        json={"spans": [{"start": 0, "end": 4, "label": "SYMPTOM"}]},
     )
     assert outside.status_code == 400
     assert outside.json()["code"] == "span_out_of_range"
-    _answer(ann, mine, "Grey", [], 3)
+    _answer(ann, mine, "headache", [], 3)
     done = wait_for(
         lambda: next(
             (
@@ -314,19 +315,25 @@ def test_paragraph_windows_and_pre_assignment(
 
 
 def test_annotators_cannot_read_tasks_they_do_not_hold(
-    admin: httpx.Client, team: dict[str, Any]
+    strongroom: Strongroom, admin: httpx.Client, team: dict[str, Any]
 ) -> None:
     ann, ben = team["clients"]["ann"], team["clients"]["ben"]
-    project_id = _project(admin, team, labels=["PERSON"])
-    _upload(admin, project_id, ["Only Grace Hopper is named here."])
+    project_id = _project(admin, team, labels=["SYMPTOM"])
+    _upload(admin, project_id, ["Only the referral letter is attached here."])
     (task,) = _queued(admin, project_id, 1)
 
     held = _next(ann, project_id).json()
     peek = ben.get(f"/api/v1/tasks/{held['id']}", params={"include_text": "true"})
     answer = ben.post(
         f"/api/v1/tasks/{task['id']}/annotations",
-        json={"spans": [{"start": 5, "end": 17, "label": "PERSON"}]},
+        json={"spans": [{"start": 9, "end": 17, "label": "SYMPTOM"}]},
     )
+
+    outsider = _user(admin, "otto", "manager")
+    otto = strongroom.client(strongroom.token("otto", outsider["password"]))
+    for path in ("annotations", "stats", "tasks"):
+        response = otto.get(f"/api/v1/projects/{project_id}/{path}")
+        assert response.status_code == 403, (path, response.text)
 
     assert peek.status_code == 403
     assert answer.status_code == 403
@@ -334,7 +341,7 @@ def test_annotators_cannot_read_tasks_they_do_not_hold(
         "/api/v1/audit/events",
         params={"project": project_id, "outcome": "denied", "limit": 50},
     ).json()["events"]
-    assert len(denials) >= 2
+    assert len(denials) >= 5
 
 
 def test_the_cli_creates_a_project_with_queue_and_review_settings(
