@@ -391,7 +391,10 @@ export class Editor {
     this.boxLegend = el("div", { class: "legend", role: "toolbar", "aria-label": "Box labels" },
       ...this.schema.boxes.map((label) => {
         const button = this.labelButton(label, () => {});
-        button.addEventListener("click", () => { this.setBoxLabel(label.name); this.figure.focus(); });
+        button.addEventListener("click", () => {
+          this.setBoxLabel(label.name);
+          this.figure.focus({ preventScroll: true });
+        });
         return button;
       }));
     const previous = el("button", { type: "button", text: "Previous page (PageUp)" });
@@ -446,10 +449,13 @@ export class Editor {
     this.overlay.addEventListener("pointerdown", (event) => {
       if (event.button !== 0) return;
       event.preventDefault();
-      this.figure.focus();
+      // Read the point first, and focus without scrolling: a page that moves
+      // under the pointer would shift the box.
+      const at = point(event);
+      this.figure.focus({ preventScroll: true });
       const hit = event.target.closest?.("rect[data-box]");
       if (hit) { this.chosenBox = Number(hit.dataset.box); this.renderBoxes(); return; }
-      start = point(event);
+      start = at;
       this.overlay.setPointerCapture(event.pointerId);
       draft = document.createElementNS(SVG, "rect");
       draft.setAttribute("class", "draft");

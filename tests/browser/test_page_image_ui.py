@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.helpers import (
     add_member,
@@ -54,15 +54,19 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
 
 
 def drag(
-    page: Page, box: dict, start: tuple[float, float], end: tuple[float, float]
+    page: Page, image: Locator, start: tuple[float, float], end: tuple[float, float]
 ) -> None:
-    page.mouse.move(
-        box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1]
-    )
+    """Drag the mouse across the image between two points given as fractions."""
+    image.scroll_into_view_if_needed()
+    box = image.bounding_box()
+    assert box is not None
+
+    def at(point: tuple[float, float]) -> tuple[float, float]:
+        return box["x"] + box["width"] * point[0], box["y"] + box["height"] * point[1]
+
+    page.mouse.move(*at(start))
     page.mouse.down()
-    page.mouse.move(
-        box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1], steps=8
-    )
+    page.mouse.move(*at(end), steps=8)
     page.mouse.up()
 
 
@@ -74,17 +78,15 @@ def test_annotator_draws_labels_and_deletes_boxes_on_a_page_image(
     image = page.get_by_role("img", name="Redacted page image")
     expect(image).to_be_visible()
     wait_for(lambda: image.evaluate("(img) => img.naturalWidth") > 0)
-    box = image.bounding_box()
-    assert box is not None
 
-    drag(page, box, (0.10, 0.20), (0.50, 0.60))
+    drag(page, image, (0.10, 0.20), (0.50, 0.60))
     boxes = page.get_by_role("list", name="Boxes").get_by_role("listitem")
     expect(boxes).to_have_count(1)
     expect(boxes.first).to_contain_text("STAMP, page 1")
     page.keyboard.press("8")
     expect(boxes.first).to_contain_text("SIGNATURE, page 1")
 
-    drag(page, box, (0.60, 0.10), (0.90, 0.90))
+    drag(page, image, (0.60, 0.10), (0.90, 0.90))
     expect(boxes).to_have_count(2)
     page.keyboard.press("Delete")
     expect(boxes).to_have_count(1)
