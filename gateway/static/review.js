@@ -2,7 +2,7 @@
 // marked; accept one as gold, reject one with a comment (it returns to its
 // annotator), or correct one and submit the correction as gold.
 
-import { $, api, ask, el, say } from "./api.js";
+import { $, api, ask, el, imageUrl, say } from "./api.js";
 import { Editor } from "./editor.js";
 import { drawText, normaliseSchema } from "./text.js";
 
@@ -21,6 +21,7 @@ export async function openReview(project, { showSection, home }) {
 // Shows the next task to review; returns "" or why there is none to show.
 async function nextReview() {
   stopCorrecting();
+  pageImages.clear();
   let why = "";
   try {
     view.item = await api("POST", `/api/v1/projects/${view.project.id}/reviews/next`);
@@ -86,6 +87,7 @@ function render() {
       a.relations?.length ? el("p", { text: `${a.relations.length} relation(s)` }) : "",
       a.boxes?.length ? el("p", { text: `${a.boxes.length} box(es): ${a.boxes.map((b) => `${b.label} p.${b.page}`).join(", ")}` }) : "",
       fields.length ? el("dl", {}, ...fields) : "",
+      pageView(task, a.boxes ?? [], colorOf),
       a.seconds ? el("p", { class: "help",
                             text: `${a.seconds < 10 ? a.seconds.toFixed(1) : Math.round(a.seconds)} s spent` })
                 : "");
@@ -94,6 +96,36 @@ function render() {
   }));
   $("review-info").textContent = `${annotations.length} answer(s); answer ${view.chosen + 1} is chosen.`;
 }
+
+// The first page image with this answer's boxes on it, for comparing boxes
+// side by side; the correction view has every page.
+function pageView(task, boxes, colorOf) {
+  const first = task.pages?.[0];
+  if (!first) return "";
+  const image = el("img", { alt: `Redacted page ${first.page}` });
+  const overlay = document.createElementNS(SVG, "svg");
+  overlay.setAttribute("viewBox", "0 0 1 1");
+  overlay.setAttribute("preserveAspectRatio", "none");
+  overlay.setAttribute("class", "overlay");
+  for (const box of boxes.filter((b) => b.page === first.page)) {
+    const rect = document.createElementNS(SVG, "rect");
+    for (const name of ["x", "y", "width", "height"]) rect.setAttribute(name, box[name]);
+    rect.setAttribute("stroke", colorOf(box.label));
+    rect.setAttribute("class", "box");
+    rect.setAttribute("vector-effect", "non-scaling-stroke");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = box.label;
+    rect.append(title);
+    overlay.append(rect);
+  }
+  const path = `/api/v1/tasks/${task.id}/pages/${first.page}`;
+  if (!pageImages.has(path)) pageImages.set(path, imageUrl(path));
+  pageImages.get(path).then((url) => { image.src = url; }, (error) => say(error.message));
+  return el("div", { class: "page-figure review-page" }, image, overlay);
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const pageImages = new Map();
 
 function chosenAnnotation() { return view.item?.annotations[view.chosen]; }
 

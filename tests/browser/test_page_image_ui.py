@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.helpers import (
     add_member,
@@ -36,10 +36,12 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
             ],
         },
         overlap=1,
-        review=False,
+        review=True,
     )
     subject, password = make_user(admin, "pg-annotator", "annotator")
     add_member(admin, project["id"], "pg-annotator", subject, "annotator")
+    reviewer, reviewer_password = make_user(admin, "pg-reviewer", "reviewer")
+    add_member(admin, project["id"], "pg-reviewer", reviewer, "reviewer")
     scan = corpus.image_bytes(corpus.scan_image(LINES), "PNG")
     upload_file(admin, project["id"], "delivery.png", scan).raise_for_status()
     annotator = strongroom.client(strongroom.token("pg-annotator", password))
@@ -50,7 +52,13 @@ def setup(strongroom: Strongroom, admin: httpx.Client) -> dict:
         return task if response.status_code == 200 and task.get("pages") else None
 
     task = wait_for(leased_with_pages, timeout=90, interval=0.5)
-    return {"admin": admin, "project": project, "password": password, "task": task}
+    return {
+        "admin": admin,
+        "project": project,
+        "password": password,
+        "reviewer_password": reviewer_password,
+        "task": task,
+    }
 
 
 def drag(
@@ -71,7 +79,7 @@ def drag(
 
 
 def test_annotator_draws_labels_and_deletes_boxes_on_a_page_image(
-    strongroom: Strongroom, setup: dict, page: Page, tmp_path: Path
+    strongroom: Strongroom, setup: dict, page: Page, browser: Browser, tmp_path: Path
 ) -> None:
     sign_in(page, strongroom, "pg-annotator", setup["password"])
     open_view(page, "Scans", "Annotate")
@@ -104,3 +112,13 @@ def test_annotator_draws_labels_and_deletes_boxes_on_a_page_image(
     assert drawn["label"] == "SIGNATURE" and drawn["page"] == 1
     for name, expected in (("x", 0.10), ("y", 0.20), ("width", 0.40), ("height", 0.40)):
         assert abs(drawn[name] - expected) < 0.02, (name, drawn)
+
+    # The reviewer sees the box on the page image next to the answer.
+    context = browser.new_context()
+    reviewer = context.new_page()
+    sign_in(reviewer, strongroom, "pg-reviewer", setup["reviewer_password"])
+    open_view(reviewer, "Scans", "Review")
+    column = reviewer.locator("#review-columns article")
+    expect(column.get_by_role("img", name="Redacted page 1")).to_be_visible()
+    expect(column.locator("rect.box title")).to_have_text(["SIGNATURE"])
+    context.close()
