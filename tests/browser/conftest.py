@@ -3,10 +3,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.conftest import admin, strongroom  # noqa: F401  (one platform per module)
+from tests.e2e.harness import Strongroom, wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Headless and quiet: no sandbox as root in CI, and no calls home of any kind.
@@ -20,6 +22,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ready(strongroom: Strongroom) -> None:  # noqa: F811
+    """Start each module once every service answers, as a person would find it."""
+    wait_for(
+        lambda: httpx.get(f"{strongroom.url}/readyz", timeout=10).status_code == 200,
+        timeout=60,
+        interval=0.2,
+    )
 
 
 @pytest.fixture(scope="module")
