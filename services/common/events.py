@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,13 +47,18 @@ EventHandler = Callable[[Connection, Event], None]
 BatchHandler = Callable[[Connection, Sequence[Event]], None]
 
 
-def batched(handler: EventHandler) -> BatchHandler:
-    """Handle a run of events one after another in one transaction: for
-    handlers whose cost is the commit, not the work."""
+def batched(
+    handler: EventHandler,
+    around: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> BatchHandler:
+    """Handle a run of events one after another in one transaction, inside
+    ``around`` (an object store's batch, say): for handlers whose cost is the
+    commit and the flush, not the work."""
 
     def handle_all(conn: Connection, events: Sequence[Event]) -> None:
-        for event in events:
-            handler(conn, event)
+        with around():
+            for event in events:
+                handler(conn, event)
 
     return handle_all
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
+from strongroom.services.common.events import batched
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.redaction import store
 from strongroom.services.redaction.handlers import SERVICE, Redactor, handlers
@@ -46,7 +47,12 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         service_names=[
             redaction_pb2.DESCRIPTOR.services_by_name["RedactionService"].full_name
         ],
-        handlers=handlers(redactor),
+        # Uploads arrive in bursts (a folder, a file of records): a run of
+        # documents is redacted in one transaction and one flush to disk.
+        batch_handlers={
+            topic: batched(handler, backends.objects.batch)
+            for topic, handler in handlers(redactor).items()
+        },
     )
 
 

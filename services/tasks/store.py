@@ -117,7 +117,9 @@ MIGRATIONS = (
                FROM tasks_v1 ORDER BY created_at, id""",
             "DROP TABLE tasks_v1",
             # The pool: open tasks by priority, then in arrival order.
-            "CREATE INDEX tasks_pool ON tasks (project_id, state, priority, seq)",
+            # In the order the pool is read, so a lease reads its candidates
+            # off the index instead of sorting every open task.
+            "CREATE INDEX tasks_pool ON tasks (project_id, state, priority DESC, seq)",
             "CREATE INDEX tasks_document ON tasks (document_id)",
             """CREATE TABLE assignments (
                 task_id TEXT NOT NULL,
