@@ -305,7 +305,9 @@ def _fill_schema(schema: LabelSchema) -> LabelSchema:
         for label in group
         if label.hotkey
     }
-    free = [key for key in "123456789abcdefghijklmnopqrtuvwxy" if key not in taken]
+    # Letters the web page keeps for itself (accept, correct, next, reject,
+    # skip, undo) are never given out.
+    free = [key for key in "123456789bdefghijklmopqtuvwxy" if key not in taken]
     counter = 0
 
     def fill(group: Sequence[Label], kind: str, hotkeys: bool) -> tuple[Label, ...]:
@@ -557,14 +559,21 @@ def may_read(
     return task.is_reviewed_by(principal.subject, now) or can_manage(principal, project)
 
 
-def require_reopenable(task: Task, mine: Assignment | None, now: datetime) -> None:
-    """Raises: Conflict: the answer is not the caller's to take back now."""
+def require_reopenable(
+    task: Task, mine: Assignment | None, now: datetime, review: bool = True
+) -> None:
+    """An answer can be taken back until a reviewer holds or decided it; in a
+    project without review, also once its task completed.
+
+    Raises:
+        Conflict: the answer is not the caller's to take back now.
+    """
     if mine is None or mine.state != SUBMITTED:
         raise Conflict(
             f"Task {task.id} has no answer of yours to take back.",
             code="nothing_to_reopen",
         )
-    if task.state == COMPLETED or (
+    if (task.state == COMPLETED and review) or (
         task.reviewer and datetime.fromisoformat(task.review_expires_at) > now
     ):
         raise Conflict(

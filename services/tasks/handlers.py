@@ -210,6 +210,16 @@ def apply_review(
     """Close a reviewed task or return one answer; False when already done."""
     if decision == domain.REJECT:
         changed = store.return_answer(conn, task, annotator, annotation_id, comment)
+        if not changed and comment != RETURNED_WITHOUT_COMMENT:
+            # The event got here first and returned it without the comment.
+            store.fill_comment(
+                conn,
+                task.id,
+                annotator,
+                annotation_id,
+                comment,
+                RETURNED_WITHOUT_COMMENT,
+            )
     else:
         changed = store.close_review(conn, task)
     stage_audit(

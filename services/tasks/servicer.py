@@ -75,8 +75,10 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 )
             schema = _imported_schema(request.label_config)
         if request.labels:
+            named = {label.name for label in schema.spans}
+            extra = tuple(lb for lb in _labels(request.labels) if lb.name not in named)
             schema = domain.LabelSchema(
-                spans=(*_labels(request.labels), *schema.spans),
+                spans=(*extra, *schema.spans),
                 classes=schema.classes,
                 multi_label=schema.multi_label,
                 relations=schema.relations,
@@ -359,7 +361,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             task, project, mine = self._load(conn, request.task_id, principal)
-            domain.require_reopenable(task, mine, now)
+            domain.require_reopenable(task, mine, now, project.settings.review)
             store.reopen(
                 conn,
                 task,

@@ -661,7 +661,8 @@ def reopen(
         ),
         {"t": task.id, "a": annotator, "leased": LEASED, "expires": to_iso(expires)},
     )
-    _set_counts(conn, task, 0, -1, task.state)
+    # A completed task (no review) opens again until the answer is back.
+    _set_counts(conn, task, 0, -1, FULL)
     _task_state(conn, task.id, review)
 
 
@@ -809,6 +810,30 @@ def return_answer(
     _set_counts(conn, task, 0, -1, task.state)
     _task_state(conn, task.id, review=True)
     return True
+
+
+def fill_comment(
+    conn: Connection,
+    task_id: str,
+    annotator: str,
+    annotation_id: str,
+    comment: str,
+    placeholder: str,
+) -> None:
+    """Put the reviewer's comment where a returned answer has a placeholder."""
+    conn.execute(
+        sa.text(
+            "UPDATE assignments SET comment = :comment WHERE task_id = :t AND "
+            "annotator = :a AND annotation_id = :an AND comment = :placeholder"
+        ),
+        {
+            "t": task_id,
+            "a": annotator,
+            "an": annotation_id,
+            "comment": comment,
+            "placeholder": placeholder,
+        },
+    )
 
 
 def close_review(conn: Connection, task: Task) -> bool:

@@ -295,6 +295,32 @@ def test_review_leases_one_reviewer_then_returns_or_closes(engine: Engine) -> No
     assert resubmitted is not None and resubmitted.comment == ""
 
 
+def test_a_rejection_applied_from_its_event_first_still_gets_its_comment(
+    engine: Engine,
+) -> None:
+    (only,) = queue(engine, 1, overlap=1, review=True)
+    claim(engine, "ann")
+    submit(engine, only, "ann", review=True)
+    answer_id = f"a-{only}-ann-1"
+
+    with engine.begin() as conn:
+        rejected = store.get_task(conn, only)
+        handlers.apply_review(
+            conn, rejected, "reject", "ann", answer_id,
+            handlers.RETURNED_WITHOUT_COMMENT, "r-1", handlers.SYSTEM,
+        )  # fmt: skip
+    with engine.begin() as conn:
+        handlers.apply_review(
+            conn, store.get_task(conn, only), "reject", "ann", answer_id,
+            "Name the drug.", "r-1", handlers.SYSTEM,
+        )  # fmt: skip
+
+    with engine.connect() as conn:
+        back = store.get_assignment(conn, only, "ann")
+    assert back is not None
+    assert (back.state, back.comment) == (RETURNED, "Name the drug.")
+
+
 def test_pre_assigned_tasks_stay_with_their_annotator(engine: Engine) -> None:
     first, second = queue(engine, 2)
     with engine.begin() as conn:

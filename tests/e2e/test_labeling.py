@@ -312,6 +312,11 @@ def test_paragraph_windows_and_pre_assignment(
         )
     )
     assert done["submitted"] == 1
+    # Without review, the answer can still be taken back and corrected.
+    reopened = ann.post(f"/api/v1/tasks/{mine['id']}/reopen")
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["annotation"]["spans"][0]["label"] == "SYMPTOM"
+    assert _answer(ann, reopened.json(), "headache", [], 2)["version"] == 2
 
 
 def test_annotators_cannot_read_tasks_they_do_not_hold(
