@@ -28,6 +28,7 @@ from strongroom.gateway import schemas
 from strongroom.gateway.audit_api import audit_router
 from strongroom.gateway.clients import ServiceClients
 from strongroom.gateway.identity import open_identity
+from strongroom.gateway.labeling_api import labeling_router
 from strongroom.gateway.problems import install_problem_handlers, problem_response
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
@@ -48,7 +49,6 @@ from strongroom.v1 import (
     common_pb2,
     export_pb2,
     ingestion_pb2,
-    labeling_pb2,
     redaction_pb2,
     tasks_pb2,
 )
@@ -63,6 +63,20 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _UPLOAD_CHUNK = 256 * 1024
+
+
+def label_protos(labels: list[schemas.LabelIn | str]) -> list[common_pb2.Label]:
+    return [
+        common_pb2.Label(name=label)
+        if isinstance(label, str)
+        else common_pb2.Label(
+            name=label.name,
+            color=label.color,
+            hotkey=label.hotkey,
+            description=label.description,
+        )
+        for label in labels
+    ]
 
 
 def download(chunks: Iterator[common_pb2.DataChunk]) -> StreamingResponse:
@@ -306,22 +320,29 @@ def create_app(settings: Settings) -> FastAPI:
         response_model=schemas.Project,
     )
     def create_project(body: schemas.ProjectIn, caller: Caller) -> schemas.Project:
-        labels = [
-            common_pb2.Label(name=label)
-            if isinstance(label, str)
-            else common_pb2.Label(
-                name=label.name,
-                color=label.color,
-                hotkey=label.hotkey,
-                description=label.description,
-            )
-            for label in body.labels
-        ]
-        project = call(
-            clients.tasks.CreateProject,
-            tasks_pb2.CreateProjectRequest(name=body.name, labels=labels),
-            meta(caller),
+        schema = body.schema_ or schemas.LabelSchemaIn()
+        request = tasks_pb2.CreateProjectRequest(
+            name=body.name,
+            labels=label_protos(body.labels),
+            schema=tasks_pb2.LabelSchema(
+                spans=label_protos(schema.spans),
+                classes=label_protos(schema.classes),
+                multi_label=schema.multi_label,
+                relations=label_protos(schema.relations),
+                boxes=label_protos(schema.boxes),
+                fields=[
+                    tasks_pb2.FieldSpec(name=f.name, description=f.description)
+                    for f in schema.fields
+                ],
+            ),
+            label_config=body.label_config,
+            guidelines=body.guidelines,
+            overlap=body.overlap,
+            assignment=body.assignment,
+            window=tasks_pb2.Window(kind=body.window.kind, size=body.window.size),
+            review=body.review,
         )
+        project = call(clients.tasks.CreateProject, request, meta(caller))
         return schemas.Project.from_proto(project)
 
     @app.get("/api/v1/projects", tags=["projects"], response_model=schemas.ProjectList)
@@ -364,12 +385,12 @@ def create_app(settings: Settings) -> FastAPI:
         project_id: str, body: schemas.MemberIn, caller: Caller
     ) -> schemas.Project:
         require_role(caller, ADMIN, MANAGER)
-        user = issuer.find_user(body.username)
+        subject = body.subject or issuer.find_user(body.username).subject
         project = call(
             clients.tasks.AddMember,
             tasks_pb2.AddMemberRequest(
                 project_id=project_id,
-                member=tasks_pb2.Member(subject=user.subject, role=body.role),
+                member=tasks_pb2.Member(subject=subject, role=body.role),
             ),
             meta(caller),
         )
@@ -497,104 +518,6 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return schemas.RedactionReport.from_proto(report)
 
-    # --- tasks and annotations -----------------------------------------------
-
-    @app.get(
-        "/api/v1/projects/{project_id}/tasks",
-        tags=["tasks"],
-        response_model=schemas.TaskList,
-    )
-    def list_tasks(
-        project_id: str,
-        caller: Caller,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> schemas.TaskList:
-        response = call(
-            clients.tasks.ListTasks,
-            tasks_pb2.ListTasksRequest(
-                project_id=project_id,
-                page=common_pb2.PageRequest(limit=limit, offset=offset),
-            ),
-            meta(caller),
-        )
-        return schemas.TaskList(
-            tasks=[schemas.Task.from_proto(t, with_text=False) for t in response.tasks],
-            total=response.page.total,
-        )
-
-    @app.post(
-        "/api/v1/projects/{project_id}/tasks/next",
-        tags=["tasks"],
-        response_model=schemas.Task,
-    )
-    def next_task(project_id: str, caller: Caller) -> schemas.Task:
-        task = call(
-            clients.tasks.LeaseNextTask,
-            tasks_pb2.LeaseNextTaskRequest(project_id=project_id),
-            meta(caller),
-        )
-        return schemas.Task.from_proto(task, with_text=True)
-
-    @app.get("/api/v1/tasks/{task_id}", tags=["tasks"], response_model=schemas.Task)
-    def get_task(
-        task_id: str, caller: Caller, include_text: bool = False
-    ) -> schemas.Task:
-        task = call(
-            clients.tasks.GetTask,
-            tasks_pb2.GetTaskRequest(task_id=task_id, include_text=include_text),
-            meta(caller),
-        )
-        return schemas.Task.from_proto(task, with_text=include_text)
-
-    @app.post(
-        "/api/v1/tasks/{task_id}/annotations",
-        tags=["tasks"],
-        status_code=201,
-        response_model=schemas.Annotation,
-    )
-    def submit_annotation(
-        task_id: str, body: schemas.AnnotationIn, caller: Caller
-    ) -> schemas.Annotation:
-        spans = [
-            common_pb2.SpanLabel(
-                span=common_pb2.Span(start=s.start, end=s.end), label=s.label
-            )
-            for s in body.spans
-        ]
-        annotation = call(
-            clients.labeling.SubmitAnnotation,
-            labeling_pb2.SubmitAnnotationRequest(task_id=task_id, spans=spans),
-            meta(caller),
-        )
-        return schemas.Annotation.from_proto(annotation)
-
-    @app.get(
-        "/api/v1/projects/{project_id}/annotations",
-        tags=["tasks"],
-        response_model=schemas.AnnotationList,
-    )
-    def list_annotations(
-        project_id: str,
-        caller: Caller,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> schemas.AnnotationList:
-        response = call(
-            clients.labeling.ListAnnotations,
-            labeling_pb2.ListAnnotationsRequest(
-                project_id=project_id,
-                page=common_pb2.PageRequest(limit=limit, offset=offset),
-            ),
-            meta(caller),
-        )
-        return schemas.AnnotationList(
-            annotations=[
-                schemas.Annotation.from_proto(a) for a in response.annotations
-            ],
-            total=response.page.total,
-        )
-
     # --- exports -------------------------------------------------------------
 
     @app.post(
@@ -663,7 +586,17 @@ def create_app(settings: Settings) -> FastAPI:
         chunks = call_streaming(clients.export.ReadExportFile, request, meta(caller))
         return download(chunks)
 
-    # --- audit ---------------------------------------------------------------
+    # --- tasks, review, figures and the audit trail ---------------------------
+
+    app.include_router(
+        labeling_router(
+            clients,
+            principal,
+            meta,
+            lambda username: issuer.find_user(username).subject,
+            lambda: {user.subject: user.username for user in issuer.list_users()},
+        )
+    )
 
     app.include_router(
         audit_router(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from strongroom.v1 import (
     audit_pb2,
     common_pb2,
     export_pb2,
     ingestion_pb2,
+    labeling_pb2,
     redaction_pb2,
     tasks_pb2,
 )
@@ -61,13 +63,42 @@ class LabelIn(BaseModel):
     description: str = ""
 
 
+class FieldSpecIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=2000)
+
+
+class LabelSchemaIn(BaseModel):
+    spans: list[LabelIn | str] = Field(default=[], max_length=500)
+    classes: list[LabelIn | str] = Field(default=[], max_length=500)
+    multi_label: bool = False
+    relations: list[LabelIn | str] = Field(default=[], max_length=500)
+    boxes: list[LabelIn | str] = Field(default=[], max_length=500)
+    fields: list[FieldSpecIn] = Field(default=[], max_length=100)
+
+
+class WindowIn(BaseModel):
+    kind: Literal["document", "page", "paragraph", "fixed"] = "document"
+    size: int = Field(default=0, ge=0, le=1_000_000)
+
+
 class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    labels: list[LabelIn | str] = Field(min_length=1, max_length=500)
+    # Span labels; the same as schema.spans.
+    labels: list[LabelIn | str] = Field(default=[], max_length=500)
+    schema_: LabelSchemaIn | None = Field(default=None, alias="schema")
+    # A Label Studio labeling configuration (XML) to take the schema from.
+    label_config: str = Field(default="", max_length=256 * 1024)
+    guidelines: str = Field(default="", max_length=100_000)
+    overlap: int = Field(default=1, ge=1, le=10)
+    assignment: Literal["pull", "assigned"] = "pull"
+    window: WindowIn = WindowIn()
+    review: bool = True
 
 
 class MemberIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(default="", max_length=64)
+    subject: str = Field(default="", max_length=128)
     role: str
 
 
@@ -78,32 +109,80 @@ class Label(BaseModel):
     description: str
 
 
+class FieldSpec(BaseModel):
+    name: str
+    description: str
+
+
+class LabelSchema(BaseModel):
+    spans: list[Label]
+    classes: list[Label]
+    multi_label: bool
+    relations: list[Label]
+    boxes: list[Label]
+    fields: list[FieldSpec]
+
+
+class Window(BaseModel):
+    kind: str
+    size: int
+
+
 class Member(BaseModel):
     subject: str
     role: str
+
+
+def _labels(labels: Iterable[common_pb2.Label]) -> list[Label]:
+    return [
+        Label(
+            name=label.name,
+            color=label.color,
+            hotkey=label.hotkey,
+            description=label.description,
+        )
+        for label in labels
+    ]
 
 
 class Project(BaseModel):
     id: str
     name: str
     labels: list[Label]
+    schema_: LabelSchema = Field(alias="schema", serialization_alias="schema")
+    guidelines: str
+    overlap: int
+    assignment: str
+    window: Window
+    review: bool
     members: list[Member]
     created_at: str | None
 
+    model_config = ConfigDict(populate_by_name=True)
+
     @classmethod
     def from_proto(cls, p: tasks_pb2.Project) -> Project:
+        schema = p.schema
         return cls(
             id=p.id,
             name=p.name,
-            labels=[
-                Label(
-                    name=label.name,
-                    color=label.color,
-                    hotkey=label.hotkey,
-                    description=label.description,
-                )
-                for label in p.labels
-            ],
+            labels=_labels(p.labels),
+            schema=LabelSchema(
+                spans=_labels(schema.spans),
+                classes=_labels(schema.classes),
+                multi_label=schema.multi_label,
+                relations=_labels(schema.relations),
+                boxes=_labels(schema.boxes),
+                fields=[
+                    FieldSpec(name=f.name, description=f.description)
+                    for f in schema.fields
+                ],
+            ),
+            guidelines=p.guidelines,
+            overlap=p.overlap,
+            assignment=p.assignment,
+            window=Window(kind=p.window.kind, size=p.window.size),
+            review=p.review,
             members=[Member(subject=m.subject, role=m.role) for m in p.members],
             created_at=_time(p.created_at),
         )
@@ -282,40 +361,9 @@ class RedactionReport(BaseModel):
 _TASK_STATES = {
     tasks_pb2.TASK_STATE_QUEUED: "queued",
     tasks_pb2.TASK_STATE_LEASED: "leased",
+    tasks_pb2.TASK_STATE_IN_REVIEW: "in_review",
     tasks_pb2.TASK_STATE_COMPLETED: "completed",
 }
-
-
-class Task(BaseModel):
-    id: str
-    project_id: str
-    document_id: str
-    state: str
-    text_sha256: str
-    text_length: int
-    lease_holder: str
-    lease_expires_at: str | None
-    # The redacted text, present only when the caller may read it.
-    text: str | None
-
-    @classmethod
-    def from_proto(cls, t: tasks_pb2.Task, with_text: bool) -> Task:
-        return cls(
-            id=t.id,
-            project_id=t.project_id,
-            document_id=t.document_id,
-            state=_TASK_STATES.get(t.state, "unknown"),
-            text_sha256=t.text_sha256,
-            text_length=t.text_length,
-            lease_holder=t.lease_holder,
-            lease_expires_at=_time(t.lease_expires_at),
-            text=t.text if with_text else None,
-        )
-
-
-class TaskList(BaseModel):
-    tasks: list[Task]
-    total: int
 
 
 class SpanLabel(BaseModel):
@@ -324,8 +372,65 @@ class SpanLabel(BaseModel):
     label: str = Field(min_length=1, max_length=64)
 
 
+class Suggestion(BaseModel):
+    start: int
+    end: int
+    label: str
+    source: str
+    score: float
+
+
+class PageImage(BaseModel):
+    page: int
+    width: int
+    height: int
+
+
+class RelationIn(BaseModel):
+    from_: int = Field(alias="from", ge=0)
+    to: int = Field(ge=0)
+    label: str = Field(min_length=1, max_length=64)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class BoxIn(BaseModel):
+    page: int = Field(ge=1)
+    x: float = Field(ge=0, le=1)
+    y: float = Field(ge=0, le=1)
+    width: float = Field(gt=0, le=1)
+    height: float = Field(gt=0, le=1)
+    label: str = Field(min_length=1, max_length=64)
+
+
 class AnnotationIn(BaseModel):
-    spans: list[SpanLabel] = Field(max_length=10_000)
+    spans: list[SpanLabel] = Field(default=[], max_length=10_000)
+    classes: list[str] = Field(default=[], max_length=500)
+    relations: list[RelationIn] = Field(default=[], max_length=10_000)
+    boxes: list[BoxIn] = Field(default=[], max_length=10_000)
+    fields: dict[str, str] = Field(default={}, max_length=100)
+    # Time spent on the task, as the client measured it.
+    seconds: float = Field(default=0.0, ge=0, le=86_400)
+    suggestions_accepted: int = Field(default=0, ge=0)
+
+    def to_proto(self) -> common_pb2.AnnotationContent:
+        return common_pb2.AnnotationContent(
+            spans=[
+                common_pb2.SpanLabel(
+                    span=common_pb2.Span(start=s.start, end=s.end), label=s.label
+                )
+                for s in self.spans
+            ],
+            classes=self.classes,
+            relations=[
+                common_pb2.Relation(from_span=r.from_, to_span=r.to, label=r.label)
+                for r in self.relations
+            ],
+            boxes=[common_pb2.Box(**b.model_dump()) for b in self.boxes],
+            fields=self.fields,
+            seconds=self.seconds,
+            suggestions_accepted=self.suggestions_accepted,
+        )
 
 
 class Annotation(BaseModel):
@@ -335,11 +440,24 @@ class Annotation(BaseModel):
     document_id: str
     text_sha256: str
     annotator: str
+    annotator_name: str | None = None
+    kind: str
+    version: int
+    source_annotation_id: str
     spans: list[SpanLabel]
+    classes: list[str]
+    relations: list[RelationIn]
+    boxes: list[BoxIn]
+    fields: dict[str, str]
+    seconds: float
+    suggestions_accepted: int
     created_at: str | None
 
     @classmethod
-    def from_proto(cls, a: common_pb2.Annotation) -> Annotation:
+    def from_proto(
+        cls, a: common_pb2.Annotation, annotator_name: str | None = None
+    ) -> Annotation:
+        c = a.content
         return cls(
             id=a.id,
             task_id=a.task_id,
@@ -347,10 +465,35 @@ class Annotation(BaseModel):
             document_id=a.document_id,
             text_sha256=a.text_sha256,
             annotator=a.annotator,
+            annotator_name=annotator_name,
+            kind=a.kind,
+            version=a.version,
+            source_annotation_id=a.source_annotation_id,
             spans=[
                 SpanLabel(start=s.span.start, end=s.span.end, label=s.label)
-                for s in a.spans
+                for s in c.spans
             ],
+            classes=list(c.classes),
+            relations=[
+                RelationIn.model_validate(
+                    {"from": r.from_span, "to": r.to_span, "label": r.label}
+                )
+                for r in c.relations
+            ],
+            boxes=[
+                BoxIn(
+                    page=b.page,
+                    x=b.x,
+                    y=b.y,
+                    width=b.width,
+                    height=b.height,
+                    label=b.label,
+                )
+                for b in c.boxes
+            ],
+            fields=dict(c.fields),
+            seconds=c.seconds,
+            suggestions_accepted=c.suggestions_accepted,
             created_at=_time(a.created_at),
         )
 
@@ -358,6 +501,171 @@ class Annotation(BaseModel):
 class AnnotationList(BaseModel):
     annotations: list[Annotation]
     total: int
+
+
+class Task(BaseModel):
+    id: str
+    project_id: str
+    document_id: str
+    state: str
+    priority: int
+    overlap: int
+    submitted: int
+    text_sha256: str
+    text_length: int
+    window_start: int
+    window_end: int
+    lease_holder: str
+    lease_expires_at: str | None
+    # The redacted text of the window, present only when the caller may read it.
+    text: str | None
+    suggestions: list[Suggestion]
+    pages: list[PageImage]
+    # The caller's own part in the task.
+    my_state: str
+    # Set when a reviewer returned the caller's answer.
+    review_comment: str | None
+    # The caller's own current answer, when the task came back to them.
+    annotation: Annotation | None = None
+    created_at: str | None
+
+    @classmethod
+    def from_proto(
+        cls,
+        t: tasks_pb2.Task,
+        with_text: bool,
+        annotation: common_pb2.Annotation | None = None,
+    ) -> Task:
+        return cls(
+            id=t.id,
+            project_id=t.project_id,
+            document_id=t.document_id,
+            state=_TASK_STATES.get(t.state, "unknown"),
+            priority=t.priority,
+            overlap=t.overlap,
+            submitted=t.submitted,
+            text_sha256=t.text_sha256,
+            text_length=t.text_length,
+            window_start=t.window_start,
+            window_end=t.window_end,
+            lease_holder=t.lease_holder,
+            lease_expires_at=_time(t.lease_expires_at),
+            text=t.text if with_text else None,
+            suggestions=[
+                Suggestion(
+                    start=s.span.start,
+                    end=s.span.end,
+                    label=s.label,
+                    source=s.source,
+                    score=s.score,
+                )
+                for s in t.suggestions
+            ],
+            pages=[
+                PageImage(page=p.page, width=p.width, height=p.height) for p in t.pages
+            ],
+            my_state=t.my_state,
+            review_comment=t.review_comment or None,
+            annotation=Annotation.from_proto(annotation) if annotation else None,
+            created_at=_time(t.created_at),
+        )
+
+
+class TaskList(BaseModel):
+    tasks: list[Task]
+    total: int
+
+
+class SkipIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class TaskPatch(BaseModel):
+    priority: int = Field(ge=-1_000_000, le=1_000_000)
+
+
+class AssignIn(BaseModel):
+    annotator: str = Field(default="", max_length=128)
+    username: str = Field(default="", max_length=64)
+    count: int = Field(ge=1, le=10_000)
+
+
+class Assigned(BaseModel):
+    assigned: int
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["accept", "reject", "correct"]
+    annotation_id: str = Field(default="", max_length=128)
+    comment: str = Field(default="", max_length=2000)
+    annotation: AnnotationIn | None = None
+
+
+class Review(BaseModel):
+    id: str
+    task_id: str
+    decision: str
+    annotation_id: str
+    gold_annotation_id: str
+    comment: str
+    reviewer: str
+    created_at: str | None
+
+    @classmethod
+    def from_proto(cls, r: labeling_pb2.Review) -> Review:
+        return cls(
+            id=r.id,
+            task_id=r.task_id,
+            decision=r.decision,
+            annotation_id=r.annotation_id,
+            gold_annotation_id=r.gold_annotation_id,
+            comment=r.comment,
+            reviewer=r.reviewer,
+            created_at=_time(r.created_at),
+        )
+
+
+class ReviewTask(BaseModel):
+    task: Task
+    annotations: list[Annotation]
+
+
+class TaskCounts(BaseModel):
+    total: int
+    open: int
+    in_progress: int
+    in_review: int
+    completed: int
+
+
+class AnnotatorFigures(BaseModel):
+    subject: str
+    username: str
+    submitted: int
+    skipped: int
+    leased: int
+    seconds_per_task: float
+    per_hour: float
+    # Agreement with gold by measure, over gold_tasks tasks.
+    gold: dict[str, float]
+    gold_tasks: int
+    # The main gold measure (class accuracy or span F1), when there is one.
+    gold_agreement: float | None
+
+
+class ReviewCounts(BaseModel):
+    accepted: int
+    rejected: int
+    corrected: int
+    gold_tasks: int
+
+
+class ProjectStats(BaseModel):
+    tasks: TaskCounts
+    queue_depth: int
+    annotators: list[AnnotatorFigures]
+    agreement: dict[str, Any]
+    reviews: ReviewCounts
 
 
 class ExportIn(BaseModel):

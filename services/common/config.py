@@ -92,6 +92,8 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 100 * 1024 * 1024
     lease_seconds: int = 1800
+    # How often lapsed leases go back to the pool (leasing also checks).
+    lease_expiry_interval_seconds: float = 30.0
     log_level: str = "INFO"
     # How long the outbox relay waits after finding nothing to publish; a
     # longer pause means fewer empty polls of the database and later events.

@@ -273,7 +273,7 @@ def _exported(annotation: common_pb2.Annotation) -> domain.ExportedAnnotation:
         annotator=annotation.annotator,
         spans=tuple(
             domain.ExportedSpan(s.span.start, s.span.end, s.label)
-            for s in annotation.spans
+            for s in annotation.content.spans
         ),
         created_at=annotation.created_at.ToJsonString(),
     )

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 
 import grpc
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common.audit_trail import stage_audit
-from strongroom.services.common.auth import ADMIN, MANAGER, require_role
+from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.database import utc_now
-from strongroom.services.common.errors import Conflict, StrongroomError
-from strongroom.services.common.events import ANNOTATION_SUBMITTED, stage_event
+from strongroom.services.common.errors import (
+    InvalidArgument,
+    PermissionDenied,
+    StrongroomError,
+)
+from strongroom.services.common.events import (
+    ANNOTATION_SUBMITTED,
+    TASK_REVIEWED,
+    stage_event,
+)
 from strongroom.services.common.grpc_clients import Metadata, call, caller_metadata
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.protos import page_bounds, to_timestamp
-from strongroom.services.labeling import store
-from strongroom.services.labeling.domain import Annotation, SpanLabel, check_spans
+from strongroom.services.labeling import agreement, domain, store
+from strongroom.services.labeling.domain import Annotation, Content
 from strongroom.v1 import (
     common_pb2,
     labeling_pb2,
@@ -29,6 +40,8 @@ from strongroom.v1 import (
 logger = logging.getLogger(__name__)
 
 SERVICE = "labeling"
+# Answers the caller may still change: their lease, or a reopened answer.
+_ANSWERING = ("leased",)
 
 
 class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
@@ -41,12 +54,12 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         request: labeling_pb2.SubmitAnnotationRequest,
         context: grpc.ServicerContext,
     ) -> common_pb2.Annotation:
-        """Store the caller's annotation of a task they hold the lease on.
+        """Store the caller's answer to a task they hold the lease on.
 
         Raises:
             PermissionDenied: the caller does not hold the task's lease.
-            InvalidArgument: a span is out of range or has an unknown label.
-            Conflict: the caller already annotated this task.
+            InvalidArgument: the answer does not fit the project's schema or
+                the task's window.
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
@@ -56,32 +69,32 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             tasks_pb2.GetTaskRequest(task_id=request.task_id),
             metadata,
         )
-        project = call(
-            self.tasks.GetProject,
-            tasks_pb2.GetProjectRequest(project_id=task.project_id),
-            metadata,
-        )
-        spans = check_spans(
-            [SpanLabel(s.span.start, s.span.end, s.label) for s in request.spans],
-            task.text_length,
-            {label.name for label in project.labels},
-        )
-        annotation = Annotation(
-            id=str(uuid.uuid4()),
-            task_id=task.id,
-            project_id=task.project_id,
-            document_id=task.document_id,
-            text_sha256=task.text_sha256,
-            annotator=principal.subject,
-            spans=spans,
-            created_at=utc_now(),
+        if task.my_state not in _ANSWERING:
+            raise PermissionDenied(
+                f"Task {task.id} takes answers from its lease holder only.",
+                code="lease_required",
+            )
+        project = self._project(task.project_id, metadata)
+        content = domain.check_content(
+            content_from_proto(request.content),
+            schema_of(project),
+            (task.window_start, task.window_end),
+            {page.page for page in task.pages},
         )
         with self.engine.begin() as conn:
-            if not store.insert_annotation(conn, annotation):
-                raise Conflict(
-                    f"Task {task.id} already has an annotation by this user.",
-                    code="annotation_exists",
-                )
+            previous = store.current(conn, task.id, principal.subject)
+            annotation = Annotation(
+                id=str(uuid.uuid4()),
+                task_id=task.id,
+                project_id=task.project_id,
+                document_id=task.document_id,
+                text_sha256=task.text_sha256,
+                annotator=principal.subject,
+                content=content,
+                created_at=utc_now(),
+                version=previous.version + 1 if previous else 1,
+            )
+            store.insert_annotation(conn, annotation)
             stage_event(
                 conn,
                 ANNOTATION_SUBMITTED,
@@ -91,7 +104,10 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "task_id": task.id,
                     "project_id": task.project_id,
                     "document_id": task.document_id,
-                    "span_count": len(spans),
+                    "annotator": principal.subject,
+                    "version": annotation.version,
+                    "seconds": content.seconds,
+                    "span_count": len(content.spans),
                 },
             )
             stage_audit(
@@ -105,24 +121,39 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 details={
                     "task_id": task.id,
                     "document_id": task.document_id,
-                    "spans": len(spans),
+                    "version": annotation.version,
+                    "spans": len(content.spans),
+                    "classes": len(content.classes),
+                    "relations": len(content.relations),
+                    "boxes": len(content.boxes),
+                    "fields": len(content.fields),
+                    "suggestions_accepted": content.suggestions_accepted,
                 },
             )
-        self._close_task(task.id, annotation.id, metadata)
-        return _annotation_proto(annotation)
-
-    def _close_task(self, task_id: str, annotation_id: str, metadata: Metadata) -> None:
-        request = tasks_pb2.CompleteTaskRequest(
-            task_id=task_id, annotation_id=annotation_id
+        self._tell_tasks(
+            self.tasks.CompleteTask,
+            tasks_pb2.CompleteTaskRequest(
+                task_id=task.id, annotation_id=annotation.id, seconds=content.seconds
+            ),
+            metadata,
         )
+        return annotation_proto(annotation)
+
+    def _tell_tasks(self, method: object, request: object, metadata: Metadata) -> None:
         try:
-            call(self.tasks.CompleteTask, request, metadata)
+            call(method, request, metadata)  # type: ignore[arg-type]
         except StrongroomError as exc:
-            # The annotation is stored and its annotation.submitted event will
-            # close the task; the annotator only gets the next one a bit later.
-            logger.warning(
-                "task_not_closed", extra={"task_id": task_id, "code": exc.code}
-            )
+            # What was stored has its event, which the tasks service handles
+            # too; the annotator or reviewer only sees the queue move later.
+            logger.warning("tasks_not_told", extra={"code": exc.code})
+
+    def _project(self, project_id: str, metadata: Metadata) -> tasks_pb2.Project:
+        project: tasks_pb2.Project = call(
+            self.tasks.GetProject,
+            tasks_pb2.GetProjectRequest(project_id=project_id),
+            metadata,
+        )
+        return project
 
     def ListAnnotations(
         self,
@@ -131,10 +162,15 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
     ) -> labeling_pb2.ListAnnotationsResponse:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        kind = request.kind or domain.ANSWER
+        if kind not in (domain.ANSWER, domain.GOLD):
+            raise InvalidArgument(
+                "Annotations are of kind 'answer' or 'gold'.", code="kind_invalid"
+            )
         limit, offset = page_bounds(request.page, maximum=1000)
         with self.engine.begin() as conn:
             annotations, total = store.list_annotations(
-                conn, request.project_id, limit, offset
+                conn, request.project_id, limit, offset, kind
             )
             stage_audit(
                 conn,
@@ -144,15 +180,357 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 resource_type="project",
                 resource_id=request.project_id,
                 project_id=request.project_id,
-                details={"count": len(annotations), "offset": offset},
+                details={"count": len(annotations), "offset": offset, "kind": kind},
+                documents=sorted({a.document_id for a in annotations}),
             )
         return labeling_pb2.ListAnnotationsResponse(
-            annotations=[_annotation_proto(a) for a in annotations],
+            annotations=[annotation_proto(a) for a in annotations],
             page=common_pb2.PageInfo(offset=offset, total=total),
         )
 
+    def ListTaskAnnotations(
+        self,
+        request: labeling_pb2.ListTaskAnnotationsRequest,
+        context: grpc.ServicerContext,
+    ) -> labeling_pb2.ListAnnotationsResponse:
+        """A task's current answers: all for its reviewer and the project's
+        managers, only the caller's own for an annotator.
 
-def _annotation_proto(annotation: Annotation) -> common_pb2.Annotation:
+        Raises:
+            PermissionDenied: the caller has no part in the task.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        task = call(
+            self.tasks.GetTask,
+            tasks_pb2.GetTaskRequest(task_id=request.task_id),
+            metadata,
+        )
+        sees_all = task.reviewer == principal.subject or self._manages(
+            principal, task.project_id, metadata
+        )
+        with self.engine.begin() as conn:
+            answers = store.task_annotations(conn, task.id)
+            if not sees_all:
+                answers = [a for a in answers if a.annotator == principal.subject]
+            gold = (
+                store.task_annotations(conn, task.id, domain.GOLD) if sees_all else []
+            )
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="annotation.read",
+                actor=principal,
+                resource_type="task",
+                resource_id=task.id,
+                project_id=task.project_id,
+                details={
+                    "document_id": task.document_id,
+                    "count": len(answers) + len(gold),
+                },
+                documents=[task.document_id],
+            )
+        return labeling_pb2.ListAnnotationsResponse(
+            annotations=[annotation_proto(a) for a in [*answers, *gold]],
+            page=common_pb2.PageInfo(offset=0, total=len(answers) + len(gold)),
+        )
+
+    def _manages(
+        self, principal: Principal, project_id: str, metadata: Metadata
+    ) -> bool:
+        if ADMIN in principal.roles:
+            return True
+        project = self._project(project_id, metadata)
+        return any(
+            m.subject == principal.subject and m.role == MANAGER
+            for m in project.members
+        )
+
+    def ReviewTask(
+        self, request: labeling_pb2.ReviewTaskRequest, context: grpc.ServicerContext
+    ) -> labeling_pb2.Review:
+        """Accept an answer as gold, correct it into gold, or reject one back
+        to its annotator with a comment.
+
+        Raises:
+            PermissionDenied: the caller does not hold the task's review.
+            InvalidArgument: the decision does not fit the task's answers, or a
+                corrected answer does not fit the schema.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        task = call(
+            self.tasks.GetTask,
+            tasks_pb2.GetTaskRequest(task_id=request.task_id),
+            metadata,
+        )
+        if task.reviewer != principal.subject:
+            raise PermissionDenied(
+                f"Task {task.id} is decided by the reviewer holding it.",
+                code="review_lease_required",
+            )
+        project = self._project(task.project_id, metadata)
+        now = utc_now()
+        with self.engine.begin() as conn:
+            answers = {a.id: a for a in store.task_annotations(conn, task.id)}
+            domain.check_review(
+                request.decision, request.annotation_id, request.comment, answers
+            )
+            gold: Annotation | None = None
+            if request.decision == domain.CORRECT:
+                content = domain.check_content(
+                    content_from_proto(request.content),
+                    schema_of(project),
+                    (task.window_start, task.window_end),
+                    {page.page for page in task.pages},
+                )
+                gold = self._gold(task, principal, content, "", now)
+            elif request.decision == domain.ACCEPT:
+                accepted = answers[request.annotation_id]
+                gold = self._gold(task, principal, accepted.content, accepted.id, now)
+            if gold is not None:
+                previous = store.current(conn, task.id, principal.subject, domain.GOLD)
+                if previous is not None:
+                    gold = Annotation(
+                        **{**gold.__dict__, "version": previous.version + 1}
+                    )
+                store.insert_annotation(conn, gold)
+            review = domain.Review(
+                id=str(uuid.uuid4()),
+                task_id=task.id,
+                project_id=task.project_id,
+                decision=request.decision,
+                annotation_id=request.annotation_id,
+                gold_annotation_id=gold.id if gold else "",
+                comment=request.comment.strip(),
+                reviewer=principal.subject,
+                created_at=now,
+            )
+            store.insert_review(conn, review)
+            annotator = (
+                answers[request.annotation_id].annotator
+                if request.decision == domain.REJECT
+                else ""
+            )
+            stage_event(
+                conn,
+                TASK_REVIEWED,
+                task.id,
+                {
+                    "review_id": review.id,
+                    "task_id": task.id,
+                    "project_id": task.project_id,
+                    "document_id": task.document_id,
+                    "decision": review.decision,
+                    "annotator": annotator,
+                    "gold_annotation_id": review.gold_annotation_id,
+                },
+            )
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="annotation.review",
+                actor=principal,
+                resource_type="task",
+                resource_id=task.id,
+                project_id=task.project_id,
+                details={
+                    "document_id": task.document_id,
+                    "review_id": review.id,
+                    "decision": review.decision,
+                    "annotation_id": review.annotation_id,
+                    "gold_annotation_id": review.gold_annotation_id,
+                },
+                documents=[task.document_id],
+            )
+        self._tell_tasks(
+            self.tasks.ResolveReview,
+            tasks_pb2.ResolveReviewRequest(
+                task_id=task.id,
+                decision=review.decision,
+                annotator=annotator,
+                comment=review.comment,
+                review_id=review.id,
+            ),
+            metadata,
+        )
+        return review_proto(review)
+
+    @staticmethod
+    def _gold(
+        task: tasks_pb2.Task,
+        reviewer: Principal,
+        content: Content,
+        source: str,
+        now: str,
+    ) -> Annotation:
+        return Annotation(
+            id=str(uuid.uuid4()),
+            task_id=task.id,
+            project_id=task.project_id,
+            document_id=task.document_id,
+            text_sha256=task.text_sha256,
+            annotator=reviewer.subject,
+            content=content,
+            created_at=now,
+            kind=domain.GOLD,
+            source_annotation_id=source,
+        )
+
+    def GetProjectStats(
+        self,
+        request: labeling_pb2.GetProjectStatsRequest,
+        context: grpc.ServicerContext,
+    ) -> labeling_pb2.ProjectStats:
+        """Agreement by label and annotator pair, agreement with gold, and
+        review counts; for the project's managers.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        if not self._manages(principal, request.project_id, metadata):
+            raise PermissionDenied(
+                f"Figures of project {request.project_id} are for its managers.",
+                code="project_manager_required",
+            )
+        project = self._project(request.project_id, metadata)
+        items: dict[str, dict[str, agreement.Content]] = defaultdict(dict)
+        gold: dict[str, agreement.Content] = {}
+        with self.engine.begin() as conn:
+            for answer in store.iter_current(conn, project.id, domain.ANSWER):
+                items[answer.task_id][answer.annotator] = _agreement_content(answer)
+            for entry in store.iter_current(conn, project.id, domain.GOLD):
+                gold[entry.task_id] = _agreement_content(entry)
+            reviews = store.review_counts(conn, project.id)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="project.stats.read",
+                actor=principal,
+                resource_type="project",
+                resource_id=project.id,
+                project_id=project.id,
+                details={"tasks": len(items), "gold": len(gold)},
+            )
+        labels = sorted(
+            {
+                label.name
+                for group in (project.schema.spans, project.schema.classes)
+                for label in group
+            }
+            | {label.name for label in project.schema.boxes}
+        )
+        report = agreement.project_agreement(items, labels)
+        annotators = sorted({a for answers in items.values() for a in answers})
+        per_annotator = []
+        for annotator in annotators:
+            answered = sum(1 for answers in items.values() if annotator in answers)
+            score = agreement.gold_agreement(items, gold, annotator)
+            per_annotator.append(
+                labeling_pb2.AnnotatorStats(
+                    subject=annotator,
+                    answers=answered,
+                    gold=_gold_measures(score),
+                    gold_tasks=score.n,
+                )
+            )
+        return labeling_pb2.ProjectStats(
+            agreement_json=json.dumps(report.to_dict(), sort_keys=True),
+            annotators=per_annotator,
+            accepted=reviews.get(domain.ACCEPT, 0),
+            rejected=reviews.get(domain.REJECT, 0),
+            corrected=reviews.get(domain.CORRECT, 0),
+            gold_tasks=len(gold),
+        )
+
+
+def _agreement_content(annotation: Annotation) -> agreement.Content:
+    content = annotation.content
+    return agreement.Content(
+        spans=tuple((s.start, s.end, s.label) for s in content.spans),
+        classes=frozenset(content.classes),
+        boxes=tuple(
+            (b.page, b.x, b.y, b.width, b.height, b.label) for b in content.boxes
+        ),
+    )
+
+
+def _gold_measures(score: agreement.GoldScore) -> dict[str, float]:
+    """The defined measures of a gold comparison, by name."""
+    measures = {
+        "class_accuracy": score.class_accuracy,
+        "span_f1_exact": score.spans_exact.f1,
+        "span_f1_overlap": score.spans_overlap.f1,
+        "box_f1": score.boxes.f1,
+        "box_mean_iou": score.boxes.mean_iou,
+    }
+    return {name: value for name, value in measures.items() if value is not None}
+
+
+def schema_of(project: tasks_pb2.Project) -> domain.Schema:
+    schema = project.schema
+    return domain.Schema(
+        spans={label.name for label in schema.spans}
+        or {label.name for label in project.labels},
+        classes={label.name for label in schema.classes},
+        multi_label=schema.multi_label,
+        relations={label.name for label in schema.relations},
+        boxes={label.name for label in schema.boxes},
+        fields={f.name for f in schema.fields},
+    )
+
+
+def content_from_proto(content: common_pb2.AnnotationContent) -> Content:
+    return Content(
+        spans=tuple(
+            domain.SpanLabel(s.span.start, s.span.end, s.label) for s in content.spans
+        ),
+        classes=tuple(content.classes),
+        relations=tuple(
+            domain.Relation(r.from_span, r.to_span, r.label) for r in content.relations
+        ),
+        boxes=tuple(
+            domain.BoxLabel(b.page, b.x, b.y, b.width, b.height, b.label)
+            for b in content.boxes
+        ),
+        fields=dict(content.fields),
+        seconds=content.seconds,
+        suggestions_accepted=content.suggestions_accepted,
+    )
+
+
+def content_proto(content: Content) -> common_pb2.AnnotationContent:
+    return common_pb2.AnnotationContent(
+        spans=_span_protos(content.spans),
+        classes=list(content.classes),
+        relations=[
+            common_pb2.Relation(from_span=r.from_span, to_span=r.to_span, label=r.label)
+            for r in content.relations
+        ],
+        boxes=[
+            common_pb2.Box(
+                page=b.page, x=b.x, y=b.y, width=b.width, height=b.height, label=b.label
+            )
+            for b in content.boxes
+        ],
+        fields=dict(content.fields),
+        seconds=content.seconds,
+        suggestions_accepted=content.suggestions_accepted,
+    )
+
+
+def _span_protos(spans: Iterable[domain.SpanLabel]) -> list[common_pb2.SpanLabel]:
+    return [
+        common_pb2.SpanLabel(
+            span=common_pb2.Span(start=s.start, end=s.end), label=s.label
+        )
+        for s in spans
+    ]
+
+
+def annotation_proto(annotation: Annotation) -> common_pb2.Annotation:
     return common_pb2.Annotation(
         id=annotation.id,
         task_id=annotation.task_id,
@@ -160,11 +538,22 @@ def _annotation_proto(annotation: Annotation) -> common_pb2.Annotation:
         document_id=annotation.document_id,
         text_sha256=annotation.text_sha256,
         annotator=annotation.annotator,
-        spans=[
-            common_pb2.SpanLabel(
-                span=common_pb2.Span(start=s.start, end=s.end), label=s.label
-            )
-            for s in annotation.spans
-        ],
+        content=content_proto(annotation.content),
         created_at=to_timestamp(annotation.created_at),
+        version=annotation.version,
+        kind=annotation.kind,
+        source_annotation_id=annotation.source_annotation_id,
+    )
+
+
+def review_proto(review: domain.Review) -> labeling_pb2.Review:
+    return labeling_pb2.Review(
+        id=review.id,
+        task_id=review.task_id,
+        decision=review.decision,
+        annotation_id=review.annotation_id,
+        gold_annotation_id=review.gold_annotation_id,
+        comment=review.comment,
+        reviewer=review.reviewer,
+        created_at=to_timestamp(review.created_at),
     )

@@ -1,9 +1,23 @@
-"""Project and queue rules. Pure: no I/O."""
+"""Project, queue and review rules. Pure: no I/O.
+
+A task is one window of a cleaned document. It wants ``overlap`` answers from
+different annotators; each annotator's part in it is an assignment:
+
+    assigned -> leased -> submitted -> (returned -> leased -> submitted)
+                       -> skipped            (never offered to them again)
+                       -> (lease expired: the slot goes back to the pool)
+
+A task's own state follows from its assignments: ``open`` while it has a free
+slot, ``full`` while every slot is taken but not every answer is in,
+``review`` once all answers are in and the project reviews, and ``completed``
+when the reviewer accepted or corrected it (or straight away without review).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from strongroom.services.common.auth import (
@@ -13,16 +27,54 @@ from strongroom.services.common.auth import (
     REVIEWER,
     Principal,
 )
-from strongroom.services.common.errors import InvalidArgument, PermissionDenied
+from strongroom.services.common.errors import (
+    Conflict,
+    InvalidArgument,
+    PermissionDenied,
+)
 
-QUEUED = "queued"
-LEASED = "leased"
+# Task states.
+OPEN = "open"
+FULL = "full"
+REVIEW = "review"
 COMPLETED = "completed"
 
+# Assignment states: the first four hold one of the task's slots.
+ASSIGNED = "assigned"
+LEASED = "leased"
+SUBMITTED = "submitted"
+RETURNED = "returned"
+SKIPPED = "skipped"
+HOLDING = (ASSIGNED, LEASED, SUBMITTED, RETURNED)
+
+PULL = "pull"
+PRE_ASSIGNED = "assigned"
+ASSIGNMENT_MODES = (PULL, PRE_ASSIGNED)
+
+WINDOW_DOCUMENT = "document"
+WINDOW_PAGE = "page"
+WINDOW_PARAGRAPH = "paragraph"
+WINDOW_FIXED = "fixed"
+WINDOW_KINDS = (WINDOW_DOCUMENT, WINDOW_PAGE, WINDOW_PARAGRAPH, WINDOW_FIXED)
+
+ACCEPT = "accept"
+CORRECT = "correct"
+REJECT = "reject"
+DECISIONS = (ACCEPT, CORRECT, REJECT)
+
 MEMBER_ROLES = frozenset({MANAGER, ANNOTATOR, REVIEWER})
+MAX_OVERLAP = 10
+MAX_GUIDELINES = 100_000
+MAX_SKIP_REASON = 500
+MAX_COMMENT = 2_000
+MAX_ASSIGN = 10_000
+# The ingestion service separates pages with this, so no offset straddles two.
+PAGE_SEPARATOR = "\n\f"
 
 _LABEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+_HOTKEY = re.compile(r"[A-Za-z0-9]")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\f")
 # A palette with enough contrast on white for labels that bring no colour.
 _PALETTE = (
     "#1f77b4",
@@ -47,15 +99,73 @@ class Label:
 
 
 @dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    spans: tuple[Label, ...] = ()
+    classes: tuple[Label, ...] = ()
+    multi_label: bool = False
+    relations: tuple[Label, ...] = ()
+    boxes: tuple[Label, ...] = ()
+    fields: tuple[FieldSpec, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (
+            self.spans or self.classes or self.relations or self.boxes or self.fields
+        )
+
+
+@dataclass(frozen=True)
+class Window:
+    kind: str = WINDOW_DOCUMENT
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    schema: LabelSchema
+    guidelines: str = ""
+    overlap: int = 1
+    assignment: str = PULL
+    window: Window = Window()
+    review: bool = True
+
+
+@dataclass(frozen=True)
 class Project:
     id: str
     name: str
-    labels: tuple[Label, ...]
+    settings: Settings
     members: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
 
+    @property
+    def labels(self) -> tuple[Label, ...]:
+        return self.settings.schema.spans
+
     def role_of(self, subject: str) -> str:
         return self.members.get(subject, "")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    start: int
+    end: int
+    label: str
+    source: str
+    score: float = 1.0
+
+
+@dataclass(frozen=True)
+class PageImage:
+    page: int
+    sha256: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -66,60 +176,203 @@ class Task:
     state: str
     text_sha256: str
     text_length: int
-    lease_holder: str = ""
-    lease_expires_at: str = ""
+    window_start: int = 0
+    window_end: int = 0
+    priority: int = 0
+    overlap: int = 1
+    active: int = 0
+    submitted: int = 0
+    suggestions: tuple[Suggestion, ...] = ()
+    pages: tuple[PageImage, ...] = ()
+    reviewer: str = ""
+    review_expires_at: str = ""
     created_at: str = ""
+    seq: int = 0
 
-    def is_leased_to(self, subject: str, now: datetime) -> bool:
+    def is_reviewed_by(self, subject: str, now: datetime) -> bool:
+        return (
+            self.state == REVIEW
+            and self.reviewer == subject
+            and datetime.fromisoformat(self.review_expires_at) > now
+        )
+
+
+@dataclass(frozen=True)
+class Assignment:
+    task_id: str
+    project_id: str
+    annotator: str
+    state: str
+    lease_expires_at: str = ""
+    pre_assigned: bool = False
+    annotation_id: str = ""
+    comment: str = ""
+    seconds: float = 0.0
+    started_at: str = ""
+    submitted_at: str = ""
+
+    def is_leased(self, now: datetime) -> bool:
         return (
             self.state == LEASED
-            and self.lease_holder == subject
+            and bool(self.lease_expires_at)
             and datetime.fromisoformat(self.lease_expires_at) > now
         )
 
 
-def check_project(name: str, labels: list[Label]) -> tuple[Label, ...]:
-    """Validate a new project and fill in label colours and hotkeys.
+def check_settings(
+    name: str,
+    schema: LabelSchema,
+    guidelines: str = "",
+    overlap: int = 0,
+    assignment: str = "",
+    window: Window | None = None,
+    review: bool | None = None,
+) -> Settings:
+    """Validate a new project and fill in defaults, colours and hotkeys.
 
     Raises:
-        InvalidArgument: the name is empty, or a label is malformed or repeated.
+        InvalidArgument: the name, a label, the overlap, the assignment mode
+            or the window is not acceptable.
     """
     if not name.strip() or len(name) > 200:
         raise InvalidArgument(
             "A project name must have 1 to 200 characters.", code="project_name_invalid"
         )
-    if not labels:
+    if schema.is_empty():
         raise InvalidArgument(
-            "A project needs at least one label.", code="labels_required"
+            "A project needs at least one label, class, box label or field.",
+            code="labels_required",
         )
-    seen: set[str] = set()
-    filled: list[Label] = []
-    for index, label in enumerate(labels):
-        if not _LABEL_NAME.fullmatch(label.name):
-            raise InvalidArgument(
-                f"Label {index + 1} must start with a letter and use letters, digits, "
-                "'_' or '-' (at most 64).",
-                code="label_invalid",
-            )
-        if label.name in seen:
-            raise InvalidArgument(
-                f"Label {label.name!r} is listed twice.", code="label_duplicate"
-            )
-        if label.color and not _COLOR.fullmatch(label.color):
-            raise InvalidArgument(
-                f"Label {label.name!r} needs a colour like #1f77b4.",
-                code="label_color_invalid",
-            )
-        seen.add(label.name)
-        filled.append(
-            Label(
-                name=label.name,
-                color=label.color or _PALETTE[index % len(_PALETTE)],
-                hotkey=label.hotkey or (str(index + 1) if index < 9 else ""),
-                description=label.description,
-            )
+    if schema.relations and len(schema.spans) == 0:
+        raise InvalidArgument(
+            "Relations join spans, so a project with relations needs span labels.",
+            code="relations_need_spans",
         )
-    return tuple(filled)
+    if len(guidelines) > MAX_GUIDELINES:
+        raise InvalidArgument(
+            f"Guidelines hold at most {MAX_GUIDELINES} characters.",
+            code="guidelines_too_long",
+        )
+    overlap = overlap or 1
+    if not 1 <= overlap <= MAX_OVERLAP:
+        raise InvalidArgument(
+            f"Overlap must be between 1 and {MAX_OVERLAP}.", code="overlap_invalid"
+        )
+    assignment = assignment or PULL
+    if assignment not in ASSIGNMENT_MODES:
+        raise InvalidArgument(
+            "Assignment must be 'pull' or 'assigned'.", code="assignment_invalid"
+        )
+    window = _check_window(window or Window())
+    return Settings(
+        schema=_fill_schema(schema),
+        guidelines=guidelines,
+        overlap=overlap,
+        assignment=assignment,
+        window=window,
+        review=True if review is None else review,
+    )
+
+
+def _check_window(window: Window) -> Window:
+    kind = window.kind or WINDOW_DOCUMENT
+    if kind not in WINDOW_KINDS:
+        raise InvalidArgument(
+            f"A window is one of {', '.join(WINDOW_KINDS)}.", code="window_invalid"
+        )
+    if kind == WINDOW_FIXED and not 100 <= window.size <= 1_000_000:
+        raise InvalidArgument(
+            "A fixed window has 100 to 1,000,000 characters.",
+            code="window_size_invalid",
+        )
+    return Window(kind, window.size if kind == WINDOW_FIXED else 0)
+
+
+def _fill_schema(schema: LabelSchema) -> LabelSchema:
+    """Check every label and give each a colour and, where free, a hotkey.
+
+    Span, class and box labels share one hotkey space, since one view shows
+    them together; relation labels are chosen after picking two spans.
+    """
+    names: set[tuple[str, str]] = set()
+    taken = {
+        label.hotkey.lower()
+        for group in (schema.spans, schema.classes, schema.boxes)
+        for label in group
+        if label.hotkey
+    }
+    free = [key for key in "123456789abcdefghijklmnopqrtuvwxy" if key not in taken]
+    counter = 0
+
+    def fill(group: Sequence[Label], kind: str, hotkeys: bool) -> tuple[Label, ...]:
+        nonlocal counter
+        filled = []
+        for index, label in enumerate(group):
+            _check_label(label, kind, index)
+            key = (label.name.lower(), kind)
+            if key in names:
+                raise InvalidArgument(
+                    f"The {kind} label {label.name!r} is listed twice.",
+                    code="label_duplicate",
+                )
+            names.add(key)
+            hotkey = label.hotkey.lower()
+            if not hotkey and hotkeys and free:
+                hotkey = free.pop(0)
+            filled.append(
+                Label(
+                    name=label.name,
+                    color=label.color or _PALETTE[counter % len(_PALETTE)],
+                    hotkey=hotkey,
+                    description=label.description,
+                )
+            )
+            counter += 1
+        return tuple(filled)
+
+    fields: list[FieldSpec] = []
+    for index, spec in enumerate(schema.fields):
+        if not _LABEL_NAME.fullmatch(spec.name) or spec.name in {
+            f.name for f in fields
+        }:
+            raise InvalidArgument(
+                f"Field {index + 1} needs a unique name of letters, digits, '_' "
+                "or '-', starting with a letter.",
+                code="field_invalid",
+            )
+        fields.append(spec)
+    return LabelSchema(
+        spans=fill(schema.spans, "span", True),
+        classes=fill(schema.classes, "class", True),
+        multi_label=schema.multi_label,
+        relations=fill(schema.relations, "relation", False),
+        boxes=fill(schema.boxes, "box", True),
+        fields=tuple(fields),
+    )
+
+
+def _check_label(label: Label, kind: str, index: int) -> None:
+    if not _LABEL_NAME.fullmatch(label.name):
+        raise InvalidArgument(
+            f"The {kind} label {index + 1} must start with a letter and use "
+            "letters, digits, '_' or '-' (at most 64).",
+            code="label_invalid",
+        )
+    if label.color and not _COLOR.fullmatch(label.color):
+        raise InvalidArgument(
+            f"Label {label.name!r} needs a colour like #1f77b4.",
+            code="label_color_invalid",
+        )
+    if label.hotkey and not _HOTKEY.fullmatch(label.hotkey):
+        raise InvalidArgument(
+            f"Label {label.name!r} needs a hotkey of one letter or digit.",
+            code="label_hotkey_invalid",
+        )
+    if len(label.description) > 2_000:
+        raise InvalidArgument(
+            f"Label {label.name!r} has a description over 2,000 characters.",
+            code="label_description_too_long",
+        )
 
 
 def check_member_role(role: str) -> None:
@@ -128,6 +381,117 @@ def check_member_role(role: str) -> None:
             f"A member's role must be one of {', '.join(sorted(MEMBER_ROLES))}.",
             code="member_role_invalid",
         )
+
+
+def check_skip_reason(reason: str) -> str:
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_SKIP_REASON:
+        raise InvalidArgument(
+            f"Skipping a task needs a reason of 1 to {MAX_SKIP_REASON} characters.",
+            code="skip_reason_required",
+        )
+    return reason
+
+
+def check_decision(decision: str, annotator: str, comment: str) -> None:
+    if decision not in DECISIONS:
+        raise InvalidArgument(
+            "A review decision is 'accept', 'correct' or 'reject'.",
+            code="decision_invalid",
+        )
+    if decision == REJECT and not (annotator and comment.strip()):
+        raise InvalidArgument(
+            "Rejecting an answer names it and says why in a comment.",
+            code="comment_required",
+        )
+    if len(comment) > MAX_COMMENT:
+        raise InvalidArgument(
+            f"A review comment holds at most {MAX_COMMENT} characters.",
+            code="comment_too_long",
+        )
+
+
+def split_windows(text: str, window: Window) -> list[tuple[int, int]]:
+    """Cut a document's text into the half-open ranges its tasks cover.
+
+    Pages split at the ingestion service's page separator, paragraphs at blank
+    lines (and page breaks), fixed windows at the last whitespace before the
+    size so no word is cut. Empty and whitespace-only pieces give no task; a
+    document with no text at all still gives one (it may have page images).
+    """
+    if window.kind == WINDOW_DOCUMENT or not text:
+        return [(0, len(text))]
+    if window.kind == WINDOW_PAGE:
+        ranges = _split_at(text, re.compile(re.escape(PAGE_SEPARATOR)))
+    elif window.kind == WINDOW_PARAGRAPH:
+        ranges = _split_at(text, _PARAGRAPH_BREAK)
+    else:
+        ranges = _fixed(text, window.size)
+    kept = [r for r in ranges if text[r[0] : r[1]].strip()]
+    return kept or [(0, len(text))]
+
+
+def _split_at(text: str, separator: re.Pattern[str]) -> list[tuple[int, int]]:
+    ranges, start = [], 0
+    for match in separator.finditer(text):
+        ranges.append((start, match.start()))
+        start = match.end()
+    ranges.append((start, len(text)))
+    return ranges
+
+
+def _fixed(text: str, size: int) -> list[tuple[int, int]]:
+    ranges, start = [], 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            cut = max(text.rfind(" ", start, end), text.rfind("\n", start, end))
+            if cut > start:
+                end = cut + 1
+        ranges.append((start, end))
+        start = end
+    return ranges
+
+
+def page_of_window(text: str, start: int) -> int:
+    """The 1-based page a window starts on."""
+    return text.count(PAGE_SEPARATOR, 0, start) + 1
+
+
+def suggestions_in(
+    findings: Sequence[dict[str, object]],
+    labels: Sequence[Label],
+    start: int,
+    end: int,
+) -> tuple[Suggestion, ...]:
+    """The redaction stage's findings that fall inside a window, as
+    suggestions for the project's span labels of the same name."""
+    by_name = {label.name.lower(): label.name for label in labels}
+    chosen = []
+    for finding in findings:
+        label = by_name.get(str(finding.get("type", "")).lower())
+        f_start, f_end = int(finding["start"]), int(finding["end"])  # type: ignore[call-overload]
+        if label and start <= f_start < f_end <= end:
+            chosen.append(Suggestion(f_start, f_end, label, "redaction", 1.0))
+    return tuple(chosen)
+
+
+def state_after(task: Task, active: int, submitted: int, review: bool) -> str:
+    """A task's state once its counts change."""
+    if task.state == COMPLETED:
+        return COMPLETED
+    if submitted >= task.overlap:
+        return REVIEW if review else COMPLETED
+    return OPEN if active < task.overlap else FULL
+
+
+def with_counts(task: Task, active: int, submitted: int, review: bool) -> Task:
+    return replace(
+        task,
+        active=active,
+        submitted=submitted,
+        state=state_after(task, active, submitted, review),
+    )
 
 
 def can_manage(principal: Principal, project: Project) -> bool:
@@ -152,12 +516,51 @@ def require_annotator(principal: Principal, project: Project) -> None:
         )
 
 
+def require_reviewer(principal: Principal, project: Project) -> None:
+    """Raises: PermissionDenied: the caller neither reviews nor manages it."""
+    if project.role_of(principal.subject) not in (REVIEWER, MANAGER):
+        raise PermissionDenied(
+            f"Reviews of project {project.id} go to its reviewers only.",
+            code="project_reviewer_required",
+        )
+
+
 def require_visible(principal: Principal, project: Project) -> None:
     """Raises: PermissionDenied: the caller is neither an admin nor a member."""
     if ADMIN not in principal.roles and not project.role_of(principal.subject):
         raise PermissionDenied(
             f"Project {project.id} is visible to its members only.",
             code="project_member_required",
+        )
+
+
+def may_read(
+    principal: Principal,
+    project: Project,
+    task: Task,
+    mine: Assignment | None,
+    now: datetime,
+) -> bool:
+    """Whether the caller may read a task's text and page images: while they
+    hold its lease, while they review it, or as a manager of the project."""
+    if mine is not None and mine.is_leased(now):
+        return True
+    return task.is_reviewed_by(principal.subject, now) or can_manage(principal, project)
+
+
+def require_reopenable(task: Task, mine: Assignment | None, now: datetime) -> None:
+    """Raises: Conflict: the answer is not the caller's to take back now."""
+    if mine is None or mine.state != SUBMITTED:
+        raise Conflict(
+            f"Task {task.id} has no answer of yours to take back.",
+            code="nothing_to_reopen",
+        )
+    if task.state == COMPLETED or (
+        task.reviewer and datetime.fromisoformat(task.review_expires_at) > now
+    ):
+        raise Conflict(
+            f"Task {task.id} is reviewed or under review; its answer stays.",
+            code="task_reviewed",
         )
 
 

@@ -6,7 +6,7 @@ from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.tasks import store
-from strongroom.services.tasks.handlers import HANDLERS, SERVICE
+from strongroom.services.tasks.handlers import SERVICE, LeaseExpirer, handlers
 from strongroom.services.tasks.servicer import TaskServicer
 from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -20,7 +20,8 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         engine=engine,
         servicers=[(tasks_pb2_grpc.add_TaskServiceServicer_to_server, servicer)],
         service_names=[tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name],
-        handlers=HANDLERS,
+        handlers=handlers(backends.objects),
+        workers=[LeaseExpirer(engine, settings.lease_expiry_interval_seconds)],
     )
 
 

@@ -3,64 +3,99 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.audit_trail import stage_audit
-from strongroom.services.common.auth import ADMIN, require_role
+from strongroom.services.common.auth import ADMIN, ANNOTATOR, Principal, require_role
 from strongroom.services.common.database import utc_now
-from strongroom.services.common.errors import NotFound, PermissionDenied
+from strongroom.services.common.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.common.runtime import DERIVED
 from strongroom.services.tasks import domain, store
-from strongroom.services.tasks.handlers import SERVICE, close_task
+from strongroom.services.tasks.handlers import (
+    SERVICE,
+    apply_review,
+    expire,
+    record_submission,
+)
+from strongroom.services.tasks.label_config import parse_label_config
 from strongroom.v1 import common_pb2, tasks_pb2, tasks_pb2_grpc
 
 _TASK_STATES = {
-    domain.QUEUED: tasks_pb2.TASK_STATE_QUEUED,
-    domain.LEASED: tasks_pb2.TASK_STATE_LEASED,
+    domain.OPEN: tasks_pb2.TASK_STATE_QUEUED,
+    domain.FULL: tasks_pb2.TASK_STATE_LEASED,
+    domain.REVIEW: tasks_pb2.TASK_STATE_IN_REVIEW,
     domain.COMPLETED: tasks_pb2.TASK_STATE_COMPLETED,
 }
 
 
 class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
     def __init__(
-        self, engine: Engine, objects: ObjectStore, lease_seconds: int
+        self,
+        engine: Engine,
+        objects: ObjectStore,
+        lease_seconds: int,
+        review_lease_seconds: int | None = None,
     ) -> None:
         self.engine = engine
         self.objects = objects
         self.lease_seconds = lease_seconds
+        self.review_lease_seconds = review_lease_seconds or lease_seconds
+
+    # Projects.
 
     def CreateProject(
         self, request: tasks_pb2.CreateProjectRequest, context: grpc.ServicerContext
     ) -> tasks_pb2.Project:
-        """Create a project with its label set; admins only.
+        """Create a project with its label schema and queue settings; admins only.
 
         Raises:
-            InvalidArgument: the name or a label is not acceptable.
+            InvalidArgument: the name, a label, a setting or the Label Studio
+                configuration is not acceptable.
         """
         principal = current_principal()
         require_role(principal, ADMIN)
-        labels = domain.check_project(
-            request.name,
-            [
-                domain.Label(
-                    name=label.name,
-                    color=label.color,
-                    hotkey=label.hotkey,
-                    description=label.description,
+        schema = _schema(request.schema)
+        if request.label_config:
+            if not schema.is_empty() or request.labels:
+                raise InvalidArgument(
+                    "Give either a Label Studio configuration or labels, not both.",
+                    code="label_config_conflict",
                 )
-                for label in request.labels
-            ],
+            schema = _imported_schema(request.label_config)
+        if request.labels:
+            schema = domain.LabelSchema(
+                spans=(*_labels(request.labels), *schema.spans),
+                classes=schema.classes,
+                multi_label=schema.multi_label,
+                relations=schema.relations,
+                boxes=schema.boxes,
+                fields=schema.fields,
+            )
+        settings = domain.check_settings(
+            request.name,
+            schema,
+            guidelines=request.guidelines,
+            overlap=request.overlap,
+            assignment=request.assignment,
+            window=domain.Window(request.window.kind, request.window.size),
+            review=request.review if request.HasField("review") else None,
         )
         project = domain.Project(
             id=str(uuid.uuid4()),
             name=request.name.strip(),
-            labels=labels,
+            settings=settings,
             created_at=utc_now(),
         )
         with self.engine.begin() as conn:
@@ -73,9 +108,18 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 resource_type="project",
                 resource_id=project.id,
                 project_id=project.id,
-                details={"labels": len(labels)},
+                details={
+                    "labels": len(settings.schema.spans),
+                    "classes": len(settings.schema.classes),
+                    "boxes": len(settings.schema.boxes),
+                    "overlap": settings.overlap,
+                    "assignment": settings.assignment,
+                    "window": settings.window.kind,
+                    "review": int(settings.review),
+                    "label_config": int(bool(request.label_config)),
+                },
             )
-        return _project_proto(project)
+        return project_proto(project)
 
     def GetProject(
         self, request: tasks_pb2.GetProjectRequest, context: grpc.ServicerContext
@@ -84,16 +128,10 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         with self.engine.begin() as conn:
             project = store.get_project(conn, request.project_id)
             domain.require_visible(principal, project)
-            stage_audit(
-                conn,
-                service=SERVICE,
-                action="project.read",
-                actor=principal,
-                resource_type="project",
-                resource_id=project.id,
-                project_id=project.id,
+            self._audit(
+                conn, principal, "project.read", "project", project.id, project.id
             )
-        return _project_proto(project)
+        return project_proto(project)
 
     def ListProjects(
         self, request: tasks_pb2.ListProjectsRequest, context: grpc.ServicerContext
@@ -104,16 +142,17 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         with self.engine.begin() as conn:
             ids, total = store.list_project_ids(conn, member, limit, offset)
             projects = [store.get_project(conn, project_id) for project_id in ids]
-            stage_audit(
+            self._audit(
                 conn,
-                service=SERVICE,
-                action="project.list",
-                actor=principal,
-                resource_type="project",
-                details={"count": len(projects), "offset": offset},
+                principal,
+                "project.list",
+                "project",
+                "",
+                "",
+                {"count": len(projects), "offset": offset},
             )
         return tasks_pb2.ListProjectsResponse(
-            projects=[_project_proto(p) for p in projects],
+            projects=[project_proto(p) for p in projects],
             page=common_pb2.PageInfo(offset=offset, total=total),
         )
 
@@ -135,18 +174,19 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             store.upsert_member(
                 conn, project.id, request.member.subject, request.member.role
             )
-            stage_audit(
+            self._audit(
                 conn,
-                service=SERVICE,
-                action="project.member.add",
-                actor=principal,
-                resource_type="project",
-                resource_id=project.id,
-                project_id=project.id,
-                details={"member": request.member.subject, "role": request.member.role},
+                principal,
+                "project.member.add",
+                "project",
+                project.id,
+                project.id,
+                {"member": request.member.subject, "role": request.member.role},
             )
             project = store.get_project(conn, project.id)
-        return _project_proto(project)
+        return project_proto(project)
+
+    # The annotator's queue.
 
     def LeaseNextTask(
         self, request: tasks_pb2.LeaseNextTaskRequest, context: grpc.ServicerContext
@@ -159,121 +199,313 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         """
         principal = current_principal()
         now = datetime.now(UTC)
+        expires = domain.lease_expiry(now, self.lease_seconds)
         with self.engine.begin() as conn:
             project = store.get_project(conn, request.project_id)
             domain.require_annotator(principal, project)
-            task = store.held_lease(conn, project.id, principal.subject, now)
-            if task is None:
-                task = store.claim_next(
-                    conn,
-                    project.id,
-                    principal.subject,
-                    now,
-                    domain.lease_expiry(now, self.lease_seconds),
-                )
-            if task is None:
+            expire(conn, now, project.id)
+            task_id = self._next_for(conn, project, principal.subject, now, expires)
+            if task_id is None:
                 raise NotFound(
-                    f"Project {project.id} has no task waiting.", code="queue_empty"
+                    f"Project {project.id} has no task waiting for you.",
+                    code="queue_empty",
                 )
-            stage_audit(
-                conn,
-                service=SERVICE,
-                action="task.lease",
-                actor=principal,
-                resource_type="task",
-                resource_id=task.id,
-                project_id=project.id,
-                details={
-                    "document_id": task.document_id,
-                    "expires_at": task.lease_expires_at,
-                },
-            )
-            stage_audit(
-                conn,
-                service=SERVICE,
-                action="task.read",
-                actor=principal,
-                resource_type="task",
-                resource_id=task.id,
-                project_id=project.id,
-                details={"document_id": task.document_id},
-            )
-        return self._task_proto(task, include_text=True)
+            task = store.get_task(conn, task_id)
+            mine = store.get_assignment(conn, task_id, principal.subject)
+            for action in ("task.lease", "task.read"):
+                self._audit(
+                    conn,
+                    principal,
+                    action,
+                    "task",
+                    task.id,
+                    project.id,
+                    {"document_id": task.document_id}
+                    | (
+                        {"expires_at": mine.lease_expires_at}
+                        if action == "task.lease" and mine
+                        else {}
+                    ),
+                    documents=[task.document_id],
+                )
+        return self._task_proto(task, mine, include_text=True)
+
+    def _next_for(
+        self,
+        conn: Connection,
+        project: domain.Project,
+        subject: str,
+        now: datetime,
+        expires: datetime,
+    ) -> str | None:
+        """Returned answers first, then the held lease, then assigned tasks,
+        then (pulling) the pool."""
+        returned = store.mine(conn, project.id, subject, domain.RETURNED)
+        if returned is not None:
+            store.lease(conn, returned.task_id, subject, expires)
+            return returned.task_id
+        held = store.mine(conn, project.id, subject, domain.LEASED)
+        if held is not None and held.is_leased(now):
+            return held.task_id
+        assigned = store.mine(conn, project.id, subject, domain.ASSIGNED)
+        if assigned is not None:
+            store.lease(conn, assigned.task_id, subject, expires)
+            return assigned.task_id
+        if project.settings.assignment != domain.PULL:
+            return None
+        return store.claim_from_pool(conn, project.id, subject, expires)
 
     def GetTask(
         self, request: tasks_pb2.GetTaskRequest, context: grpc.ServicerContext
     ) -> tasks_pb2.Task:
-        """Return a task; its text only to the lease holder and the managers.
+        """Return a task to its lease holder, its reviewer or a manager; to an
+        annotator whose answer is in, without its text.
 
         Raises:
             NotFound: no task has that id.
-            PermissionDenied: the caller neither holds the lease nor manages.
+            PermissionDenied: the caller has no part in the task.
         """
         principal = current_principal()
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
-            task = store.get_task(conn, request.task_id)
-            project = store.get_project(conn, task.project_id)
-            is_holder = task.is_leased_to(principal.subject, datetime.now(UTC))
-            if not (is_holder or domain.can_manage(principal, project)):
+            task, project, mine = self._load(conn, request.task_id, principal)
+            readable = domain.may_read(principal, project, task, mine, now)
+            if not readable and mine is None:
                 raise PermissionDenied(
                     f"Task {task.id} is readable by its lease holder only.",
                     code="lease_required",
                 )
-            # Metadata alone (state, lease holder, document) is a read too.
-            stage_audit(
+            include_text = request.include_text and readable
+            # Metadata alone (state, lease, document) is a read too.
+            self._audit(
                 conn,
-                service=SERVICE,
-                action="task.read",
-                actor=principal,
-                resource_type="task",
-                resource_id=task.id,
-                project_id=task.project_id,
-                details={
-                    "document_id": task.document_id,
-                    "text": int(request.include_text),
-                },
+                principal,
+                "task.read",
+                "task",
+                task.id,
+                task.project_id,
+                {"document_id": task.document_id, "text": int(include_text)},
+                documents=[task.document_id],
             )
-        return self._task_proto(task, include_text=request.include_text)
+        return self._task_proto(task, mine, include_text=include_text)
 
     def CompleteTask(
         self, request: tasks_pb2.CompleteTaskRequest, context: grpc.ServicerContext
     ) -> tasks_pb2.Task:
-        """Close a task the caller holds the lease on; closing twice is a no-op.
+        """Count the caller's stored answer toward the task; repeats are no-ops.
 
         Raises:
             NotFound: no task has that id.
-            PermissionDenied: the task is open and the caller does not hold it.
+            PermissionDenied: the caller has no part in the task.
         """
         principal = current_principal()
         with self.engine.begin() as conn:
-            task = store.get_task(conn, request.task_id)
-            if task.state != domain.COMPLETED:
-                if not task.is_leased_to(principal.subject, datetime.now(UTC)):
-                    raise PermissionDenied(
-                        f"Task {task.id} can be closed by its lease holder only.",
-                        code="lease_required",
-                    )
-                close_task(
-                    conn, task.id, task.project_id, request.annotation_id, principal
+            task, _project, mine = self._load(conn, request.task_id, principal)
+            if mine is None or mine.state == domain.SKIPPED:
+                raise PermissionDenied(
+                    f"Task {task.id} was not leased to you.", code="lease_required"
                 )
-                task = store.get_task(conn, task.id)
-            else:
-                # Closing again answers with the task, which only the
-                # project's members may see; the repeat is recorded too.
-                domain.require_visible(
-                    principal, store.get_project(conn, task.project_id)
-                )
-                stage_audit(
+            if not record_submission(
+                conn,
+                task,
+                principal.subject,
+                request.annotation_id,
+                request.seconds,
+                principal,
+            ):
+                self._audit(
                     conn,
-                    service=SERVICE,
-                    action="task.complete",
-                    actor=principal,
-                    resource_type="task",
-                    resource_id=task.id,
-                    project_id=task.project_id,
-                    details={"document_id": task.document_id, "repeat": 1},
+                    principal,
+                    "task.complete",
+                    "task",
+                    task.id,
+                    task.project_id,
+                    {"document_id": task.document_id, "repeat": 1},
                 )
-        return self._task_proto(task, include_text=False)
+            task = store.get_task(conn, task.id)
+            mine = store.get_assignment(conn, task.id, principal.subject)
+        return self._task_proto(task, mine, include_text=False)
+
+    def SkipTask(
+        self, request: tasks_pb2.SkipTaskRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Hand a leased task back with a reason; it never returns to the caller.
+
+        Raises:
+            InvalidArgument: no reason is given.
+            PermissionDenied: the caller does not hold the task's lease.
+        """
+        principal = current_principal()
+        reason = domain.check_skip_reason(request.reason)
+        with self.engine.begin() as conn:
+            task, _project, mine = self._load(conn, request.task_id, principal)
+            if mine is None or not mine.is_leased(datetime.now(UTC)):
+                raise PermissionDenied(
+                    f"Task {task.id} can be skipped by its lease holder only.",
+                    code="lease_required",
+                )
+            store.skip(conn, task, principal.subject, reason)
+            # The reason is free text and stays in the tasks table only.
+            self._audit(
+                conn,
+                principal,
+                "task.skip",
+                "task",
+                task.id,
+                task.project_id,
+                {"document_id": task.document_id, "reason_length": len(reason)},
+            )
+            task = store.get_task(conn, task.id)
+            mine = store.get_assignment(conn, task.id, principal.subject)
+        return self._task_proto(task, mine, include_text=False)
+
+    def ReopenTask(
+        self, request: tasks_pb2.ReopenTaskRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Lease a task again to the annotator who answered it, to change the
+        answer before review.
+
+        Raises:
+            Conflict: the caller has no answer to take back, or it is reviewed.
+        """
+        principal = current_principal()
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            task, project, mine = self._load(conn, request.task_id, principal)
+            domain.require_reopenable(task, mine, now)
+            store.reopen(
+                conn,
+                task,
+                principal.subject,
+                domain.lease_expiry(now, self.lease_seconds),
+                project.settings.review,
+            )
+            task = store.get_task(conn, task.id)
+            mine = store.get_assignment(conn, task.id, principal.subject)
+            for action in ("task.reopen", "task.read"):
+                self._audit(
+                    conn,
+                    principal,
+                    action,
+                    "task",
+                    task.id,
+                    task.project_id,
+                    {"document_id": task.document_id},
+                    documents=[task.document_id],
+                )
+        return self._task_proto(task, mine, include_text=True)
+
+    def GetTaskPage(
+        self, request: tasks_pb2.GetTaskPageRequest, context: grpc.ServicerContext
+    ) -> common_pb2.DataChunk:
+        """The redacted image of one of a task's pages.
+
+        Raises:
+            PermissionDenied: the caller may not read the task.
+            NotFound: the task has no image of that page.
+        """
+        principal = current_principal()
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            task, project, mine = self._load(conn, request.task_id, principal)
+            if not domain.may_read(principal, project, task, mine, now):
+                raise PermissionDenied(
+                    f"Task {task.id} is readable by its lease holder only.",
+                    code="lease_required",
+                )
+            image = next((p for p in task.pages if p.page == request.page), None)
+            if image is None:
+                raise NotFound(
+                    f"Task {task.id} has no image of page {request.page}.",
+                    code="page_not_found",
+                )
+            self._audit(
+                conn,
+                principal,
+                "task.page.read",
+                "task",
+                task.id,
+                task.project_id,
+                {"document_id": task.document_id, "page": image.page},
+                documents=[task.document_id],
+            )
+        return common_pb2.DataChunk(data=self.objects.read(DERIVED, image.sha256))
+
+    # Managers.
+
+    def UpdateTask(
+        self, request: tasks_pb2.UpdateTaskRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Change a task's priority (higher goes first).
+
+        Raises:
+            PermissionDenied: the caller does not manage the task's project.
+        """
+        principal = current_principal()
+        if abs(request.priority) > 1_000_000:
+            raise InvalidArgument(
+                "A priority lies between -1,000,000 and 1,000,000.",
+                code="priority_invalid",
+            )
+        with self.engine.begin() as conn:
+            task, project, mine = self._load(conn, request.task_id, principal)
+            domain.require_manager(principal, project)
+            store.set_priority(conn, task.id, request.priority)
+            self._audit(
+                conn,
+                principal,
+                "task.update",
+                "task",
+                task.id,
+                project.id,
+                {"document_id": task.document_id, "priority": request.priority},
+            )
+            task = store.get_task(conn, task.id)
+        return self._task_proto(task, mine, include_text=False)
+
+    def AssignTasks(
+        self, request: tasks_pb2.AssignTasksRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.AssignTasksResponse:
+        """Assign up to ``count`` open tasks to one annotator of the project.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+            InvalidArgument: the user is not an annotator of it, or the count
+                is out of range.
+        """
+        principal = current_principal()
+        if not 1 <= request.count <= domain.MAX_ASSIGN:
+            raise InvalidArgument(
+                f"Assign 1 to {domain.MAX_ASSIGN} tasks at a time.",
+                code="assign_count_invalid",
+            )
+        with self.engine.begin() as conn:
+            project = store.get_project(conn, request.project_id)
+            domain.require_manager(principal, project)
+            if project.role_of(request.annotator) != ANNOTATOR:
+                raise InvalidArgument(
+                    "Tasks are assigned to the project's annotators only.",
+                    code="annotator_required",
+                )
+            assigned = []
+            expires = datetime.now(UTC)
+            for _ in range(request.count):
+                task_id = store.claim_from_pool(
+                    conn, project.id, request.annotator, expires, pre_assigned=True
+                )
+                if task_id is None:
+                    break
+                assigned.append(task_id)
+            self._audit(
+                conn,
+                principal,
+                "task.assign",
+                "project",
+                project.id,
+                project.id,
+                {"annotator": request.annotator, "tasks": len(assigned)},
+            )
+        return tasks_pb2.AssignTasksResponse(assigned=len(assigned))
 
     def ListTasks(
         self, request: tasks_pb2.ListTasksRequest, context: grpc.ServicerContext
@@ -284,26 +516,161 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             project = store.get_project(conn, request.project_id)
             domain.require_manager(principal, project)
             tasks, total = store.list_tasks(conn, project.id, limit, offset)
-            stage_audit(
+            self._audit(
                 conn,
-                service=SERVICE,
-                action="task.list",
-                actor=principal,
-                resource_type="project",
-                resource_id=project.id,
-                project_id=project.id,
-                details={"count": len(tasks), "offset": offset},
+                principal,
+                "task.list",
+                "project",
+                project.id,
+                project.id,
+                {"count": len(tasks), "offset": offset},
                 documents=[task.document_id for task in tasks],
             )
         return tasks_pb2.ListTasksResponse(
-            tasks=[self._task_proto(t, include_text=False) for t in tasks],
+            tasks=[self._task_proto(t, None, include_text=False) for t in tasks],
             page=common_pb2.PageInfo(offset=offset, total=total),
         )
 
-    def _task_proto(self, task: domain.Task, include_text: bool) -> tasks_pb2.Task:
+    def GetQueueStats(
+        self, request: tasks_pb2.GetQueueStatsRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.QueueStats:
+        """Progress and per-annotator figures; managers only, no text."""
+        principal = current_principal()
+        with self.engine.begin() as conn:
+            project = store.get_project(conn, request.project_id)
+            domain.require_manager(principal, project)
+            counts = store.task_counts(conn, project.id)
+            annotators = store.annotator_counts(conn, project.id)
+            self._audit(
+                conn, principal, "project.stats.read", "project", project.id, project.id
+            )
+        return tasks_pb2.QueueStats(
+            total=counts["total"],
+            open=counts["open"],
+            in_progress=counts["in_progress"],
+            in_review=counts["in_review"],
+            completed=counts["completed"],
+            queue_depth=counts["queue_depth"],
+            annotators=[_annotator_stats(a) for a in annotators],
+        )
+
+    # Review.
+
+    def LeaseNextReview(
+        self, request: tasks_pb2.LeaseNextReviewRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Lease the next fully answered task to a reviewer of the project.
+
+        Raises:
+            PermissionDenied: the caller neither reviews nor manages it.
+            NotFound: nothing waits for review.
+        """
+        principal = current_principal()
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            project = store.get_project(conn, request.project_id)
+            domain.require_reviewer(principal, project)
+            task = store.claim_review(
+                conn,
+                project.id,
+                principal.subject,
+                now,
+                domain.lease_expiry(now, self.review_lease_seconds),
+            )
+            if task is None:
+                raise NotFound(
+                    f"Project {project.id} has no task waiting for review.",
+                    code="review_queue_empty",
+                )
+            for action in ("review.lease", "task.read"):
+                self._audit(
+                    conn,
+                    principal,
+                    action,
+                    "task",
+                    task.id,
+                    project.id,
+                    {"document_id": task.document_id},
+                    documents=[task.document_id],
+                )
+        return self._task_proto(task, None, include_text=True)
+
+    def ResolveReview(
+        self, request: tasks_pb2.ResolveReviewRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Apply the caller's review decision; applying it twice is a no-op.
+
+        Raises:
+            PermissionDenied: the caller does not hold the task's review.
+            InvalidArgument: the decision is unknown, or a rejection names no
+                answer or gives no comment.
+        """
+        principal = current_principal()
+        domain.check_decision(request.decision, request.annotator, request.comment)
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            task, project, _mine = self._load(conn, request.task_id, principal)
+            if task.state == domain.REVIEW and not task.is_reviewed_by(
+                principal.subject, now
+            ):
+                raise PermissionDenied(
+                    f"Task {task.id} is decided by the reviewer holding it.",
+                    code="review_lease_required",
+                )
+            if task.state not in (domain.REVIEW, domain.COMPLETED):
+                domain.require_manager(principal, project)
+            apply_review(
+                conn,
+                task,
+                request.decision,
+                request.annotator,
+                request.comment,
+                request.review_id,
+                principal,
+            )
+            task = store.get_task(conn, task.id)
+        return self._task_proto(task, None, include_text=False)
+
+    # Helpers.
+
+    def _load(
+        self, conn: Connection, task_id: str, principal: Principal
+    ) -> tuple[domain.Task, domain.Project, domain.Assignment | None]:
+        task = store.get_task(conn, task_id)
+        project = store.get_project(conn, task.project_id)
+        return task, project, store.get_assignment(conn, task.id, principal.subject)
+
+    def _audit(
+        self,
+        conn: Connection,
+        principal: Principal,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        project_id: str,
+        details: Mapping[str, str | int] | None = None,
+        documents: Iterable[str] = (),
+    ) -> None:
+        stage_audit(
+            conn,
+            service=SERVICE,
+            action=action,
+            actor=principal,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            project_id=project_id,
+            details=details or {},
+            documents=list(documents),
+        )
+
+    def _task_proto(
+        self, task: domain.Task, mine: domain.Assignment | None, include_text: bool
+    ) -> tasks_pb2.Task:
         text = ""
         if include_text:
-            text = self.objects.read(DERIVED, task.text_sha256).decode("utf-8")
+            whole = self.objects.read(DERIVED, task.text_sha256).decode("utf-8")
+            text = whole[task.window_start : task.window_end]
+        leased = mine is not None and mine.state == domain.LEASED
         return tasks_pb2.Task(
             id=task.id,
             project_id=task.project_id,
@@ -311,28 +678,140 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             state=_TASK_STATES[task.state],
             text_sha256=task.text_sha256,
             text_length=task.text_length,
-            lease_holder=task.lease_holder,
-            lease_expires_at=to_timestamp(task.lease_expires_at),
+            lease_holder=mine.annotator if mine is not None and leased else "",
+            lease_expires_at=to_timestamp(mine.lease_expires_at if leased else ""),  # type: ignore[union-attr]
             text=text,
+            window_start=task.window_start,
+            window_end=task.window_end,
+            priority=task.priority,
+            overlap=task.overlap,
+            submitted=task.submitted,
+            suggestions=[
+                tasks_pb2.Suggestion(
+                    span=common_pb2.Span(start=s.start, end=s.end),
+                    label=s.label,
+                    source=s.source,
+                    score=s.score,
+                )
+                for s in task.suggestions
+            ],
+            pages=[
+                tasks_pb2.PageImage(page=p.page, width=p.width, height=p.height)
+                for p in task.pages
+            ],
+            my_state=mine.state if mine is not None else "",
+            review_comment=mine.comment if mine is not None else "",
+            reviewer=task.reviewer,
+            created_at=to_timestamp(task.created_at),
         )
 
 
-def _project_proto(project: domain.Project) -> tasks_pb2.Project:
+def _imported_schema(xml: str) -> domain.LabelSchema:
+    """A schema from a Label Studio labeling configuration.
+
+    Raises:
+        InvalidArgument: the configuration is malformed or uses tags
+            Strongroom does not support (each is named).
+    """
+    imported = parse_label_config(xml)
+
+    def labels(specs: Iterable[Any]) -> tuple[domain.Label, ...]:
+        return tuple(
+            domain.Label(s.name, s.color, s.hotkey, s.description) for s in specs
+        )
+
+    return domain.LabelSchema(
+        spans=labels(imported.spans),
+        classes=labels(imported.classes),
+        multi_label=imported.multi_label,
+        relations=labels(imported.relations),
+        boxes=labels(imported.boxes),
+        fields=tuple(domain.FieldSpec(f.name, f.description) for f in imported.fields),
+    )
+
+
+def _annotator_stats(entry: dict[str, object]) -> tasks_pb2.AnnotatorQueueStats:
+    submitted = int(entry["submitted"])  # type: ignore[call-overload]
+    seconds = float(entry.get("seconds", 0.0))  # type: ignore[arg-type]
+    per_hour = 0.0
+    if submitted and entry.get("first") and entry.get("last"):
+        first = datetime.fromisoformat(str(entry["first"]))
+        last = datetime.fromisoformat(str(entry["last"]))
+        # Active time: from the first answer to the last, plus the time the
+        # first answer took, so a single answer still gives a rate.
+        span = (last - first).total_seconds() + seconds / submitted
+        per_hour = submitted * 3600 / span if span > 0 else 0.0
+    return tasks_pb2.AnnotatorQueueStats(
+        subject=str(entry["subject"]),
+        submitted=submitted,
+        skipped=int(entry["skipped"]),  # type: ignore[call-overload]
+        leased=int(entry["leased"]),  # type: ignore[call-overload]
+        seconds_per_task=seconds / submitted if submitted else 0.0,
+        per_hour=per_hour,
+    )
+
+
+def _labels(labels: Iterable[common_pb2.Label]) -> tuple[domain.Label, ...]:
+    return tuple(
+        domain.Label(
+            name=label.name,
+            color=label.color,
+            hotkey=label.hotkey,
+            description=label.description,
+        )
+        for label in labels
+    )
+
+
+def _schema(schema: tasks_pb2.LabelSchema) -> domain.LabelSchema:
+    return domain.LabelSchema(
+        spans=_labels(schema.spans),
+        classes=_labels(schema.classes),
+        multi_label=schema.multi_label,
+        relations=_labels(schema.relations),
+        boxes=_labels(schema.boxes),
+        fields=tuple(domain.FieldSpec(f.name, f.description) for f in schema.fields),
+    )
+
+
+def _label_protos(labels: Iterable[domain.Label]) -> list[common_pb2.Label]:
+    return [
+        common_pb2.Label(
+            name=label.name,
+            color=label.color,
+            hotkey=label.hotkey,
+            description=label.description,
+        )
+        for label in labels
+    ]
+
+
+def project_proto(project: domain.Project) -> tasks_pb2.Project:
+    settings = project.settings
+    schema = settings.schema
     return tasks_pb2.Project(
         id=project.id,
         name=project.name,
-        labels=[
-            common_pb2.Label(
-                name=label.name,
-                color=label.color,
-                hotkey=label.hotkey,
-                description=label.description,
-            )
-            for label in project.labels
-        ],
+        labels=_label_protos(schema.spans),
         members=[
             tasks_pb2.Member(subject=s, role=r)
             for s, r in sorted(project.members.items())
         ],
         created_at=to_timestamp(project.created_at),
+        schema=tasks_pb2.LabelSchema(
+            spans=_label_protos(schema.spans),
+            classes=_label_protos(schema.classes),
+            multi_label=schema.multi_label,
+            relations=_label_protos(schema.relations),
+            boxes=_label_protos(schema.boxes),
+            fields=[
+                tasks_pb2.FieldSpec(name=f.name, description=f.description)
+                for f in schema.fields
+            ],
+        ),
+        guidelines=settings.guidelines,
+        overlap=settings.overlap,
+        assignment=settings.assignment,
+        window=tasks_pb2.Window(kind=settings.window.kind, size=settings.window.size),
+        review=settings.review,
     )

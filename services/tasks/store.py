@@ -1,9 +1,20 @@
-"""The tasks service's tables: projects, members and tasks."""
+"""The tasks service's tables: projects, members, tasks and assignments.
+
+Correctness under concurrency rests on two conditional updates. A slot is
+taken with ``UPDATE tasks SET active = active + 1 WHERE ... AND active <
+overlap``, which both SQLite (one writer at a time) and PostgreSQL (the row
+lock, with the condition re-checked after a concurrent commit) apply to one
+caller at a time; and an annotator's part in a task is a row keyed by
+``(task_id, annotator)``, so nobody holds the same task twice.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -11,12 +22,25 @@ from sqlalchemy.engine import Connection
 from strongroom.services.common.database import Migration, to_iso, utc_now
 from strongroom.services.common.errors import NotFound
 from strongroom.services.tasks.domain import (
+    ASSIGNED,
     COMPLETED,
+    FULL,
     LEASED,
-    QUEUED,
+    OPEN,
+    RETURNED,
+    REVIEW,
+    SKIPPED,
+    SUBMITTED,
+    Assignment,
+    FieldSpec,
     Label,
+    LabelSchema,
+    PageImage,
     Project,
+    Settings,
+    Suggestion,
     Task,
+    Window,
 )
 
 MIGRATIONS = (
@@ -52,25 +76,103 @@ MIGRATIONS = (
             "CREATE INDEX tasks_queue ON tasks (project_id, state, created_at)",
         ),
     ),
+    Migration(
+        200,
+        "windows, overlap, assignments and review",
+        (
+            "ALTER TABLE projects ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
+            "DROP INDEX tasks_queue",
+            "ALTER TABLE tasks RENAME TO tasks_v1",
+            """CREATE TABLE tasks (
+                seq {serial_pk},
+                id TEXT NOT NULL UNIQUE,
+                project_id TEXT NOT NULL,
+                document_id TEXT NOT NULL,
+                window_start BIGINT NOT NULL,
+                window_end BIGINT NOT NULL,
+                state TEXT NOT NULL,
+                text_sha256 TEXT NOT NULL,
+                text_length BIGINT NOT NULL,
+                priority INTEGER NOT NULL DEFAULT 0,
+                overlap INTEGER NOT NULL,
+                active INTEGER NOT NULL DEFAULT 0,
+                submitted INTEGER NOT NULL DEFAULT 0,
+                suggestions TEXT NOT NULL DEFAULT '[]',
+                pages TEXT NOT NULL DEFAULT '[]',
+                reviewer TEXT NOT NULL DEFAULT '',
+                review_expires_at TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL,
+                completed_at TEXT,
+                UNIQUE (project_id, document_id, window_start)
+            )""",
+            """INSERT INTO tasks (id, project_id, document_id, window_start,
+                window_end, state, text_sha256, text_length, overlap, active,
+                submitted, created_at, completed_at)
+               SELECT id, project_id, document_id, 0, text_length,
+                CASE state WHEN 'completed' THEN 'completed' ELSE 'open' END,
+                text_sha256, text_length, 1,
+                CASE state WHEN 'completed' THEN 1 ELSE 0 END,
+                CASE state WHEN 'completed' THEN 1 ELSE 0 END,
+                created_at, completed_at
+               FROM tasks_v1 ORDER BY created_at, id""",
+            "DROP TABLE tasks_v1",
+            # The pool: open tasks by priority, then in arrival order.
+            "CREATE INDEX tasks_pool ON tasks (project_id, state, priority, seq)",
+            "CREATE INDEX tasks_document ON tasks (document_id)",
+            """CREATE TABLE assignments (
+                task_id TEXT NOT NULL,
+                project_id TEXT NOT NULL,
+                annotator TEXT NOT NULL,
+                state TEXT NOT NULL,
+                lease_expires_at TEXT NOT NULL DEFAULT '',
+                pre_assigned INTEGER NOT NULL DEFAULT 0,
+                annotation_id TEXT NOT NULL DEFAULT '',
+                comment TEXT NOT NULL DEFAULT '',
+                skip_reason TEXT NOT NULL DEFAULT '',
+                seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+                started_at TEXT NOT NULL DEFAULT '',
+                submitted_at TEXT NOT NULL DEFAULT '',
+                PRIMARY KEY (task_id, annotator)
+            )""",
+            "CREATE INDEX assignments_mine ON assignments "
+            "(project_id, annotator, state)",
+            "CREATE INDEX assignments_expiry ON assignments (state, lease_expires_at)",
+        ),
+    ),
 )
 
 _TASK_COLUMNS = (
-    "id, project_id, document_id, state, text_sha256, text_length, "
-    "lease_holder, lease_expires_at, created_at"
+    "seq, id, project_id, document_id, window_start, window_end, state, "
+    "text_sha256, text_length, priority, overlap, active, submitted, "
+    "suggestions, pages, reviewer, review_expires_at, created_at"
 )
+_ASSIGNMENT_COLUMNS = (
+    "task_id, project_id, annotator, state, lease_expires_at, pre_assigned, "
+    "annotation_id, comment, seconds, started_at, submitted_at"
+)
+_ASSIGNMENT_COLUMNS_OF_A = ", ".join(
+    f"a.{name}" for name in _ASSIGNMENT_COLUMNS.split(", ")
+)
+# How many pool candidates one lease looks at before giving up on a race.
+_CANDIDATES = 16
+EXPIRY_BATCH = 500
+
+
+# Projects and members.
 
 
 def insert_project(conn: Connection, project: Project) -> None:
     conn.execute(
         sa.text(
-            "INSERT INTO projects (id, name, labels, created_at) "
-            "VALUES (:id, :name, :labels, :at)"
+            "INSERT INTO projects (id, name, labels, settings, created_at) "
+            "VALUES (:id, :name, :labels, :settings, :at)"
         ),
         {
             "id": project.id,
             "name": project.name,
             "at": project.created_at,
-            "labels": json.dumps([label.__dict__ for label in project.labels]),
+            "labels": json.dumps([asdict(label) for label in project.labels]),
+            "settings": json.dumps(asdict(project.settings)),
         },
     )
 
@@ -88,7 +190,9 @@ def upsert_member(conn: Connection, project_id: str, subject: str, role: str) ->
 def get_project(conn: Connection, project_id: str) -> Project:
     """Raises: NotFound: no project has that id."""
     row = conn.execute(
-        sa.text("SELECT id, name, labels, created_at FROM projects WHERE id = :id"),
+        sa.text(
+            "SELECT id, name, labels, settings, created_at FROM projects WHERE id = :id"
+        ),
         {"id": project_id},
     ).first()
     if row is None:
@@ -102,10 +206,35 @@ def get_project(conn: Connection, project_id: str) -> Project:
     return Project(
         id=row.id,
         name=row.name,
-        labels=tuple(Label(**label) for label in json.loads(row.labels)),
+        settings=_settings(json.loads(row.settings), json.loads(row.labels)),
         members={m.subject: m.role for m in members},
         created_at=row.created_at,
     )
+
+
+def _settings(data: dict[str, Any], legacy_labels: list[dict[str, str]]) -> Settings:
+    if not data:  # a project from before schemas: span labels only
+        return Settings(schema=LabelSchema(spans=_labels(legacy_labels)))
+    schema = data["schema"]
+    return Settings(
+        schema=LabelSchema(
+            spans=_labels(schema["spans"]),
+            classes=_labels(schema["classes"]),
+            multi_label=schema["multi_label"],
+            relations=_labels(schema["relations"]),
+            boxes=_labels(schema["boxes"]),
+            fields=tuple(FieldSpec(**f) for f in schema["fields"]),
+        ),
+        guidelines=data["guidelines"],
+        overlap=data["overlap"],
+        assignment=data["assignment"],
+        window=Window(**data["window"]),
+        review=data["review"],
+    )
+
+
+def _labels(rows: list[dict[str, str]]) -> tuple[Label, ...]:
+    return tuple(Label(**row) for row in rows)
 
 
 def list_project_ids(
@@ -129,17 +258,88 @@ def list_project_ids(
     return [r.id for r in rows], int(total)
 
 
+# Tasks.
+
+
 def insert_task(conn: Connection, task: Task) -> bool:
-    """Insert a task unless the document already has one in the project."""
+    """Insert a task unless its window of the document already has one."""
     result = conn.execute(
         sa.text(
-            f"INSERT INTO tasks ({_TASK_COLUMNS}) VALUES (:id, :project_id, "
-            ":document_id, :state, :text_sha256, :text_length, :lease_holder, "
-            ":lease_expires_at, :created_at) ON CONFLICT DO NOTHING"
+            "INSERT INTO tasks (id, project_id, document_id, window_start, "
+            "window_end, state, text_sha256, text_length, priority, overlap, "
+            "suggestions, pages, created_at) VALUES (:id, :project_id, "
+            ":document_id, :window_start, :window_end, :state, :text_sha256, "
+            ":text_length, :priority, :overlap, :suggestions, :pages, :created_at) "
+            "ON CONFLICT DO NOTHING"
         ),
-        task.__dict__,
+        {
+            **{k: v for k, v in task.__dict__.items() if k in _INSERTED},
+            "suggestions": _dump(task.suggestions),
+            "pages": _dump(task.pages),
+        },
     )
     return bool(result.rowcount)
+
+
+_INSERTED = frozenset(
+    {
+        "id",
+        "project_id",
+        "document_id",
+        "window_start",
+        "window_end",
+        "state",
+        "text_sha256",
+        "text_length",
+        "priority",
+        "overlap",
+        "created_at",
+    }
+)
+
+
+def _dump(items: Iterable[object]) -> str:
+    return json.dumps([asdict(item) for item in items])  # type: ignore[call-overload]
+
+
+def update_document_text(
+    conn: Connection,
+    document_id: str,
+    project_id: str,
+    text_sha256: str,
+    text_length: int,
+    pages: Sequence[PageImage],
+) -> int:
+    """Point a document's unfinished tasks at its re-redacted text."""
+    result = conn.execute(
+        sa.text(
+            "UPDATE tasks SET text_sha256 = :sha, text_length = :length, "
+            "pages = :pages, window_end = CASE WHEN window_start = 0 AND "
+            "window_end = text_length THEN :length ELSE window_end END "
+            "WHERE document_id = :d AND project_id = :p AND state != :done"
+        ),
+        {
+            "sha": text_sha256,
+            "length": text_length,
+            "pages": _dump(pages),
+            "d": document_id,
+            "p": project_id,
+            "done": COMPLETED,
+        },
+    )
+    return int(result.rowcount)
+
+
+def has_tasks(conn: Connection, project_id: str, document_id: str) -> bool:
+    return (
+        conn.execute(
+            sa.text(
+                "SELECT 1 FROM tasks WHERE document_id = :d AND project_id = :p LIMIT 1"
+            ),
+            {"d": document_id, "p": project_id},
+        ).first()
+        is not None
+    )
 
 
 def get_task(conn: Connection, task_id: str) -> Task:
@@ -149,7 +349,21 @@ def get_task(conn: Connection, task_id: str) -> Task:
     ).first()
     if row is None:
         raise NotFound(f"Task {task_id} does not exist.", code="task_not_found")
-    return Task(**row._mapping)
+    return _task(row._mapping)
+
+
+def _task(m: sa.RowMapping) -> Task:
+    return Task(
+        **{
+            k: v
+            for k, v in m.items()
+            if k not in ("suggestions", "pages", "text_length", "window_start")
+        },
+        text_length=int(m["text_length"]),
+        window_start=int(m["window_start"]),
+        suggestions=tuple(Suggestion(**s) for s in json.loads(m["suggestions"])),
+        pages=tuple(PageImage(**p) for p in json.loads(m["pages"])),
+    )
 
 
 def list_tasks(
@@ -161,72 +375,478 @@ def list_tasks(
     rows = conn.execute(
         sa.text(
             f"SELECT {_TASK_COLUMNS} FROM tasks WHERE project_id = :p "
-            "ORDER BY created_at, id LIMIT :limit OFFSET :offset"
+            "ORDER BY seq LIMIT :limit OFFSET :offset"
         ),
         {"p": project_id, "limit": limit, "offset": offset},
     ).all()
-    return [Task(**r._mapping) for r in rows], int(total)
+    return [_task(r._mapping) for r in rows], int(total)
 
 
-def held_lease(
-    conn: Connection, project_id: str, subject: str, now: datetime
-) -> Task | None:
+def set_priority(conn: Connection, task_id: str, priority: int) -> None:
+    conn.execute(
+        sa.text("UPDATE tasks SET priority = :priority WHERE id = :id"),
+        {"id": task_id, "priority": priority},
+    )
+
+
+def _set_counts(
+    conn: Connection, task: Task, active: int, submitted: int, state: str
+) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE tasks SET active = active + :active, "
+            "submitted = submitted + :submitted, state = :state, "
+            "completed_at = CASE WHEN :state = 'completed' THEN :now "
+            "ELSE completed_at END WHERE id = :id"
+        ),
+        {
+            "id": task.id,
+            "active": active,
+            "submitted": submitted,
+            "state": state,
+            "now": utc_now(),
+        },
+    )
+
+
+def _task_state(
+    conn: Connection, task_id: str, review: bool, reviewed: bool = False
+) -> str:
+    """Recompute a task's state from its counts, after they changed."""
+    row = conn.execute(
+        sa.text("SELECT state, overlap, active, submitted FROM tasks WHERE id = :id"),
+        {"id": task_id},
+    ).one()
+    if row.state == COMPLETED:
+        return COMPLETED
+    if row.submitted >= row.overlap:
+        state = COMPLETED if reviewed or not review else REVIEW
+    else:
+        state = OPEN if row.active < row.overlap else FULL
+    conn.execute(
+        sa.text(
+            "UPDATE tasks SET state = :state, completed_at = CASE WHEN "
+            ":state = 'completed' THEN :now ELSE completed_at END "
+            + (", reviewer = '', review_expires_at = ''" if state != REVIEW else "")
+            + " WHERE id = :id"
+        ),
+        {"id": task_id, "state": state, "now": utc_now()},
+    )
+    return state
+
+
+# Assignments.
+
+
+def get_assignment(conn: Connection, task_id: str, annotator: str) -> Assignment | None:
     row = conn.execute(
         sa.text(
-            f"SELECT {_TASK_COLUMNS} FROM tasks "
-            "WHERE project_id = :p AND state = :leased "
-            "AND lease_holder = :s AND lease_expires_at > :now "
-            "ORDER BY created_at LIMIT 1"
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments "
+            "WHERE task_id = :t AND annotator = :a"
         ),
-        {"p": project_id, "leased": LEASED, "s": subject, "now": to_iso(now)},
+        {"t": task_id, "a": annotator},
     ).first()
-    return Task(**row._mapping) if row else None
+    return _assignment(row._mapping) if row else None
 
 
-def claim_next(
-    conn: Connection, project_id: str, subject: str, now: datetime, expires: datetime
-) -> Task | None:
-    """Lease the oldest queued (or abandoned) task to ``subject``.
+def _assignment(m: sa.RowMapping) -> Assignment:
+    return Assignment(**{**m, "pre_assigned": bool(m["pre_assigned"])})
 
-    The update is conditional on the state read, so two callers racing for
-    the same task cannot both win; the loser moves on to the next one.
+
+def mine(
+    conn: Connection, project_id: str, annotator: str, state: str
+) -> Assignment | None:
+    """The caller's first assignment in ``state``, highest priority first."""
+    row = conn.execute(
+        sa.text(
+            f"SELECT {_ASSIGNMENT_COLUMNS_OF_A} FROM assignments a "
+            "JOIN tasks t ON t.id = a.task_id WHERE a.project_id = :p "
+            "AND a.annotator = :a AND a.state = :state "
+            "ORDER BY t.priority DESC, t.seq LIMIT 1"
+        ),
+        {"p": project_id, "a": annotator, "state": state},
+    ).first()
+    return _assignment(row._mapping) if row else None
+
+
+def lease(conn: Connection, task_id: str, annotator: str, expires: datetime) -> None:
+    """Turn the caller's assigned or returned part in a task into a lease."""
+    conn.execute(
+        sa.text(
+            "UPDATE assignments SET state = :leased, lease_expires_at = :expires, "
+            "started_at = :now WHERE task_id = :t AND annotator = :a"
+        ),
+        {
+            "t": task_id,
+            "a": annotator,
+            "leased": LEASED,
+            "expires": to_iso(expires),
+            "now": utc_now(),
+        },
+    )
+
+
+def claim_from_pool(
+    conn: Connection,
+    project_id: str,
+    annotator: str,
+    expires: datetime,
+    pre_assigned: bool = False,
+) -> str | None:
+    """Take a free slot of the best open task the annotator never had.
+
+    Returns the task id, or None when the pool has nothing for them.
     """
-    available = "state = :queued OR (state = :leased AND lease_expires_at <= :now)"
-    for _attempt in range(5):
-        row = conn.execute(
+    state = ASSIGNED if pre_assigned else LEASED
+    for _round in range(4):
+        candidates = conn.execute(
             sa.text(
-                f"SELECT id FROM tasks WHERE project_id = :p AND ({available}) "
-                "ORDER BY created_at, id LIMIT 1"
+                "SELECT id FROM tasks t WHERE project_id = :p AND state = :open "
+                "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE "
+                "a.task_id = t.id AND a.annotator = :a) "
+                "ORDER BY priority DESC, seq LIMIT :n"
             ),
-            {"p": project_id, "queued": QUEUED, "leased": LEASED, "now": to_iso(now)},
-        ).first()
-        if row is None:
+            {"p": project_id, "open": OPEN, "a": annotator, "n": _CANDIDATES},
+        ).all()
+        if not candidates:
             return None
-        claimed = conn.execute(
-            sa.text(
-                f"UPDATE tasks SET state = :leased, lease_holder = :s, "
-                f"lease_expires_at = :expires WHERE id = :id AND ({available})"
-            ),
-            {
-                "id": row.id,
-                "s": subject,
-                "expires": to_iso(expires),
-                "queued": QUEUED,
-                "leased": LEASED,
-                "now": to_iso(now),
-            },
-        )
-        if claimed.rowcount:
-            return get_task(conn, row.id)
+        for candidate in candidates:
+            if _take_slot(conn, candidate.id, project_id, annotator, state, expires):
+                return str(candidate.id)
     return None
 
 
-def complete_task(conn: Connection, task_id: str) -> bool:
+def _take_slot(
+    conn: Connection,
+    task_id: str,
+    project_id: str,
+    annotator: str,
+    state: str,
+    expires: datetime,
+) -> bool:
+    taken = conn.execute(
+        sa.text(
+            "UPDATE tasks SET active = active + 1, state = CASE WHEN "
+            "active + 1 >= overlap THEN :full ELSE :open END "
+            "WHERE id = :id AND state = :open AND active < overlap"
+        ),
+        {"id": task_id, "open": OPEN, "full": FULL},
+    )
+    if not taken.rowcount:
+        return False
+    inserted = conn.execute(
+        sa.text(
+            "INSERT INTO assignments (task_id, project_id, annotator, state, "
+            "lease_expires_at, pre_assigned, started_at) VALUES (:t, :p, :a, "
+            ":state, :expires, :pre, :now) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "t": task_id,
+            "p": project_id,
+            "a": annotator,
+            "state": state,
+            "expires": to_iso(expires) if state == LEASED else "",
+            "pre": int(state == ASSIGNED),
+            "now": utc_now() if state == LEASED else "",
+        },
+    )
+    if not inserted.rowcount:
+        # The same annotator took it in a concurrent call: give the slot back.
+        conn.execute(
+            sa.text(
+                "UPDATE tasks SET active = active - 1, state = :open WHERE id = :id"
+            ),
+            {"id": task_id, "open": OPEN},
+        )
+        return False
+    return True
+
+
+def submit(
+    conn: Connection,
+    task: Task,
+    annotator: str,
+    annotation_id: str,
+    seconds: float,
+    review: bool,
+) -> bool:
+    """Record an annotator's answer; False when it was already recorded.
+
+    An answer is never turned away: one whose lease ran out (and whose slot
+    went back to the pool) is counted all the same.
+    """
+    now = utc_now()
+    mine = get_assignment(conn, task.id, annotator)
+    if mine is not None and mine.state == SUBMITTED:
+        if mine.annotation_id != annotation_id:
+            conn.execute(
+                sa.text(
+                    "UPDATE assignments SET annotation_id = :an, submitted_at = "
+                    ":now WHERE task_id = :t AND annotator = :a"
+                ),
+                {"t": task.id, "a": annotator, "an": annotation_id, "now": now},
+            )
+        return False
+    params = {
+        "t": task.id,
+        "p": task.project_id,
+        "a": annotator,
+        "an": annotation_id,
+        "s": seconds,
+        "now": now,
+        "submitted": SUBMITTED,
+    }
+    if mine is None or mine.state == SKIPPED:
+        conn.execute(
+            sa.text(
+                "INSERT INTO assignments (task_id, project_id, annotator, state, "
+                "annotation_id, seconds, submitted_at) VALUES (:t, :p, :a, "
+                ":submitted, :an, :s, :now) ON CONFLICT (task_id, annotator) DO "
+                "UPDATE SET state = :submitted, annotation_id = :an, seconds = :s, "
+                "submitted_at = :now"
+            ),
+            params,
+        )
+        _set_counts(conn, task, 1, 1, task.state)
+    else:
+        conn.execute(
+            sa.text(
+                "UPDATE assignments SET state = :submitted, annotation_id = :an, "
+                "seconds = seconds + :s, submitted_at = :now, lease_expires_at = '', "
+                "comment = '' "
+                "WHERE task_id = :t AND annotator = :a"
+            ),
+            params,
+        )
+        _set_counts(conn, task, 0, 1, task.state)
+    _task_state(conn, task.id, review)
+    return True
+
+
+def skip(conn: Connection, task: Task, annotator: str, reason: str) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE assignments SET state = :skipped, skip_reason = :reason, "
+            "lease_expires_at = '', pre_assigned = 0 "
+            "WHERE task_id = :t AND annotator = :a"
+        ),
+        {"t": task.id, "a": annotator, "skipped": SKIPPED, "reason": reason},
+    )
+    _set_counts(conn, task, -1, 0, task.state)
+    _task_state(conn, task.id, review=True)
+
+
+def reopen(
+    conn: Connection, task: Task, annotator: str, expires: datetime, review: bool
+) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE assignments SET state = :leased, lease_expires_at = :expires "
+            "WHERE task_id = :t AND annotator = :a"
+        ),
+        {"t": task.id, "a": annotator, "leased": LEASED, "expires": to_iso(expires)},
+    )
+    _set_counts(conn, task, 0, -1, task.state)
+    _task_state(conn, task.id, review)
+
+
+def _state_after_lapse(lease_: Assignment) -> str | None:
+    if lease_.comment:
+        return RETURNED
+    if lease_.annotation_id:
+        return SUBMITTED
+    if lease_.pre_assigned:
+        return ASSIGNED
+    return None
+
+
+def expire_leases(
+    conn: Connection,
+    now: datetime,
+    project_id: str | None = None,
+    limit: int = EXPIRY_BATCH,
+) -> list[Assignment]:
+    """Give the slots of lapsed leases back; pre-assigned ones stay assigned.
+
+    Returns the leases that lapsed, for the audit trail.
+    """
+    where = "state = :leased AND lease_expires_at != '' AND lease_expires_at <= :now"
+    params: dict[str, Any] = {"leased": LEASED, "now": to_iso(now), "n": limit}
+    if project_id is not None:
+        where += " AND project_id = :p"
+        params["p"] = project_id
+    rows = conn.execute(
+        sa.text(
+            f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE {where} LIMIT :n"
+        ),
+        params,
+    ).all()
+    lapsed = [_assignment(r._mapping) for r in rows]
+    for lease_ in lapsed:
+        key = {"t": lease_.task_id, "a": lease_.annotator, "leased": LEASED}
+        back = _state_after_lapse(lease_)
+        if back is not None:
+            # A returned or reopened answer, or a task assigned to them,
+            # stays theirs: it never goes to the pool.
+            moved = conn.execute(
+                sa.text(
+                    "UPDATE assignments SET state = :back, lease_expires_at = '' "
+                    "WHERE task_id = :t AND annotator = :a AND state = :leased"
+                ),
+                {**key, "back": back},
+            )
+            if moved.rowcount and back == SUBMITTED:
+                task = get_task(conn, lease_.task_id)
+                review = get_project(conn, task.project_id).settings.review
+                _set_counts(conn, task, 0, 1, task.state)
+                _task_state(conn, task.id, review)
+            continue
+        gone = conn.execute(
+            sa.text(
+                "DELETE FROM assignments WHERE task_id = :t AND annotator = :a "
+                "AND state = :leased"
+            ),
+            key,
+        )
+        if gone.rowcount:
+            conn.execute(
+                sa.text(
+                    "UPDATE tasks SET active = active - 1, state = CASE WHEN "
+                    "state = :full THEN :open ELSE state END WHERE id = :t"
+                ),
+                {"t": lease_.task_id, "full": FULL, "open": OPEN},
+            )
+    return lapsed
+
+
+# Review.
+
+
+def claim_review(
+    conn: Connection, project_id: str, reviewer: str, now: datetime, expires: datetime
+) -> Task | None:
+    """The reviewer's held review, or the best task waiting for one."""
+    held = conn.execute(
+        sa.text(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE project_id = :p AND "
+            "state = :review AND reviewer = :r AND review_expires_at > :now "
+            "ORDER BY priority DESC, seq LIMIT 1"
+        ),
+        {"p": project_id, "review": REVIEW, "r": reviewer, "now": to_iso(now)},
+    ).first()
+    if held is not None:
+        return _task(held._mapping)
+    free = "(reviewer = '' OR review_expires_at <= :now)"
+    for _round in range(4):
+        rows = conn.execute(
+            sa.text(
+                f"SELECT id FROM tasks WHERE project_id = :p AND state = :review "
+                f"AND {free} ORDER BY priority DESC, seq LIMIT :n"
+            ),
+            {"p": project_id, "review": REVIEW, "now": to_iso(now), "n": _CANDIDATES},
+        ).all()
+        if not rows:
+            return None
+        for row in rows:
+            taken = conn.execute(
+                sa.text(
+                    "UPDATE tasks SET reviewer = :r, review_expires_at = :expires "
+                    f"WHERE id = :id AND state = :review AND {free}"
+                ),
+                {
+                    "id": row.id,
+                    "r": reviewer,
+                    "expires": to_iso(expires),
+                    "review": REVIEW,
+                    "now": to_iso(now),
+                },
+            )
+            if taken.rowcount:
+                return get_task(conn, row.id)
+    return None
+
+
+def return_answer(conn: Connection, task: Task, annotator: str, comment: str) -> bool:
+    """Send one submitted answer back to its annotator with the comment."""
     result = conn.execute(
         sa.text(
-            "UPDATE tasks SET state = :done, lease_holder = '', lease_expires_at = '', "
-            "completed_at = :at WHERE id = :id AND state != :done"
+            "UPDATE assignments SET state = :returned, comment = :comment "
+            "WHERE task_id = :t AND annotator = :a AND state = :submitted"
         ),
-        {"id": task_id, "done": COMPLETED, "at": utc_now()},
+        {
+            "t": task.id,
+            "a": annotator,
+            "returned": RETURNED,
+            "submitted": SUBMITTED,
+            "comment": comment,
+        },
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    _set_counts(conn, task, 0, -1, task.state)
+    _task_state(conn, task.id, review=True)
+    return True
+
+
+def close_review(conn: Connection, task: Task) -> bool:
+    if task.state == COMPLETED:
+        return False
+    _task_state(conn, task.id, review=True, reviewed=True)
+    return True
+
+
+# Figures.
+
+
+def task_counts(conn: Connection, project_id: str) -> dict[str, int]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT state, active > 0 AS started, COUNT(*) AS n, "
+            "SUM(overlap - active) AS free FROM tasks WHERE project_id = :p "
+            "GROUP BY state, active > 0"
+        ),
+        {"p": project_id},
+    ).all()
+    counts = {"open": 0, "in_progress": 0, "in_review": 0, "completed": 0}
+    depth = 0
+    for row in rows:
+        n = int(row.n)
+        if row.state == OPEN and not row.started:
+            counts["open"] += n
+        elif row.state in (OPEN, FULL):
+            counts["in_progress"] += n
+        elif row.state == REVIEW:
+            counts["in_review"] += n
+        else:
+            counts["completed"] += n
+        if row.state == OPEN:
+            depth += int(row.free or 0)
+    counts["total"] = sum(counts.values())
+    counts["queue_depth"] = depth
+    return counts
+
+
+def annotator_counts(conn: Connection, project_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT annotator, state, COUNT(*) AS n, SUM(seconds) AS seconds, "
+            "MIN(submitted_at) AS first, MAX(submitted_at) AS last "
+            "FROM assignments WHERE project_id = :p GROUP BY annotator, state"
+        ),
+        {"p": project_id},
+    ).all()
+    by_annotator: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = by_annotator.setdefault(
+            row.annotator,
+            {"subject": row.annotator, "submitted": 0, "skipped": 0, "leased": 0},
+        )
+        if row.state == SUBMITTED:
+            entry["submitted"] = int(row.n)
+            entry["seconds"] = float(row.seconds or 0)
+            entry["first"], entry["last"] = row.first, row.last
+        elif row.state == SKIPPED:
+            entry["skipped"] = int(row.n)
+        elif row.state == LEASED:
+            entry["leased"] = int(row.n)
+    return sorted(by_annotator.values(), key=lambda e: e["subject"])

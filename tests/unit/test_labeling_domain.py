@@ -24,7 +24,7 @@ TEXT_LENGTH = 100
 )
 def test_refuses_span_outside_text(span: SpanLabel) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        check_spans([SpanLabel(0, 3, "ORG"), span], TEXT_LENGTH, LABELS)
+        check_spans([SpanLabel(0, 3, "ORG"), span], (0, TEXT_LENGTH), LABELS)
 
     assert caught.value.code == "span_out_of_range"
     assert "Span 2" in caught.value.message
@@ -32,7 +32,7 @@ def test_refuses_span_outside_text(span: SpanLabel) -> None:
 
 def test_refuses_unknown_label() -> None:
     with pytest.raises(InvalidArgument) as caught:
-        check_spans([SpanLabel(0, 3, "LOCATION")], TEXT_LENGTH, LABELS)
+        check_spans([SpanLabel(0, 3, "LOCATION")], (0, TEXT_LENGTH), LABELS)
 
     assert caught.value.code == "label_unknown"
 
@@ -41,7 +41,7 @@ def test_refuses_duplicate_span() -> None:
     spans = [SpanLabel(0, 3, "ORG"), SpanLabel(5, 9, "PERSON"), SpanLabel(0, 3, "ORG")]
 
     with pytest.raises(InvalidArgument) as caught:
-        check_spans(spans, TEXT_LENGTH, LABELS)
+        check_spans(spans, (0, TEXT_LENGTH), LABELS)
 
     assert caught.value.code == "span_duplicate"
 
@@ -50,7 +50,7 @@ def test_refuses_more_than_max_spans() -> None:
     spans = [SpanLabel(0, 1, "ORG")] * (MAX_SPANS + 1)
 
     with pytest.raises(InvalidArgument) as caught:
-        check_spans(spans, TEXT_LENGTH, LABELS)
+        check_spans(spans, (0, TEXT_LENGTH), LABELS)
 
     assert caught.value.code == "too_many_spans"
 
@@ -58,7 +58,7 @@ def test_refuses_more_than_max_spans() -> None:
 def test_accepts_max_spans() -> None:
     spans = [SpanLabel(i, i + 1, "ORG") for i in range(MAX_SPANS)]
 
-    assert len(check_spans(spans, MAX_SPANS, LABELS)) == MAX_SPANS
+    assert len(check_spans(spans, (0, MAX_SPANS), LABELS)) == MAX_SPANS
 
 
 def test_returns_valid_spans_sorted() -> None:
@@ -69,7 +69,7 @@ def test_returns_valid_spans_sorted() -> None:
         SpanLabel(0, 5, "ORG"),
     ]
 
-    checked = check_spans(spans, TEXT_LENGTH, LABELS)
+    checked = check_spans(spans, (0, TEXT_LENGTH), LABELS)
 
     assert checked == (
         SpanLabel(0, 5, "ORG"),
@@ -80,4 +80,4 @@ def test_returns_valid_spans_sorted() -> None:
 
 
 def test_accepts_no_spans() -> None:
-    assert check_spans([], TEXT_LENGTH, LABELS) == ()
+    assert check_spans([], (0, TEXT_LENGTH), LABELS) == ()
