@@ -121,6 +121,9 @@ class Level:
     next: Latency
     submit: Latency
     queue_empty: bool = False
+    # The machine's one-minute load average as the level ended: the machine
+    # is shared, and this says how much else was running.
+    load_average: float = 0.0
 
 
 @dataclass
@@ -318,6 +321,7 @@ def run_level(
         next=Latency.of(log.next_ms, log.next_errors),
         submit=Latency.of(log.submit_ms, log.submit_errors),
         queue_empty=log.queue_empty,
+        load_average=round(os.getloadavg()[0], 2),
     )
 
 
