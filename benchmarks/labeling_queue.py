@@ -1127,6 +1127,44 @@ def report(results: Results) -> str:
     return "\n".join(lines)
 
 
+def markdown(results: Results) -> str:
+    """The latency table of benchmarks/README.md, with Strongroom / Label Studio."""
+    by_tool = {side.tool: side for side in results.sides}
+    other = by_tool.get("label-studio")
+    lines = [
+        "| tool | annotators | tasks/s | next p50 | next p95 | next p99 "
+        "| submit p50 | submit p95 | submit p99 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def cell(mine: float, theirs: float | None) -> str:
+        if theirs is None or not theirs or not mine:
+            return f"{mine:,.1f}"
+        return f"{mine:,.1f} ({mine / theirs:.2g}x)"
+
+    for side in results.sides:
+        theirs = {lv.annotators: lv for lv in other.levels} if other else {}
+        for level in side.levels:
+            match = None if side is other else theirs.get(level.annotators)
+            pairs = [
+                (level.tasks_per_second, match.tasks_per_second if match else None),
+                (level.next.p50_ms, match.next.p50_ms if match else None),
+                (level.next.p95_ms, match.next.p95_ms if match else None),
+                (level.next.p99_ms, match.next.p99_ms if match else None),
+                (level.submit.p50_ms, match.submit.p50_ms if match else None),
+                (level.submit.p95_ms, match.submit.p95_ms if match else None),
+                (level.submit.p99_ms, match.submit.p99_ms if match else None),
+            ]
+            figures = [cell(mine, peer) for mine, peer in pairs]
+            errors = level.next.errors + level.submit.errors
+            lines.append(
+                f"| {side.tool} | {level.annotators} | "
+                + " | ".join(figures)
+                + f" | {errors} |"
+            )
+    return "\n".join(lines)
+
+
 def _machine() -> str:
     cores = os.cpu_count() or 0
     return f"{cores} cores, Python {sys.version.split()[0]}, {os.uname().release}"
@@ -1185,6 +1223,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=Path, help="folder for py-spy samples")
     parser.add_argument("--short", action="store_true", help="a small run")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--markdown", type=Path, help="write the README table here")
     args = parser.parse_args(argv)
     if args.short:
         args.tasks, args.levels, args.seconds = 2000, "1,10", 5.0
@@ -1194,6 +1233,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(asdict(results), indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(markdown(results) + "\n")
 
 
 if __name__ == "__main__":
