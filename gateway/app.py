@@ -518,6 +518,92 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return schemas.RedactionReport.from_proto(report)
 
+    # --- redaction policy, project report and corrections ---------------------
+
+    @app.get(
+        "/api/v1/projects/{project_id}/redaction-policy",
+        tags=["redaction"],
+        response_model=schemas.RedactionPolicy,
+    )
+    def get_redaction_policy(
+        project_id: str, caller: Caller
+    ) -> schemas.RedactionPolicy:
+        """The project's redaction policy: admins and managers only."""
+        require_role(caller, ADMIN, MANAGER)
+        policy = call(
+            clients.redaction.GetRedactionPolicy,
+            redaction_pb2.GetRedactionPolicyRequest(project_id=project_id),
+            meta(caller),
+        )
+        return schemas.RedactionPolicy.from_proto(policy)
+
+    @app.put(
+        "/api/v1/projects/{project_id}/redaction-policy",
+        tags=["redaction"],
+        response_model=schemas.RedactionPolicy,
+    )
+    def put_redaction_policy(
+        project_id: str, body: schemas.RedactionPolicyIn, caller: Caller
+    ) -> schemas.RedactionPolicy:
+        """Replace the policy; documents redacted from now on follow it."""
+        require_role(caller, ADMIN, MANAGER)
+        policy = call(
+            clients.redaction.SetRedactionPolicy,
+            redaction_pb2.SetRedactionPolicyRequest(policy=body.to_proto(project_id)),
+            meta(caller),
+        )
+        return schemas.RedactionPolicy.from_proto(policy)
+
+    @app.get(
+        "/api/v1/projects/{project_id}/redaction",
+        tags=["redaction"],
+        response_model=schemas.ProjectRedactionReport,
+    )
+    def get_project_redaction(
+        project_id: str, caller: Caller
+    ) -> schemas.ProjectRedactionReport:
+        """What was found across the project, by type, detector and action."""
+        report = call(
+            clients.redaction.GetProjectRedactionReport,
+            redaction_pb2.GetProjectRedactionReportRequest(project_id=project_id),
+            meta(caller),
+        )
+        return schemas.ProjectRedactionReport.from_proto(report)
+
+    @app.post(
+        "/api/v1/documents/{document_id}/redaction/corrections",
+        tags=["redaction"],
+        response_model=schemas.RedactionReport,
+    )
+    def correct_redaction(
+        document_id: str, body: schemas.RedactionCorrectionsIn, caller: Caller
+    ) -> schemas.RedactionReport:
+        """A reviewer adds a missed identifier or undoes a false one."""
+        report = call(
+            clients.redaction.CorrectRedaction,
+            body.to_proto(document_id),
+            meta(caller),
+        )
+        return schemas.RedactionReport.from_proto(report)
+
+    @app.post(
+        "/api/v1/projects/{project_id}/reidentification",
+        tags=["redaction"],
+        response_model=schemas.ReidentificationMapping,
+    )
+    def read_reidentification(
+        project_id: str, body: schemas.ReidentificationIn, caller: Caller
+    ) -> schemas.ReidentificationMapping:
+        """Surrogates and their originals: the reidentifier role only, audited."""
+        mapping = call(
+            clients.redaction.ReadReidentification,
+            redaction_pb2.ReadReidentificationRequest(
+                project_id=project_id, reason=body.reason
+            ),
+            meta(caller),
+        )
+        return schemas.ReidentificationMapping.from_proto(mapping)
+
     # --- exports -------------------------------------------------------------
 
     @app.post(

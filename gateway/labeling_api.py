@@ -19,7 +19,6 @@ from strongroom.v1 import common_pb2, labeling_pb2, tasks_pb2
 
 # The main gold measure for a project's dashboard, in order of preference.
 _GOLD_MEASURES = ("span_f1_exact", "class_accuracy", "box_f1")
-_ID = Annotated[str, Query(max_length=128)]
 
 
 def labeling_router(
@@ -46,7 +45,11 @@ def labeling_router(
             labeling_pb2.ListTaskAnnotationsRequest(task_id=task.id),
             meta(caller),
         )
-        mine = [a for a in response.annotations if a.kind == "answer"]
+        mine = [
+            a
+            for a in response.annotations
+            if a.kind == "answer" and a.annotator == caller.subject
+        ]
         return mine[0] if mine else None
 
     # --- the annotator's queue ----------------------------------------------

@@ -93,7 +93,7 @@ class ProjectIn(BaseModel):
     overlap: int = Field(default=1, ge=1, le=10)
     assignment: Literal["pull", "assigned"] = "pull"
     window: WindowIn = WindowIn()
-    review: bool = True
+    review: bool = False
 
 
 class MemberIn(BaseModel):
@@ -325,6 +325,7 @@ class Finding(BaseModel):
     end: int
     confidence: float
     detector: str
+    action: str = ""
 
 
 class RedactionReport(BaseModel):
@@ -335,6 +336,19 @@ class RedactionReport(BaseModel):
     counts_by_type: dict[str, int]
     redacted_text_sha256: str
     redacted_text_length: int
+    counts_by_detector: dict[str, int] = {}
+    counts_by_action: dict[str, int] = {}
+    status: str = ""
+    hold_reasons: list[str] = []
+    quality_score: float = 0.0
+    quality_reasons: list[str] = []
+    duplicate_of: str = ""
+    near_duplicate_of: str = ""
+    rules_version: str = ""
+    model_version: str = ""
+    cleaning_version: str = ""
+    page_images: int = 0
+    revision: int = 0
 
     @classmethod
     def from_proto(cls, r: redaction_pb2.RedactionReport) -> RedactionReport:
@@ -349,12 +363,152 @@ class RedactionReport(BaseModel):
                     end=f.span.end,
                     confidence=f.confidence,
                     detector=f.detector,
+                    action=f.action,
                 )
                 for f in r.findings
             ],
             counts_by_type=dict(r.counts_by_type),
             redacted_text_sha256=r.redacted_text_sha256,
             redacted_text_length=r.redacted_text_length,
+            counts_by_detector=dict(r.counts_by_detector),
+            counts_by_action=dict(r.counts_by_action),
+            status=r.status,
+            hold_reasons=list(r.hold_reasons),
+            quality_score=r.quality_score,
+            quality_reasons=list(r.quality_reasons),
+            duplicate_of=r.duplicate_of,
+            near_duplicate_of=r.near_duplicate_of,
+            rules_version=r.rules_version,
+            model_version=r.model_version,
+            cleaning_version=r.cleaning_version,
+            page_images=r.page_images,
+            revision=r.revision,
+        )
+
+
+# --- redaction policy, project report and corrections ------------------------
+
+
+class RedactionPolicyIn(BaseModel):
+    default_action: str = "mask"
+    actions: dict[str, str] = {}
+    allow: list[str] = Field(default=[], max_length=10_000)
+    deny: dict[str, str] = {}
+    reidentification: bool = False
+    hold_duplicates: bool = False
+    hold_low_quality: bool = False
+    quality_threshold: float = Field(default=0.5, ge=0, le=1)
+    near_duplicate_threshold: float = Field(default=0.8, ge=0.1, le=1)
+    shingle_size: int = Field(default=5, ge=1, le=20)
+
+    def to_proto(self, project_id: str) -> redaction_pb2.RedactionPolicy:
+        return redaction_pb2.RedactionPolicy(project_id=project_id, **self.model_dump())
+
+
+class RedactionPolicy(RedactionPolicyIn):
+    project_id: str
+    version: int
+
+    @classmethod
+    def from_proto(cls, p: redaction_pb2.RedactionPolicy) -> RedactionPolicy:
+        return cls(
+            project_id=p.project_id,
+            version=p.version,
+            default_action=p.default_action,
+            actions=dict(p.actions),
+            allow=list(p.allow),
+            deny=dict(p.deny),
+            reidentification=p.reidentification,
+            hold_duplicates=p.hold_duplicates,
+            hold_low_quality=p.hold_low_quality,
+            quality_threshold=p.quality_threshold,
+            near_duplicate_threshold=p.near_duplicate_threshold,
+            shingle_size=p.shingle_size,
+        )
+
+
+class ProjectRedactionReport(BaseModel):
+    project_id: str
+    documents: int
+    held: int
+    counts_by_type: dict[str, int]
+    counts_by_detector: dict[str, int]
+    counts_by_action: dict[str, int]
+    hold_reasons: dict[str, int]
+    policy: str
+    rules_versions: list[str]
+    model_versions: list[str]
+    duplicate_clusters: int
+
+    @classmethod
+    def from_proto(
+        cls, r: redaction_pb2.ProjectRedactionReport
+    ) -> ProjectRedactionReport:
+        return cls(
+            project_id=r.project_id,
+            documents=r.documents,
+            held=r.held,
+            counts_by_type=dict(r.counts_by_type),
+            counts_by_detector=dict(r.counts_by_detector),
+            counts_by_action=dict(r.counts_by_action),
+            hold_reasons=dict(r.hold_reasons),
+            policy=r.policy,
+            rules_versions=list(r.rules_versions),
+            model_versions=list(r.model_versions),
+            duplicate_clusters=r.duplicate_clusters,
+        )
+
+
+class ReidentificationIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ReidentificationEntry(BaseModel):
+    type: str
+    surrogate: str
+    original: str
+
+
+class ReidentificationMapping(BaseModel):
+    project_id: str
+    entries: list[ReidentificationEntry]
+
+    @classmethod
+    def from_proto(
+        cls, m: redaction_pb2.ReidentificationMapping
+    ) -> ReidentificationMapping:
+        return cls(
+            project_id=m.project_id,
+            entries=[
+                ReidentificationEntry(
+                    type=e.type, surrogate=e.surrogate, original=e.original
+                )
+                for e in m.entries
+            ],
+        )
+
+
+class RedactionCorrectionIn(BaseModel):
+    action: str = Field(pattern="^(add|remove)$")
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    type: str = ""
+
+
+class RedactionCorrectionsIn(BaseModel):
+    corrections: list[RedactionCorrectionIn] = Field(min_length=1, max_length=500)
+
+    def to_proto(self, document_id: str) -> redaction_pb2.CorrectRedactionRequest:
+        return redaction_pb2.CorrectRedactionRequest(
+            document_id=document_id,
+            corrections=[
+                redaction_pb2.Correction(
+                    action=c.action,
+                    span=common_pb2.Span(start=c.start, end=c.end),
+                    type=c.type,
+                )
+                for c in self.corrections
+            ],
         )
 
 
@@ -527,6 +681,8 @@ class Task(BaseModel):
     review_comment: str | None
     # The caller's own current answer, when the task came back to them.
     annotation: Annotation | None = None
+    # [start, end] of each word or punctuation token, with the text.
+    tokens: list[tuple[int, int]]
     created_at: str | None
 
     @classmethod
@@ -567,6 +723,7 @@ class Task(BaseModel):
             my_state=t.my_state,
             review_comment=t.review_comment or None,
             annotation=Annotation.from_proto(annotation) if annotation else None,
+            tokens=[(s.start, s.end) for s in t.tokens] if with_text else [],
             created_at=_time(t.created_at),
         )
 

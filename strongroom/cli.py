@@ -230,16 +230,70 @@ def project() -> None:
 @project.command("create")
 @_api_options
 @click.argument("name")
+@click.option("--label", "labels", multiple=True, help="A span label; repeat.")
+@click.option("--class", "classes", multiple=True, help="A class; repeat.")
+@click.option("--multi-label", is_flag=True, help="Allow several classes per task.")
+@click.option("--box", "boxes", multiple=True, help="A box label; repeat.")
 @click.option(
-    "--label", "labels", multiple=True, required=True, help="Repeat per label."
+    "--label-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Label Studio labeling configuration (XML) to take the labels from.",
+)
+@click.option(
+    "--guidelines",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A text file of guidelines shown to annotators.",
+)
+@click.option("--overlap", default=1, show_default=True, help="Answers per task.")
+@click.option("--review", is_flag=True, help="Send answered tasks to a reviewer.")
+@click.option(
+    "--window",
+    type=click.Choice(["document", "page", "paragraph", "fixed"]),
+    default="document",
+    show_default=True,
+    help="How documents are cut into tasks.",
+)
+@click.option("--window-size", default=0, help="Characters per fixed window.")
+@click.option(
+    "--assigned",
+    is_flag=True,
+    help="Managers assign tasks instead of annotators pulling.",
 )
 def project_create(
-    url: str | None, token: str | None, name: str, labels: tuple[str, ...]
+    url: str | None,
+    token: str | None,
+    name: str,
+    labels: tuple[str, ...],
+    classes: tuple[str, ...],
+    multi_label: bool,
+    boxes: tuple[str, ...],
+    label_config: Path | None,
+    guidelines: Path | None,
+    overlap: int,
+    review: bool,
+    window: str,
+    window_size: int,
+    assigned: bool,
 ) -> None:
-    """Create a project with a span label set."""
-    created = Api(url, token).json(
-        "POST", "/api/v1/projects", json={"name": name, "labels": list(labels)}
-    )
+    """Create a project: its labels, queue and review settings."""
+    body: dict[str, Any] = {
+        "name": name,
+        "overlap": overlap,
+        "review": review,
+        "window": {"kind": window, "size": window_size},
+        "assignment": "assigned" if assigned else "pull",
+        "guidelines": guidelines.read_text(encoding="utf-8") if guidelines else "",
+    }
+    if label_config is not None:
+        body["label_config"] = label_config.read_text(encoding="utf-8")
+    else:
+        body["schema"] = {
+            "spans": list(labels),
+            "classes": list(classes),
+            "multi_label": multi_label,
+            "boxes": list(boxes),
+        }
+    created = Api(url, token).json("POST", "/api/v1/projects", json=body)
     click.echo(created["id"])
 
 

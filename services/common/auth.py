@@ -25,7 +25,9 @@ MANAGER = "manager"
 ANNOTATOR = "annotator"
 REVIEWER = "reviewer"
 AUDITOR = "auditor"
-ROLES = frozenset({ADMIN, MANAGER, ANNOTATOR, REVIEWER, AUDITOR})
+# Reads the originals behind a project's redaction surrogates; nothing else.
+REIDENTIFIER = "reidentifier"
+ROLES = frozenset({ADMIN, MANAGER, ANNOTATOR, REVIEWER, AUDITOR, REIDENTIFIER})
 
 _DISCOVERY_TTL_SECONDS = 300
 

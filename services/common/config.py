@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     # callers use (in Kubernetes: "0.0.0.0:8473" behind "strongroom-tasks:8473").
     grpc_listen_address: str = ""
 
+    # The AES-256 key (hex) that seals the redaction service's project keys
+    # and re-identification originals; kept outside the data directory.
+    # Empty means ~/.config/strongroom/redaction.key, created on first start.
+    redaction_key_file: str = ""
+    # Run the named-entity model (names, organisations, places) in redaction.
+    redaction_ner: bool = True
+
     max_upload_bytes: int = 100 * 1024 * 1024
     lease_seconds: int = 1800
     # How often lapsed leases go back to the pool (leasing also checks).

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 DOCUMENT_INGESTED = "document.ingested"
 DOCUMENT_CLEANED = "document.cleaned"
+# A redacted document kept out of annotation: held for review, a duplicate
+# or of low quality under its project's policy.
+DOCUMENT_HELD = "document.held"
 TASK_CREATED = "task.created"
 ANNOTATION_SUBMITTED = "annotation.submitted"
 TASK_REVIEWED = "task.reviewed"
@@ -41,6 +45,22 @@ DEAD_LETTER = "dead_letter"
 EventHandler = Callable[[Connection, Event], None]
 # Handles a run of events of one topic in one transaction, for throughput.
 BatchHandler = Callable[[Connection, Sequence[Event]], None]
+
+
+def batched(
+    handler: EventHandler,
+    around: Callable[[], AbstractContextManager[None]] = nullcontext,
+) -> BatchHandler:
+    """Handle a run of events one after another in one transaction, inside
+    ``around`` (an object store's batch, say): for handlers whose cost is the
+    commit and the flush, not the work."""
+
+    def handle_all(conn: Connection, events: Sequence[Event]) -> None:
+        with around():
+            for event in events:
+                handler(conn, event)
+
+    return handle_all
 
 
 # Statements built once: parsing a text clause costs more than running it.

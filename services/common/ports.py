@@ -8,6 +8,7 @@ test suite as its cluster adapter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,6 +74,11 @@ class ObjectStore(Protocol):
         """Yield the object's bytes in chunks, checking the hash at the end."""
 
     def exists(self, bucket: str, sha256: str) -> bool: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A block whose puts become durable together when it ends: one flush
+        to disk for many objects. Objects are durable once the block has
+        left without an error; store references to them after it."""
 
     def check(self) -> None:
         """Raise DependencyUnavailable unless the backend answers now."""

@@ -106,10 +106,13 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
             out_dir.mkdir()
             with self._quarantining(principal, project_id, (original, sha256)):
                 parsed = self.pool.parse(original, media_type, out_dir)
-            with original.open("rb") as spool:
-                self.objects.put(ORIGINALS, iter(lambda: spool.read(_CHUNK), b""))
             tree = _Stored(sha256, size, media_type, header.source_name, parsed)
-            pending = self._prepare(tree, out_dir)
+            # Every object of the file and of what it holds, durable at once
+            # before any row points at them.
+            with self.objects.batch():
+                with original.open("rb") as spool:
+                    self.objects.put(ORIGINALS, iter(lambda: spool.read(_CHUNK), b""))
+                pending = self._prepare(tree, out_dir)
         with self.engine.begin() as conn:
             row, children = self._insert_tree(conn, principal, project_id, pending)
         logger.info(
@@ -480,6 +483,8 @@ def _stage_ingested(conn: Connection, row: store.DocumentRow) -> None:
             "text_length": row.text_length,
             "media_type": row.media_type,
             "page_count": len(row.pages),
+            # Pages, word boxes and page images, for redacting the images.
+            "structure_sha256": row.structure_sha256,
         },
     )
 

@@ -133,7 +133,10 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         self._tell_tasks(
             self.tasks.CompleteTask,
             tasks_pb2.CompleteTaskRequest(
-                task_id=task.id, annotation_id=annotation.id, seconds=content.seconds
+                task_id=task.id,
+                annotation_id=annotation.id,
+                seconds=content.seconds,
+                version=annotation.version,
             ),
             metadata,
         )
@@ -162,6 +165,12 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
     ) -> labeling_pb2.ListAnnotationsResponse:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        metadata = caller_metadata(principal.token, principal.client_address)
+        if not self._manages(principal, request.project_id, metadata):
+            raise PermissionDenied(
+                f"Answers of project {request.project_id} are for its managers.",
+                code="project_manager_required",
+            )
         kind = request.kind or domain.ANSWER
         if kind not in (domain.ANSWER, domain.GOLD):
             raise InvalidArgument(
@@ -323,6 +332,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "document_id": task.document_id,
                     "decision": review.decision,
                     "annotator": annotator,
+                    "annotation_id": review.annotation_id,
                     "gold_annotation_id": review.gold_annotation_id,
                 },
             )
@@ -349,6 +359,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 task_id=task.id,
                 decision=review.decision,
                 annotator=annotator,
+                annotation_id=review.annotation_id,
                 comment=review.comment,
                 review_id=review.id,
             ),

@@ -1,187 +1,306 @@
-"""Finding identifiers in text and masking them. Pure: no I/O.
+"""Finding identifiers in text and replacing them. Pure: no I/O.
 
-Each detector is a validated pattern: a regular expression narrows the
-candidates and a check (ranges, calendars, number rules) drops the ones that
-cannot be real, so recall stays high without masking every number.
+The layers: validated patterns (``detectors.py``), the named-entity model's
+findings (computed outside, passed in as ``entities``), the gazetteers, and a
+project's allow and deny lists. Where findings overlap, one wins: the more
+trusted kind of detector first, then the longer span, then the more confident.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from strongroom.services.redaction import detectors, gazetteers
+from strongroom.services.redaction.detectors import (
+    ADDRESS,
+    AGE,
+    DATE,
+    DENIED,
+    EMAIL,
+    LOCATION,
+    NAME,
+    ORGANIZATION,
+    PHONE,
+    RULES_VERSION,
+    TIER_GUESS,
+    TIER_VALIDATED,
+    TYPES,
+    US_SSN,
+    ZIP,
+    Candidate,
+    Finding,
+)
+
+__all__ = [
+    "ADDRESS",
+    "AGE",
+    "DATE",
+    "EMAIL",
+    "LOCATION",
+    "NAME",
+    "PHONE",
+    "POLICY",
+    "RULES_VERSION",
+    "TYPES",
+    "US_SSN",
+    "ZIP",
+    "Finding",
+    "Redaction",
+    "WordLists",
+    "find_identifiers",
+    "redact",
+    "replace",
+]
 
 POLICY = "mask-v1"
 
-EMAIL = "EMAIL"
-PHONE = "PHONE"
-US_SSN = "US_SSN"
-DATE = "DATE"
-
 
 @dataclass(frozen=True)
-class Finding:
-    type: str
-    start: int
-    end: int
-    confidence: float
-    detector: str
+class WordLists:
+    """A project's own terms: never redact ``allow``; always redact ``deny``.
+
+    ``deny`` maps a term to the type its findings get (``DENIED`` if none).
+    Matching ignores case and needs word boundaries.
+    """
+
+    allow: frozenset[str] = frozenset()
+    deny: dict[str, str] = field(default_factory=dict)
+
+    def allows(self, value: str) -> bool:
+        return " ".join(value.split()).casefold() in self.allow
 
 
 @dataclass(frozen=True)
 class Redaction:
     text: str
     findings: tuple[Finding, ...]
+    # Where each finding's replacement sits in ``text``: (type, start, end),
+    # one per finding; ``kept`` holds the indices of findings left as they were.
+    output_spans: tuple[tuple[str, int, int], ...] = ()
+    kept: frozenset[int] = frozenset()
+
+    def replaced_spans(self) -> list[tuple[str, int, int]]:
+        return [s for i, s in enumerate(self.output_spans) if i not in self.kept]
 
     def counts_by_type(self) -> dict[str, int]:
         return dict(Counter(f.type for f in self.findings))
 
 
-# local@domain.tld, with the dot-atom characters RFC 5322 allows in practice.
-_EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}\b"
-)
-# North American numbers: optional +1, area code with or without brackets.
-_PHONE_NANP = re.compile(
-    r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}(?!\d)"
-)
-# International numbers written with a leading + and grouped digits.
-_PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}(?!\d)")
-# Area-group-serial, separated by hyphens or spaces.
-_SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
-_MONTHS = {
-    name: index
-    for index, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = r"(?P<month_name>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_ORDINAL = r"(?:st|nd|rd|th)?"
-_NUMERIC_DATE = re.compile(
-    r"(?<![\d/.-])(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)"
-    # A full stop may end the sentence, but not continue a longer number.
-    r"(?P<year>\d{4}|\d{2})(?![\d/-]|\.\d)"
-)
-_ISO_DATE = re.compile(r"(?<![\d-])(?P<year>\d{4})-(?P<a>\d{2})-(?P<b>\d{2})(?![\d-])")
-_MONTH_FIRST = re.compile(
-    rf"\b{_MONTH}\s+(?P<day>\d{{1,2}}){_ORDINAL},?\s+(?P<year>\d{{4}})\b", re.IGNORECASE
-)
-_DAY_FIRST = re.compile(
-    rf"\b(?P<day>\d{{1,2}}){_ORDINAL}\s+(?:of\s+)?{_MONTH},?\s+(?P<year>\d{{4}})\b",
-    re.IGNORECASE,
-)
-
-
-def _is_valid_ssn(area: str, group: str, serial: str) -> bool:
-    # SSA never issues area 000, 666 or 900-999, group 00 or serial 0000.
-    return (
-        area not in ("000", "666")
-        and not area.startswith("9")
-        and group != "00"
-        and serial != "0000"
+def word_lists(
+    allow: Iterable[str] = (), deny: dict[str, str] | None = None
+) -> WordLists:
+    return WordLists(
+        allow=frozenset(" ".join(a.split()).casefold() for a in allow if a.strip()),
+        deny={t: (v or DENIED) for t, v in (deny or {}).items() if t.strip()},
     )
 
 
-def _is_calendar_date(year: int, month: int, day: int) -> bool:
-    try:
-        date(year, month, day)
-    except ValueError:
-        return False
-    return True
+def _deny_candidates(text: str, lists: WordLists) -> Iterable[Candidate]:
+    for term, type_ in lists.deny.items():
+        pattern = re.compile(
+            r"(?<!\w)" + r"\s+".join(map(re.escape, term.split())) + r"(?!\w)",
+            re.IGNORECASE,
+        )
+        for m in pattern.finditer(text):
+            finding = Finding(type_, m.start(), m.end(), 1.0, "deny-list")
+            yield Candidate(finding, TIER_VALIDATED)
 
 
-def _full_year(year: str) -> int:
-    value = int(year)
-    return value if len(year) == 4 else 2000 + value
+_TITLE_PREFIX = re.compile(r"^(?:(?i:" + "|".join(gazetteers.TITLES) + r")\.?\s+)+")
+_POSSESSIVE = re.compile(r"(?:['\u2019]s|['\u2019])$")
 
 
-def _find_emails(text: str) -> Iterator[Finding]:
-    for match in _EMAIL.finditer(text):
-        yield Finding(EMAIL, match.start(), match.end(), 0.95, "email-pattern")
+def entity_candidates(text: str, entities: Sequence[Finding]) -> list[Candidate]:
+    """Tidy the model's spans: no titles or possessives, no states or countries."""
+    out: list[Candidate] = []
+    for entity in _split_lines(text, entities):
+        start, end = entity.start, entity.end
+        value = text[start:end]
+        if entity.type == NAME:
+            prefix = _TITLE_PREFIX.match(value)
+            if prefix:
+                start += prefix.end()
+            suffix = _POSSESSIVE.search(text[start:end])
+            if suffix:
+                end = start + suffix.start()
+        start, end = _strip(text, start, end)
+        value = text[start:end]
+        if end - start < 3 or not any(ch.isalpha() for ch in value):
+            continue
+        if _is_label_word(value) or any(ch.isdigit() for ch in value):
+            continue  # names and places have no digits: "Cr 1.2" is a lab value
+        if entity.type in (LOCATION, ORGANIZATION) and (
+            " ".join(value.split()).casefold().removeprefix("the ")
+            in gazetteers.NOT_IDENTIFYING_PLACES
+            or value in gazetteers.STATE_CODES
+        ):
+            continue
+        if (
+            entity.type == NAME
+            and value.casefold() in gazetteers.NOT_IDENTIFYING_PLACES
+        ):
+            continue
+        finding = Finding(entity.type, start, end, entity.confidence, entity.detector)
+        out.append(Candidate(finding, TIER_GUESS))
+    return out
 
 
-def _find_phones(text: str) -> Iterator[Finding]:
-    for match in _PHONE_NANP.finditer(text):
-        yield Finding(PHONE, match.start(), match.end(), 0.85, "phone-nanp-pattern")
-    for match in _PHONE_INTL.finditer(text):
-        digits = sum(ch.isdigit() for ch in match.group())
-        if 8 <= digits <= 15:  # E.164 allows at most 15 digits.
-            yield Finding(PHONE, match.start(), match.end(), 0.8, "phone-intl-pattern")
-
-
-def _find_ssns(text: str) -> Iterator[Finding]:
-    for match in _SSN.finditer(text):
-        if _is_valid_ssn(match.group(1), match.group(3), match.group(4)):
-            yield Finding(US_SSN, match.start(), match.end(), 0.9, "ssn-pattern")
-
-
-def _find_dates(text: str) -> Iterator[Finding]:
-    for match in _NUMERIC_DATE.finditer(text):
-        year, a, b = _full_year(match["year"]), int(match["a"]), int(match["b"])
-        # Month-first (US) or day-first (most of Europe): either reading will do.
-        if _is_calendar_date(year, a, b) or _is_calendar_date(year, b, a):
-            yield Finding(
-                DATE, match.start(), match.end(), 0.85, "date-numeric-pattern"
-            )
-    for match in _ISO_DATE.finditer(text):
-        if _is_calendar_date(int(match["year"]), int(match["a"]), int(match["b"])):
-            yield Finding(DATE, match.start(), match.end(), 0.9, "date-iso-pattern")
-    for pattern in (_MONTH_FIRST, _DAY_FIRST):
-        for match in pattern.finditer(text):
-            month = _MONTHS[match["month_name"].lower()]
-            if _is_calendar_date(int(match["year"]), month, int(match["day"])):
+def _split_lines(text: str, entities: Sequence[Finding]) -> Iterable[Finding]:
+    """A model's span across a line break is two spans (or a mistake)."""
+    for entity in entities:
+        start = entity.start
+        value = text[entity.start : entity.end]
+        for piece in value.split("\n"):
+            if piece.strip():
                 yield Finding(
-                    DATE, match.start(), match.end(), 0.9, "date-text-pattern"
-                )
+                    entity.type, start, start + len(piece), entity.confidence,
+                    entity.detector,
+                )  # fmt: skip
+            start += len(piece) + 1
 
 
-DETECTORS: tuple[Callable[[str], Iterator[Finding]], ...] = (
-    _find_emails,
-    _find_ssns,
-    _find_phones,
-    _find_dates,
-)
+def find_identifiers(
+    text: str,
+    *,
+    entities: Sequence[Finding] = (),
+    lists: WordLists | None = None,
+) -> list[Finding]:
+    """Return non-overlapping findings in text order."""
+    lists = lists or WordLists()
+    candidates = [c for detector in detectors.DETECTORS for c in detector(text)]
+    candidates.extend(entity_candidates(text, entities))
+    candidates.extend(_deny_candidates(text, lists))
+    if lists.allow:
+        candidates = [
+            c
+            for c in candidates
+            if c.finding.detector == "deny-list"
+            or not lists.allows(text[c.finding.start : c.finding.end])
+        ]
+    return resolve(text, candidates)
 
 
-def find_identifiers(text: str) -> list[Finding]:
-    """Return non-overlapping findings in text order.
+def resolve(text: str, candidates: Iterable[Candidate]) -> list[Finding]:
+    """Pick one finding where several overlap.
 
-    Where two findings overlap, the longer one wins, then the more confident.
+    A lower-tier finding that overlaps chosen ones keeps its longest part
+    outside them, so a model's name span reaching into a labelled number
+    still covers the name.
     """
-    candidates = [f for detector in DETECTORS for f in detector(text)]
-    candidates.sort(key=lambda f: (-(f.end - f.start), -f.confidence, f.start))
+    ordered = sorted(
+        candidates,
+        key=lambda c: (
+            c.tier,
+            # Among guesses, the rules' names before the model's bodies.
+            c.finding.detector.startswith("ner-"),
+            -(c.finding.end - c.finding.start),
+            -c.finding.confidence,
+            c.finding.start,
+        ),
+    )
     chosen: list[Finding] = []
-    for finding in candidates:
-        if all(finding.end <= c.start or finding.start >= c.end for c in chosen):
+    for candidate in ordered:
+        finding = candidate.finding
+        clashes = [c for c in chosen if finding.start < c.end and c.start < finding.end]
+        if not clashes:
             chosen.append(finding)
+            continue
+        if candidate.tier < TIER_GUESS:
+            continue
+        rest = _outside(text, finding, clashes)
+        if rest is not None:
+            chosen.append(rest)
     return sorted(chosen, key=lambda f: f.start)
 
 
-def redact(text: str) -> Redaction:
-    """Mask every finding with its type in brackets, e.g. ``[EMAIL]``."""
-    findings = find_identifiers(text)
+def _outside(text: str, finding: Finding, clashes: list[Finding]) -> Finding | None:
+    pieces = [(finding.start, finding.end)]
+    for clash in clashes:
+        next_pieces = []
+        for start, end in pieces:
+            if clash.start > start:
+                next_pieces.append((start, min(end, clash.start)))
+            if clash.end < end:
+                next_pieces.append((max(start, clash.end), end))
+        pieces = next_pieces
+    tidy = [_strip(text, s, e) for s, e in pieces]
+    kept = [(s, e) for s, e in tidy if e - s >= 3 and not _is_label_word(text[s:e])]
+    if not kept:
+        return None
+    start, end = max(kept, key=lambda p: p[1] - p[0])
+    return Finding(finding.type, start, end, finding.confidence, finding.detector)
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    while start < end and not text[start].isalnum():
+        start += 1
+    return (start, end)
+
+
+# Words of forms and letters that the model mistakes for names or bodies.
+_LABEL_WORDS = frozenset(
+    """
+    email e-mail phone tel fax mobile dob mrn ssn nhs ni nino iban bic swift aba
+    vin sn id ip url dear patient name account routing card ref re subject date
+    address zip postcode policy member insurance serial device plate licence
+    license passport employee diagnosis plan signed sincerely regards driver
+    doctor nurse client customer manager payroll statement discharge summary
+    assessment results questions vehicle yours kind best
+    """.split()
+)
+
+
+def _is_label_word(value: str) -> bool:
+    words = value.casefold().replace(":", " ").split()
+    return bool(words) and all(w in _LABEL_WORDS for w in words)
+
+
+def mask(finding: Finding, value: str) -> str | None:
+    return f"[{finding.type}]"
+
+
+def replace(
+    text: str,
+    findings: Sequence[Finding],
+    replacement: Callable[[Finding, str], str | None],
+) -> Redaction:
+    """Rewrite each finding with ``replacement(finding, value)``.
+
+    ``None`` keeps the value as it is (the "keep" policy); such findings stay
+    in ``findings`` and are listed in ``kept``.
+    """
     parts: list[str] = []
+    spans: list[tuple[str, int, int]] = []
+    kept: set[int] = set()
     cursor = 0
-    for finding in findings:
-        parts.append(text[cursor : finding.start])
-        parts.append(f"[{finding.type}]")
+    length = 0
+    for index, finding in enumerate(findings):
+        before = text[cursor : finding.start]
+        parts.append(before)
+        length += len(before)
+        value = text[finding.start : finding.end]
+        new = replacement(finding, value)
+        if new is None:
+            new = value
+            kept.add(index)
+        spans.append((finding.type, length, length + len(new)))
+        parts.append(new)
+        length += len(new)
         cursor = finding.end
     parts.append(text[cursor:])
-    return Redaction(text="".join(parts), findings=tuple(findings))
+    return Redaction("".join(parts), tuple(findings), tuple(spans), frozenset(kept))
+
+
+def redact(
+    text: str,
+    *,
+    entities: Sequence[Finding] = (),
+    lists: WordLists | None = None,
+) -> Redaction:
+    """Mask every finding with its type in brackets, e.g. ``[EMAIL]``."""
+    return replace(text, find_identifiers(text, entities=entities, lists=lists), mask)

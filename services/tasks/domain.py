@@ -75,6 +75,9 @@ _LABEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 _HOTKEY = re.compile(r"[A-Za-z0-9]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\f")
+# Runs of letters and digits (with inner apostrophes and hyphens), or one
+# other visible character.
+_TOKEN = re.compile(r"\w+(?:['\u2019-]\w+)*|[^\w\s]")
 # A palette with enough contrast on white for labels that bring no colour.
 _PALETTE = (
     "#1f77b4",
@@ -132,7 +135,7 @@ class Settings:
     overlap: int = 1
     assignment: str = PULL
     window: Window = Window()
-    review: bool = True
+    review: bool = False
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,7 @@ class Assignment:
     annotation_id: str = ""
     comment: str = ""
     seconds: float = 0.0
+    answer_version: int = 0
     started_at: str = ""
     submitted_at: str = ""
 
@@ -270,7 +274,7 @@ def check_settings(
         overlap=overlap,
         assignment=assignment,
         window=window,
-        review=True if review is None else review,
+        review=bool(review),
     )
 
 
@@ -451,6 +455,11 @@ def _fixed(text: str, size: int) -> list[tuple[int, int]]:
         ranges.append((start, end))
         start = end
     return ranges
+
+
+def tokens(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """The word and punctuation tokens of ``text``, shifted by ``offset``."""
+    return [(m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)]
 
 
 def page_of_window(text: str, start: int) -> int:

@@ -125,6 +125,11 @@ def handlers(objects: ObjectStore) -> dict[str, EventHandler]:
     }
 
 
+# Documents arrive in bursts (a folder, a CSV of records): queuing a run of
+# them in one transaction saves a commit per document.
+BATCHED = frozenset({DOCUMENT_CLEANED, ANNOTATION_SUBMITTED})
+
+
 def _pages(rows: Any) -> tuple[domain.PageImage, ...]:
     return tuple(
         domain.PageImage(
@@ -143,12 +148,19 @@ def record_submission(
     annotator: str,
     annotation_id: str,
     seconds: float,
+    version: int,
     actor: Principal,
 ) -> bool:
     """Count an answer toward its task, auditing it the first time only."""
     project = store.get_project(conn, task.project_id)
     if not store.submit(
-        conn, task, annotator, annotation_id, seconds, project.settings.review
+        conn,
+        task,
+        annotator,
+        annotation_id,
+        seconds,
+        project.settings.review,
+        version,
     ):
         return False
     after = store.get_task(conn, task.id)
@@ -180,6 +192,7 @@ def on_annotation_submitted(conn: Connection, event: Event) -> None:
         payload["annotator"],
         payload["annotation_id"],
         float(payload.get("seconds", 0.0)),
+        int(payload.get("version", 1)),
         SYSTEM,
     )
 
@@ -189,31 +202,32 @@ def apply_review(
     task: domain.Task,
     decision: str,
     annotator: str,
+    annotation_id: str,
     comment: str,
     review_id: str,
     actor: Principal,
 ) -> bool:
     """Close a reviewed task or return one answer; False when already done."""
     if decision == domain.REJECT:
-        changed = store.return_answer(conn, task, annotator, comment)
+        changed = store.return_answer(conn, task, annotator, annotation_id, comment)
     else:
         changed = store.close_review(conn, task)
-    if changed:
-        stage_audit(
-            conn,
-            service=SERVICE,
-            action="task.return" if decision == domain.REJECT else "task.close",
-            actor=actor,
-            resource_type="task",
-            resource_id=task.id,
-            project_id=task.project_id,
-            details={
-                "document_id": task.document_id,
-                "review_id": review_id,
-                "decision": decision,
-                **({"annotator": annotator} if decision == domain.REJECT else {}),
-            },
-        )
+    stage_audit(
+        conn,
+        service=SERVICE,
+        action="task.return" if decision == domain.REJECT else "task.close",
+        actor=actor,
+        resource_type="task",
+        resource_id=task.id,
+        project_id=task.project_id,
+        details={
+            "document_id": task.document_id,
+            "review_id": review_id,
+            "decision": decision,
+            **({"annotator": annotator} if decision == domain.REJECT else {}),
+            **({} if changed else {"repeat": 1}),
+        },
+    )
     return changed
 
 
@@ -225,6 +239,7 @@ def on_task_reviewed(conn: Connection, event: Event) -> None:
         store.get_task(conn, payload["task_id"]),
         payload["decision"],
         payload.get("annotator", ""),
+        payload.get("annotation_id", ""),
         # Comments are free text and stay out of events; the labeling service
         # keeps it with the review.
         RETURNED_WITHOUT_COMMENT,

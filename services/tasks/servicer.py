@@ -212,22 +212,8 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 )
             task = store.get_task(conn, task_id)
             mine = store.get_assignment(conn, task_id, principal.subject)
-            for action in ("task.lease", "task.read"):
-                self._audit(
-                    conn,
-                    principal,
-                    action,
-                    "task",
-                    task.id,
-                    project.id,
-                    {"document_id": task.document_id}
-                    | (
-                        {"expires_at": mine.lease_expires_at}
-                        if action == "task.lease" and mine
-                        else {}
-                    ),
-                    documents=[task.document_id],
-                )
+            until = {"expires_at": mine.lease_expires_at} if mine else {}
+            self._audit_handover(conn, principal, "task.lease", task, until)
         return self._task_proto(task, mine, include_text=True)
 
     def _next_for(
@@ -311,6 +297,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 principal.subject,
                 request.annotation_id,
                 request.seconds,
+                request.version or 1,
                 principal,
             ):
                 self._audit(
@@ -382,17 +369,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             )
             task = store.get_task(conn, task.id)
             mine = store.get_assignment(conn, task.id, principal.subject)
-            for action in ("task.reopen", "task.read"):
-                self._audit(
-                    conn,
-                    principal,
-                    action,
-                    "task",
-                    task.id,
-                    task.project_id,
-                    {"document_id": task.document_id},
-                    documents=[task.document_id],
-                )
+            self._audit_handover(conn, principal, "task.reopen", task)
         return self._task_proto(task, mine, include_text=True)
 
     def GetTaskPage(
@@ -582,17 +559,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                     f"Project {project.id} has no task waiting for review.",
                     code="review_queue_empty",
                 )
-            for action in ("review.lease", "task.read"):
-                self._audit(
-                    conn,
-                    principal,
-                    action,
-                    "task",
-                    task.id,
-                    project.id,
-                    {"document_id": task.document_id},
-                    documents=[task.document_id],
-                )
+            self._audit_handover(conn, principal, "review.lease", task)
         return self._task_proto(task, None, include_text=True)
 
     def ResolveReview(
@@ -624,6 +591,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 task,
                 request.decision,
                 request.annotator,
+                request.annotation_id,
                 request.comment,
                 request.review_id,
                 principal,
@@ -662,6 +630,27 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             details=details or {},
             documents=list(documents),
         )
+
+    def _audit_handover(
+        self,
+        conn: Connection,
+        principal: Principal,
+        action: str,
+        task: domain.Task,
+        details: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """Record a task handed to the caller, and the read of its text."""
+        for name in (action, "task.read"):
+            self._audit(
+                conn,
+                principal,
+                name,
+                "task",
+                task.id,
+                task.project_id,
+                {"document_id": task.document_id, **(details or {})},
+                documents=[task.document_id],
+            )
 
     def _task_proto(
         self, task: domain.Task, mine: domain.Assignment | None, include_text: bool
@@ -703,6 +692,10 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             review_comment=mine.comment if mine is not None else "",
             reviewer=task.reviewer,
             created_at=to_timestamp(task.created_at),
+            tokens=[
+                common_pb2.Span(start=start, end=end)
+                for start, end in domain.tokens(text, task.window_start)
+            ],
         )
 
 

@@ -117,7 +117,9 @@ MIGRATIONS = (
                FROM tasks_v1 ORDER BY created_at, id""",
             "DROP TABLE tasks_v1",
             # The pool: open tasks by priority, then in arrival order.
-            "CREATE INDEX tasks_pool ON tasks (project_id, state, priority, seq)",
+            # In the order the pool is read, so a lease reads its candidates
+            # off the index instead of sorting every open task.
+            "CREATE INDEX tasks_pool ON tasks (project_id, state, priority DESC, seq)",
             "CREATE INDEX tasks_document ON tasks (document_id)",
             """CREATE TABLE assignments (
                 task_id TEXT NOT NULL,
@@ -130,6 +132,7 @@ MIGRATIONS = (
                 comment TEXT NOT NULL DEFAULT '',
                 skip_reason TEXT NOT NULL DEFAULT '',
                 seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+                answer_version INTEGER NOT NULL DEFAULT 0,
                 started_at TEXT NOT NULL DEFAULT '',
                 submitted_at TEXT NOT NULL DEFAULT '',
                 PRIMARY KEY (task_id, annotator)
@@ -148,7 +151,7 @@ _TASK_COLUMNS = (
 )
 _ASSIGNMENT_COLUMNS = (
     "task_id, project_id, annotator, state, lease_expires_at, pre_assigned, "
-    "annotation_id, comment, seconds, started_at, submitted_at"
+    "annotation_id, comment, seconds, answer_version, started_at, submitted_at"
 )
 _ASSIGNMENT_COLUMNS_OF_A = ", ".join(
     f"a.{name}" for name in _ASSIGNMENT_COLUMNS.split(", ")
@@ -569,23 +572,34 @@ def submit(
     annotation_id: str,
     seconds: float,
     review: bool,
+    version: int = 1,
 ) -> bool:
-    """Record an annotator's answer; False when it was already recorded.
+    """Record an annotator's answer; False when it changes nothing.
 
     An answer is never turned away: one whose lease ran out (and whose slot
-    went back to the pool) is counted all the same.
+    went back to the pool) is counted all the same. One no newer than the
+    answer already recorded (the same one reported twice, or an older one
+    reported late) is ignored.
     """
     now = utc_now()
     mine = get_assignment(conn, task.id, annotator)
+    if mine is not None and version <= mine.answer_version:
+        return False
     if mine is not None and mine.state == SUBMITTED:
-        if mine.annotation_id != annotation_id:
-            conn.execute(
-                sa.text(
-                    "UPDATE assignments SET annotation_id = :an, submitted_at = "
-                    ":now WHERE task_id = :t AND annotator = :a"
-                ),
-                {"t": task.id, "a": annotator, "an": annotation_id, "now": now},
-            )
+        # A newer answer, while the older one still counts: it replaces it.
+        conn.execute(
+            sa.text(
+                "UPDATE assignments SET annotation_id = :an, submitted_at = :now, "
+                "answer_version = :v WHERE task_id = :t AND annotator = :a"
+            ),
+            {
+                "t": task.id,
+                "a": annotator,
+                "an": annotation_id,
+                "now": now,
+                "v": version,
+            },
+        )
         return False
     params = {
         "t": task.id,
@@ -594,16 +608,17 @@ def submit(
         "an": annotation_id,
         "s": seconds,
         "now": now,
+        "v": version,
         "submitted": SUBMITTED,
     }
     if mine is None or mine.state == SKIPPED:
         conn.execute(
             sa.text(
                 "INSERT INTO assignments (task_id, project_id, annotator, state, "
-                "annotation_id, seconds, submitted_at) VALUES (:t, :p, :a, "
-                ":submitted, :an, :s, :now) ON CONFLICT (task_id, annotator) DO "
-                "UPDATE SET state = :submitted, annotation_id = :an, seconds = :s, "
-                "submitted_at = :now"
+                "annotation_id, seconds, submitted_at, answer_version) VALUES (:t, "
+                ":p, :a, :submitted, :an, :s, :now, :v) ON CONFLICT (task_id, "
+                "annotator) DO UPDATE SET state = :submitted, annotation_id = :an, "
+                "seconds = :s, submitted_at = :now, answer_version = :v"
             ),
             params,
         )
@@ -613,7 +628,7 @@ def submit(
             sa.text(
                 "UPDATE assignments SET state = :submitted, annotation_id = :an, "
                 "seconds = seconds + :s, submitted_at = :now, lease_expires_at = '', "
-                "comment = '' "
+                "comment = '', answer_version = :v "
                 "WHERE task_id = :t AND annotator = :a"
             ),
             params,
@@ -766,16 +781,24 @@ def claim_review(
     return None
 
 
-def return_answer(conn: Connection, task: Task, annotator: str, comment: str) -> bool:
-    """Send one submitted answer back to its annotator with the comment."""
+def return_answer(
+    conn: Connection, task: Task, annotator: str, annotation_id: str, comment: str
+) -> bool:
+    """Send one submitted answer back to its annotator with the comment.
+
+    Only that answer: once they answered again, a late copy of the decision
+    finds a different answer and changes nothing.
+    """
     result = conn.execute(
         sa.text(
             "UPDATE assignments SET state = :returned, comment = :comment "
-            "WHERE task_id = :t AND annotator = :a AND state = :submitted"
+            "WHERE task_id = :t AND annotator = :a AND state = :submitted "
+            "AND annotation_id = :an"
         ),
         {
             "t": task.id,
             "a": annotator,
+            "an": annotation_id,
             "returned": RETURNED,
             "submitted": SUBMITTED,
             "comment": comment,

@@ -120,6 +120,26 @@ def test_empty_object_round_trips(store: ObjectStore) -> None:
     assert store.read(BUCKET, stored.sha256) == b""
 
 
+def test_puts_in_a_batch_are_complete_and_readable_after_it(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushes: list[int] = []
+    real_sync = os.sync
+    monkeypatch.setattr(os, "sync", lambda: (flushes.append(1), real_sync())[1])
+
+    with store.batch():
+        first = store.put("derived", [b"record one"])
+        with store.batch():
+            second = store.put("derived", [b"record two"])
+        assert flushes == [], "the inner block leaves the flush to the outer"
+    third = store.put("derived", [b"record three"])
+
+    assert store.read("derived", first.sha256) == b"record one"
+    assert store.read("derived", second.sha256) == b"record two"
+    assert store.read("derived", third.sha256) == b"record three"
+    assert len(flushes) == (1 if isinstance(store, LocalObjectStore) else 0)
+
+
 def test_exists(store: ObjectStore) -> None:
     stored = store.put(BUCKET, [DATA])
 

@@ -6,11 +6,8 @@ new database on the session's PostgreSQL server (tests/backends/postgres.py).
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from strongroom.services.audit import store as audit_store
 from strongroom.services.audit.domain import GENESIS_HASH, ChainHead, verify_chain
 from strongroom.services.common.adapters import local_oidc
+from strongroom.services.common.adapters.local_object_store import LocalObjectStore
 from strongroom.services.common.adapters.sqlite_event_log import SqliteEventLog
 from strongroom.services.common.auth import ANNOTATOR, MANAGER
 from strongroom.services.common.config import SERVICE_NAMES
@@ -54,13 +52,18 @@ from strongroom.services.export.domain import JSONL, FileEntry
 from strongroom.services.ingestion import store as ingestion_store
 from strongroom.services.ingestion.domain import PageText
 from strongroom.services.labeling import store as labeling_store
-from strongroom.services.labeling.domain import Annotation, SpanLabel
 from strongroom.services.redaction import store as redaction_store
 from strongroom.services.redaction.domain import POLICY, Finding
 from strongroom.services.tasks import handlers as task_handlers
 from strongroom.services.tasks import store as task_store
-from strongroom.services.tasks.domain import COMPLETED, LEASED, QUEUED, Label, Project
-from strongroom.services.tasks.domain import Task as TaskRow
+from strongroom.services.tasks.domain import (
+    FieldSpec,
+    Label,
+    LabelSchema,
+    Project,
+    Settings,
+    Window,
+)
 from tests.backends.base import free_port
 from tests.backends.postgres import PostgresCluster
 
@@ -69,9 +72,21 @@ DATABASE_KINDS = ["sqlite", "postgresql"]
 # The tables each migration list creates, besides the common ones.
 SCHEMAS: dict[str, tuple[Sequence[Migration], set[str]]] = {
     "ingestion": (ingestion_store.MIGRATIONS, {"documents", "quarantined_files"}),
-    "redaction": (redaction_store.MIGRATIONS, {"reports"}),
-    "tasks": (task_store.MIGRATIONS, {"projects", "members", "tasks"}),
-    "labeling": (labeling_store.MIGRATIONS, {"annotations"}),
+    "redaction": (
+        redaction_store.MIGRATIONS,
+        {
+            "reports",
+            "policies",
+            "project_keys",
+            "surrogates",
+            "exact_keys",
+            "signatures",
+            "lsh_bands",
+            "corrections",
+        },
+    ),
+    "tasks": (task_store.MIGRATIONS, {"projects", "members", "tasks", "assignments"}),
+    "labeling": (labeling_store.MIGRATIONS, {"annotations", "reviews"}),
     "export": (export_store.MIGRATIONS, {"exports"}),
     "audit": (audit_store.MIGRATIONS, {"chain_head", "chained_events"}),
     "local_oidc": (local_oidc.MIGRATIONS, {"users"}),
@@ -279,9 +294,21 @@ def _project(number: int) -> Project:
     return Project(
         id=f"p-{number}",
         name=f"Claims batch {number}",
-        labels=(
-            Label("PERSON", "#e6194b", "p", "A named person"),
-            Label("ACCOUNT", "#3cb44b", "a", ""),
+        settings=Settings(
+            schema=LabelSchema(
+                spans=(
+                    Label("PERSON", "#e6194b", "p", "A named person"),
+                    Label("ACCOUNT", "#3cb44b", "a", ""),
+                ),
+                classes=(Label("Urgent", "#000000", "u", ""),),
+                multi_label=True,
+                fields=(FieldSpec("summary", "One line"),),
+            ),
+            guidelines="Mark every person.",
+            overlap=2,
+            assignment="assigned",
+            window=Window("fixed", 500),
+            review=True,
         ),
         created_at=_at(number),
     )
@@ -324,227 +351,6 @@ def test_project_ids_list_all_or_by_member(engine: Engine) -> None:
     assert rest == (["p-4"], 4)
     assert member == (["p-3", "p-4"], 3)
     assert stranger == ([], 0)
-
-
-# Tasks: the queue
-
-
-def _task(number: int, project_id: str = PROJECT) -> TaskRow:
-    return TaskRow(
-        id=f"t-{number}",
-        project_id=project_id,
-        document_id=f"d-{number}",
-        state=QUEUED,
-        text_sha256=_hex(number),
-        text_length=FIVE_GIB,
-        created_at=_at(number),
-    )
-
-
-def _queue(engine: Engine, numbers: Sequence[int]) -> None:
-    migrate(engine, task_store.MIGRATIONS)
-    with engine.begin() as conn:
-        task_store.insert_project(conn, replace(_project(0), id=PROJECT))
-        for number in numbers:
-            assert task_store.insert_task(conn, _task(number))
-
-
-def _claim(engine: Engine, subject: str, minute: int = 0) -> TaskRow | None:
-    now = _moment(minute)
-    with engine.begin() as conn:
-        return task_store.claim_next(
-            conn, PROJECT, subject, now, now + timedelta(minutes=30)
-        )
-
-
-def _held(engine: Engine, subject: str, minute: int) -> TaskRow | None:
-    with engine.connect() as conn:
-        return task_store.held_lease(conn, PROJECT, subject, _moment(minute))
-
-
-def test_task_insert_skips_a_document_already_queued(engine: Engine) -> None:
-    _queue(engine, [1])
-
-    with engine.begin() as conn:
-        assert not task_store.insert_task(conn, replace(_task(1), id="t-again"))
-        assert not task_store.insert_task(conn, replace(_task(2), id="t-1"))
-        assert task_store.insert_task(conn, replace(_task(1, OTHER_PROJECT), id="t-x"))
-
-    with engine.connect() as conn:
-        assert task_store.get_task(conn, "t-1") == _task(1)
-        with pytest.raises(NotFound) as missing:
-            task_store.get_task(conn, "t-404")
-    assert missing.value.code == "task_not_found"
-    assert _count(engine, "tasks") == 2
-
-
-def test_tasks_list_oldest_first_in_pages(engine: Engine) -> None:
-    _queue(engine, [3, 1, 2])
-
-    with engine.connect() as conn:
-        first = task_store.list_tasks(conn, PROJECT, limit=2, offset=0)
-        second = task_store.list_tasks(conn, PROJECT, limit=2, offset=2)
-        other = task_store.list_tasks(conn, OTHER_PROJECT, limit=2, offset=0)
-
-    assert first == ([_task(1), _task(2)], 3)
-    assert second == ([_task(3)], 3)
-    assert other == ([], 0)
-
-
-def test_claim_leases_the_oldest_queued_task(engine: Engine) -> None:
-    _queue(engine, [2, 1, 3])
-
-    claimed = _claim(engine, "u-ann", minute=10)
-    second = _claim(engine, "u-ben", minute=10)
-
-    assert claimed == replace(
-        _task(1), state=LEASED, lease_holder="u-ann", lease_expires_at=_at(40)
-    )
-    assert second is not None and second.id == "t-2"
-    assert _held(engine, "u-ann", minute=39) == claimed
-    assert _held(engine, "u-ben", minute=39) == second
-    assert _held(engine, "u-cat", minute=39) is None
-    assert _held(engine, "u-ann", minute=40) is None
-
-
-def test_expired_lease_goes_to_the_next_claimer(engine: Engine) -> None:
-    _queue(engine, [1, 2])
-    _claim(engine, "u-ann", minute=0)
-
-    before_expiry = _claim(engine, "u-ben", minute=29)
-    after_expiry = _claim(engine, "u-cat", minute=31)
-
-    assert before_expiry is not None and before_expiry.id == "t-2"
-    assert after_expiry is not None and after_expiry.id == "t-1"
-    assert after_expiry.lease_holder == "u-cat"
-    assert after_expiry.lease_expires_at == _at(61)
-    assert _claim(engine, "u-dan", minute=32) is None
-
-
-def test_task_completes_once_and_leaves_the_queue(engine: Engine) -> None:
-    _queue(engine, [1])
-    _claim(engine, "u-ann")
-
-    with engine.begin() as conn:
-        assert task_store.complete_task(conn, "t-1")
-    with engine.begin() as conn:
-        assert not task_store.complete_task(conn, "t-1")
-        assert not task_store.complete_task(conn, "t-404")
-
-    with engine.connect() as conn:
-        task = task_store.get_task(conn, "t-1")
-        completed_at = conn.execute(
-            sa.text("SELECT completed_at FROM tasks WHERE id = 't-1'")
-        ).scalar_one()
-    assert (task.state, task.lease_holder, task.lease_expires_at) == (COMPLETED, "", "")
-    assert completed_at
-    assert _claim(engine, "u-ben", minute=120) is None
-
-
-def _default_to_serializable(engine: Engine) -> None:
-    """Make the server's default isolation stricter than the one claims rely on.
-
-    The engine pins READ COMMITTED on PostgreSQL; without that, the loser of a
-    race would get a serialization error instead of the next task.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            f'ALTER DATABASE "{engine.url.database}" '
-            "SET default_transaction_isolation = 'serializable'"
-        )
-    engine.dispose()
-
-
-def test_claim_waits_for_a_rival_then_takes_the_next_task(engine: Engine) -> None:
-    _queue(engine, [1, 2])
-    _default_to_serializable(engine)
-    now = _moment(0)
-
-    with ThreadPoolExecutor(1) as pool, engine.connect() as first:
-        with first.begin():
-            won = task_store.claim_next(first, PROJECT, "u-ann", now, _moment(30))
-            rival = pool.submit(_claim, engine, "u-ben")
-            # Long enough for the rival to read t-1 as queued and reach the lock
-            # the first transaction holds on it.
-            time.sleep(0.5)
-            was_waiting = not rival.done()
-        taken = rival.result(timeout=60)
-
-    assert won is not None and won.id == "t-1"
-    assert taken is not None and taken.id == "t-2"
-    assert taken.lease_holder == "u-ben"
-    assert was_waiting
-
-
-def test_concurrent_claimers_never_share_a_task(engine: Engine) -> None:
-    numbers = range(1, 31)
-    _queue(engine, numbers)
-    _default_to_serializable(engine)
-    start = threading.Barrier(2)
-
-    def claim_until_empty(subject: str) -> list[str]:
-        start.wait(timeout=60)
-        claimed = []
-        while (task := _claim(engine, subject)) is not None:
-            claimed.append(task.id)
-        return claimed
-
-    with ThreadPoolExecutor(2) as pool:
-        results = dict(
-            zip(
-                ("u-ann", "u-ben"),
-                pool.map(claim_until_empty, ["u-ann", "u-ben"]),
-                strict=True,
-            )
-        )
-
-    claimed = [task_id for ids in results.values() for task_id in ids]
-    assert sorted(claimed) == sorted(f"t-{n}" for n in numbers)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT id, lease_holder FROM tasks"))
-        holders = {row.id: row.lease_holder for row in rows}
-    for subject, ids in results.items():
-        assert all(holders[task_id] == subject for task_id in ids)
-
-
-# Labeling
-
-
-def _annotation(number: int, annotator: str = "u-ann") -> Annotation:
-    return Annotation(
-        id=f"a-{number}",
-        task_id=f"t-{number}",
-        project_id=PROJECT,
-        document_id=f"d-{number}",
-        text_sha256=_hex(number),
-        annotator=annotator,
-        spans=(SpanLabel(0, 12, "PERSON"), SpanLabel(40, 52, "ACCOUNT")),
-        created_at=_at(number),
-    )
-
-
-def test_annotations_round_trip_once_per_annotator(engine: Engine) -> None:
-    migrate(engine, labeling_store.MIGRATIONS)
-
-    with engine.begin() as conn:
-        for number in (2, 3, 1):
-            assert labeling_store.insert_annotation(conn, _annotation(number))
-        again = replace(_annotation(1), id="a-again", spans=())
-        assert not labeling_store.insert_annotation(conn, again)
-        assert labeling_store.insert_annotation(
-            conn, replace(_annotation(1, "u-ben"), id="a-ben")
-        )
-
-    with engine.connect() as conn:
-        first = labeling_store.list_annotations(conn, PROJECT, limit=2, offset=0)
-        rest = labeling_store.list_annotations(conn, PROJECT, limit=10, offset=2)
-        other = labeling_store.list_annotations(conn, OTHER_PROJECT, 10, 0)
-
-    assert first == ([_annotation(1), replace(_annotation(1, "u-ben"), id="a-ben")], 4)
-    assert rest == ([_annotation(2), _annotation(3)], 4)
-    assert other == ([], 0)
 
 
 # Export
@@ -771,17 +577,31 @@ def _cleaned(document: int, event_id: str = "") -> Event:
     )
 
 
-def test_consumer_skips_a_redelivered_event(
-    engine: Engine, bus: SqliteEventLog
-) -> None:
+def _tasks_project(engine: Engine) -> None:
     migrate(engine, task_store.MIGRATIONS)
+    with engine.begin() as conn:
+        # Whole documents: the handler needs no text to cut windows from.
+        project = _project(0)
+        whole = replace(project.settings, window=Window())
+        task_store.insert_project(conn, replace(project, id=PROJECT, settings=whole))
+
+
+def _task_handlers(tmp_path: Path) -> dict[str, Any]:
+    return task_handlers.handlers(LocalObjectStore(tmp_path / "objects"))
+
+
+def test_consumer_skips_a_redelivered_event(
+    engine: Engine, bus: SqliteEventLog, tmp_path: Path
+) -> None:
+    _tasks_project(engine)
     bus.publish([_cleaned(1, "evt-1"), _cleaned(2, "evt-2")])
-    consumer = EventConsumer("tasks", bus, engine, task_handlers.HANDLERS)
+    consumer = EventConsumer("tasks", bus, engine, _task_handlers(tmp_path))
 
     assert consumer.step() is True
     assert consumer.step() is False
     # Redelivered after a crash before the bus commit, and the same document
-    # cleaned again under a new event id: neither adds a task.
+    # cleaned again under a new event id (a corrected redaction): neither
+    # adds a task; the second points the task at the new text.
     (redelivered,) = bus.poll("late-reader", [DOCUMENT_CLEANED], limit=1)
     consumer._handle_once(redelivered)
     bus.publish([_cleaned(1)])
@@ -797,18 +617,20 @@ def test_consumer_skips_a_redelivered_event(
     OutboxRelay(engine, bus).step()
     created = bus.poll("labeling", [TASK_CREATED], limit=10)
     assert sorted(e.payload["document_id"] for e in created) == ["d-1", "d-2"]
-    assert len(bus.poll("audit", [AUDIT_EVENT], limit=10)) == 2
+    actions = [e.payload["action"] for e in bus.poll("audit", [AUDIT_EVENT], 10)]
+    assert sorted(actions) == ["task.create", "task.create", "task.update"]
 
 
 def test_failed_handler_attempt_leaves_no_partial_change(
-    engine: Engine, bus: SqliteEventLog
+    engine: Engine, bus: SqliteEventLog, tmp_path: Path
 ) -> None:
-    migrate(engine, task_store.MIGRATIONS)
+    _tasks_project(engine)
     bus.publish([_cleaned(1, "evt-1")])
     attempts: list[str] = []
+    on_cleaned = _task_handlers(tmp_path)[DOCUMENT_CLEANED]
 
     def flaky(conn: Connection, event: Event) -> None:
-        task_handlers.on_document_cleaned(conn, event)
+        on_cleaned(conn, event)
         attempts.append(event.id)
         if len(attempts) == 1:
             raise ConnectionError("the backend blipped after the insert")

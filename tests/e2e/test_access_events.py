@@ -210,6 +210,47 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         ),
         (
             "GET",
+            "/api/v1/projects/{project_id}/redaction-policy",
+            get("/api/v1/projects/{project}/redaction-policy"),
+        ),
+        (
+            "PUT",
+            "/api/v1/projects/{project_id}/redaction-policy",
+            lambda c, h: admin(c).put(
+                f"/api/v1/projects/{c['project']}/redaction-policy",
+                json={"default_action": "mask"},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/redaction",
+            get("/api/v1/projects/{project}/redaction"),
+        ),
+        (
+            "POST",
+            "/api/v1/documents/{document_id}/redaction/corrections",
+            lambda c, h: admin(c).post(
+                f"/api/v1/documents/{c['document']}/redaction/corrections",
+                json={
+                    "corrections": [
+                        {"action": "add", "start": 0, "end": 3, "type": "ID_NUMBER"}
+                    ]
+                },
+                headers=h,
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/reidentification",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/reidentification",
+                json={"reason": "route table review"},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
             "/api/v1/documents/{document_id}/structure",
             get("/api/v1/documents/{document}/structure"),
         ),
@@ -238,6 +279,62 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             "GET",
             "/api/v1/projects/{project_id}/annotations",
             get("/api/v1/projects/{project}/annotations"),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/reopen",
+            lambda c, h: ann(c).post(f"/api/v1/tasks/{c['task']}/reopen", headers=h),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/skip",
+            lambda c, h: ann(c).post(
+                f"/api/v1/tasks/{c['task']}/skip",
+                json={"reason": "route table review"},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/tasks/{task_id}/pages/{page}",
+            get("/api/v1/tasks/{task}/pages/1", ann),
+        ),
+        (
+            "PATCH",
+            "/api/v1/tasks/{task_id}",
+            lambda c, h: admin(c).patch(
+                f"/api/v1/tasks/{c['task']}", json={"priority": 5}, headers=h
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/assignments",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/assignments",
+                json={"username": "route-ann", "count": 1},
+                headers=h,
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/stats",
+            get("/api/v1/projects/{project}/stats"),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/reviews/next",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/reviews/next", headers=h
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/tasks/{task_id}/review",
+            lambda c, h: admin(c).post(
+                f"/api/v1/tasks/{c['task']}/review",
+                json={"decision": "correct", "annotation": {"spans": []}},
+                headers=h,
+            ),
         ),
         ("POST", "/api/v1/projects/{project_id}/exports", export),
         (
@@ -321,6 +418,7 @@ def test_reads_of_protected_data_are_recorded_as_reads(
         ("GET", "/api/v1/exports/{export_id}/files/{name}"): "export.download",
         ("GET", "/api/v1/users"): "user.list",
         ("GET", "/api/v1/projects/{project_id}/tasks"): "task.list",
+        ("GET", "/api/v1/projects/{project_id}/stats"): "project.stats.read",
         ("GET", "/api/v1/audit/events"): "audit.search",
     }
     for route, action in expected.items():
@@ -382,6 +480,38 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         "RedactionService/GetRedactionReport": (
             lambda: redaction_pb2.GetRedactionReportRequest(document_id=c["document"])
         ),
+        "RedactionService/GetProjectRedactionReport": (
+            lambda: redaction_pb2.GetProjectRedactionReportRequest(
+                project_id=c["project"]
+            )
+        ),
+        "RedactionService/GetRedactionPolicy": (
+            lambda: redaction_pb2.GetRedactionPolicyRequest(project_id=c["project"])
+        ),
+        "RedactionService/SetRedactionPolicy": (
+            lambda: redaction_pb2.SetRedactionPolicyRequest(
+                policy=redaction_pb2.RedactionPolicy(
+                    project_id=c["project"], default_action="mask"
+                )
+            )
+        ),
+        "RedactionService/CorrectRedaction": (
+            lambda: redaction_pb2.CorrectRedactionRequest(
+                document_id=c["document"],
+                corrections=[
+                    redaction_pb2.Correction(
+                        action="add",
+                        span=common_pb2.Span(start=0, end=3),
+                        type="ID_NUMBER",
+                    )
+                ],
+            )
+        ),
+        "RedactionService/ReadReidentification": (
+            lambda: redaction_pb2.ReadReidentificationRequest(
+                project_id=c["project"], reason="route table review"
+            )
+        ),
         "TaskService/CreateProject": lambda: tasks_pb2.CreateProjectRequest(
             name="Over gRPC", labels=[common_pb2.Label(name="PERSON")]
         ),
@@ -404,6 +534,39 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         ),
         "TaskService/ListTasks": lambda: tasks_pb2.ListTasksRequest(
             project_id=c["project"], page=page
+        ),
+        "TaskService/SkipTask": lambda: tasks_pb2.SkipTaskRequest(
+            task_id=c["task"], reason="route table review"
+        ),
+        "TaskService/ReopenTask": lambda: tasks_pb2.ReopenTaskRequest(
+            task_id=c["task"]
+        ),
+        "TaskService/UpdateTask": lambda: tasks_pb2.UpdateTaskRequest(
+            task_id=c["task"], priority=1
+        ),
+        "TaskService/AssignTasks": lambda: tasks_pb2.AssignTasksRequest(
+            project_id=c["project"], annotator="someone", count=1
+        ),
+        "TaskService/GetTaskPage": lambda: tasks_pb2.GetTaskPageRequest(
+            task_id=c["task"], page=1
+        ),
+        "TaskService/LeaseNextReview": lambda: tasks_pb2.LeaseNextReviewRequest(
+            project_id=c["project"]
+        ),
+        "TaskService/ResolveReview": lambda: tasks_pb2.ResolveReviewRequest(
+            task_id=c["task"], decision="accept"
+        ),
+        "TaskService/GetQueueStats": lambda: tasks_pb2.GetQueueStatsRequest(
+            project_id=c["project"]
+        ),
+        "LabelingService/ListTaskAnnotations": lambda: (
+            labeling_pb2.ListTaskAnnotationsRequest(task_id=c["task"])
+        ),
+        "LabelingService/ReviewTask": lambda: labeling_pb2.ReviewTaskRequest(
+            task_id=c["task"], decision="accept"
+        ),
+        "LabelingService/GetProjectStats": lambda: labeling_pb2.GetProjectStatsRequest(
+            project_id=c["project"]
         ),
         "LabelingService/SubmitAnnotation": lambda: (
             labeling_pb2.SubmitAnnotationRequest(task_id=c["task"])

@@ -139,9 +139,10 @@ def test_annotator_sees_redacted_text_only(journey: dict) -> None:
     joined = "\n".join(texts)
     for secret in SECRETS:
         assert secret not in joined
-    for marker in ("[EMAIL]", "[PHONE]", "[US_SSN]", "[DATE]"):
+    for marker in ("[EMAIL]", "[PHONE]", "[US_SSN]", "[DATE]", "[NAME]", "[MRN]"):
         assert marker in joined
-    assert "Maria Lopez" in joined  # names come with the NER issue, not pattern masks
+    for name in ("Maria Lopez", "James Carter"):
+        assert name not in joined
 
 
 def test_redaction_report_counts_without_values(journey: dict) -> None:
@@ -149,10 +150,18 @@ def test_redaction_report_counts_without_values(journey: dict) -> None:
     documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
     note = next(d for d in documents["documents"] if d["media_type"] == "text/plain")
     report = admin.get(f"/api/v1/documents/{note['id']}/redaction").json()
-    assert report["counts_by_type"] == {"PHONE": 1, "DATE": 1, "EMAIL": 1, "US_SSN": 1}
+    assert report["counts_by_type"] == {
+        "NAME": 1,
+        "MRN": 1,
+        "PHONE": 1,
+        "DATE": 1,
+        "EMAIL": 1,
+        "US_SSN": 1,
+    }
+    identifiers = [*SECRETS, "Maria Lopez", "4471"]
     for finding in report["findings"]:
-        assert NOTE[finding["start"] : finding["end"]] in SECRETS
-    assert not any(secret in json.dumps(report) for secret in SECRETS)
+        assert NOTE[finding["start"] : finding["end"]] in identifiers
+    assert not any(secret in json.dumps(report) for secret in identifiers)
 
 
 def test_export_files_match_manifest(journey: dict) -> None:

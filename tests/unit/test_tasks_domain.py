@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -14,8 +15,11 @@ from strongroom.services.common.auth import (
     REVIEWER,
     Principal,
 )
-from strongroom.services.common.errors import InvalidArgument, PermissionDenied
-from strongroom.services.common.errors import Conflict
+from strongroom.services.common.errors import (
+    Conflict,
+    InvalidArgument,
+    PermissionDenied,
+)
 from strongroom.services.tasks.domain import (
     COMPLETED,
     FULL,
@@ -46,6 +50,7 @@ from strongroom.services.tasks.domain import (
     split_windows,
     state_after,
     suggestions_in,
+    tokens,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -81,7 +86,9 @@ def _task(state: str = OPEN, **changes: object) -> Task:
     return Task(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def _lease(state: str = LEASED, expires: datetime = NOW, **changes: object) -> Assignment:
+def _lease(
+    state: str = LEASED, expires: datetime = NOW, **changes: object
+) -> Assignment:
     return Assignment(
         task_id="t1",
         project_id="p1",
@@ -154,7 +161,7 @@ def test_check_settings_defaults() -> None:
     assert settings.overlap == 1
     assert settings.assignment == "pull"
     assert settings.window == Window("document", 0)
-    assert settings.review is True
+    assert settings.review is False
 
 
 def test_hotkeys_are_shared_by_spans_classes_and_boxes_and_skip_s() -> None:
@@ -278,7 +285,9 @@ def test_may_read_while_leased_reviewing_or_managing() -> None:
     assert not may_read(ANNOTATOR_USER, PROJECT, task, None, NOW)
     assert may_read(REVIEWER_USER, PROJECT, reviewed, None, NOW)
     assert not may_read(REVIEWER_USER, PROJECT, task, None, NOW)
-    assert not may_read(REVIEWER_USER, PROJECT, reviewed, None, NOW + timedelta(hours=1))
+    assert not may_read(
+        REVIEWER_USER, PROJECT, reviewed, None, NOW + timedelta(hours=1)
+    )
     assert may_read(MANAGER_USER, PROJECT, task, None, NOW)
     assert not may_read(OUTSIDER, PROJECT, task, None, NOW)
 
@@ -379,7 +388,7 @@ def test_fixed_windows_cover_the_text_without_cutting_words() -> None:
     windows = split_windows(text, Window("fixed", 100))
 
     assert windows[0][0] == 0 and windows[-1][1] == len(text)
-    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in pairwise(windows))
     assert all(b - a <= 100 for a, b in windows)
     assert all(text[a:b].split()[-1].startswith("word") for a, b in windows)
     assert all(b == len(text) or text[b - 1] == " " for _a, b in windows)
@@ -408,3 +417,11 @@ def test_suggestions_keep_findings_inside_the_window_with_a_matching_label() -> 
 
 def test_lease_expiry_adds_lease_seconds() -> None:
     assert lease_expiry(NOW, 90) == NOW + timedelta(seconds=90)
+
+
+def test_tokens_are_words_and_punctuation_in_document_offsets() -> None:
+    text = "Dr. O'Neil's re-check, 12.5 mg."
+
+    found = [text[a - 100 : b - 100] for a, b in tokens(text, offset=100)]
+
+    assert found == ["Dr", ".", "O'Neil's", "re-check", ",", "12", ".", "5", "mg", "."]

@@ -17,6 +17,7 @@ and never trust the server's copy.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 import re
@@ -123,6 +124,10 @@ class S3ObjectStore:
         self._ready_buckets: set[str] = set()
         self._buckets_lock = threading.Lock()
         self._is_checksum_accepted = True
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Nothing to gather: the server makes each object durable on PUT."""
+        return contextlib.nullcontext()
 
     def put(self, bucket: str, chunks: Iterable[bytes]) -> StoredObject:
         name = self._bucket_name(bucket)
