@@ -38,6 +38,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -902,10 +903,13 @@ def measure_cluster(tasks: int, levels: list[int], seconds: float, work: Path) -
     from tests.backends.postgres import start_postgres
     from tests.backends.s3 import start_s3_server
 
-    stops: list[Callable[[], None]] = []
+    # As root the postgres account must reach its folder, so not ``work``.
+    postgres_dir = Path(tempfile.mkdtemp(prefix="lq-pg-", dir="/tmp"))
+    stops: list[Callable[[], None]] = [
+        lambda: shutil.rmtree(postgres_dir, ignore_errors=True)
+    ]
     try:
-        # As root the postgres account must reach its folder, so not ``work``.
-        postgres = start_postgres(Path(tempfile.mkdtemp(prefix="lq-pg-", dir="/tmp")))
+        postgres = start_postgres(postgres_dir)
         stops.append(postgres.stop)
         kafka = start_kafka(work / "kafka")
         stops.append(kafka.stop)
