@@ -9,6 +9,8 @@ and the policies below asserted on what was rendered.
 
 from __future__ import annotations
 
+import base64
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,6 +276,35 @@ def test_audit_keeps_one_writer_on_a_kept_volume(manifests: list[Manifest]) -> N
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert named("audit") not in by_kind(manifests, "HorizontalPodAutoscaler")
+
+
+def test_only_redaction_reads_its_key_from_a_secret(
+    manifests: list[Manifest], helm: Path
+) -> None:
+    deployments = by_kind(manifests, "Deployment")
+    redaction = deployments[named("redaction")]["spec"]["template"]["spec"]
+    (container,) = redaction["containers"]
+    env = {entry["name"]: entry for entry in container["env"]}
+    (volume,) = [v for v in redaction["volumes"] if v["name"] == "keys"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "keys"]
+
+    assert env["STRONGROOM_REDACTION_KEY_FILE"]["value"] == (
+        mount["mountPath"] + "/redaction.key"
+    )
+    assert mount["readOnly"] is True
+    (item,) = volume["secret"]["items"]
+    assert item["path"] == "redaction.key"
+    assert item["key"] in ("redaction.key", "redaction-key")  # the trial's own
+    assert volume["secret"]["defaultMode"] == 0o440
+    for name, deployment in deployments.items():
+        if name == named("redaction"):
+            continue
+        spec = deployment["spec"]["template"]["spec"]
+        assert all(v["name"] != "keys" for v in spec.get("volumes", [])), name
+    trial = render(helm, "-f", str(CHART / "examples" / "trial.yaml"))
+    secret = by_kind(trial, "Secret", with_trial=True)[f"{RELEASE}-strongroom-trial"]
+    key = base64.b64decode(secret["data"]["redaction-key"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
 
 
 def test_scaled_components_have_disruption_budgets(manifests: list[Manifest]) -> None:

@@ -69,6 +69,7 @@ opensearch: http://{{ $trial }}-opensearch:9200
 keycloak: http://{{ $trial }}-keycloak:8080/realms/strongroom
 s3Secret: {name: {{ $trial }}, accessKeyKey: s3-access-key, secretKeyKey: s3-secret-key}
 postgresqlSecret: {name: {{ $trial }}, key: postgresql-url-template}
+redactionSecret: {name: {{ $trial }}, key: redaction-key}
 {{- else -}}
 kafka: {{ $v.kafka.bootstrapServers | quote }}
 kafkaTls: {{ $v.kafka.tls }}
@@ -78,6 +79,7 @@ opensearch: {{ $v.opensearch.url | quote }}
 keycloak: {{ $v.keycloak.issuer | quote }}
 s3Secret: {{ toJson $v.s3.credentialsSecret }}
 postgresqlSecret: {{ toJson $v.postgresql.urlSecret }}
+redactionSecret: {{ toJson .Values.keys.redactionSecret }}
 {{- end -}}
 {{- end -}}
 
@@ -184,6 +186,10 @@ Secrets arrive through secretKeyRef only.
 - name: STRONGROOM_GRPC_LISTEN_ADDRESS
   value: "0.0.0.0:{{ include "strongroom.port" . }}"
 {{- end }}
+{{- if eq .component "redaction" }}
+- name: STRONGROOM_REDACTION_KEY_FILE
+  value: /etc/strongroom/keys/redaction.key
+{{- end }}
 {{- if $root.Values.backends.tls.caSecret }}
 - name: SSL_CERT_FILE
   value: /etc/strongroom/ca/{{ $root.Values.backends.tls.caKey }}
@@ -216,6 +222,11 @@ seccompProfile:
   mountPath: /etc/strongroom/ca
   readOnly: true
 {{- end }}
+{{- if eq .component "redaction" }}
+- name: keys
+  mountPath: /etc/strongroom/keys
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{- define "strongroom.volumes" -}}
@@ -233,5 +244,16 @@ seccompProfile:
 - name: backend-ca
   secret:
     secretName: {{ .root.Values.backends.tls.caSecret }}
+{{- end }}
+{{- if eq .component "redaction" }}
+{{- $key := (include "strongroom.backends" .root | fromYaml).redactionSecret }}
+- name: keys
+  secret:
+    secretName: {{ $key.name }}
+    # Readable by the pod's group (fsGroup), nobody else.
+    defaultMode: 0440
+    items:
+      - key: {{ $key.key }}
+        path: redaction.key
 {{- end }}
 {{- end -}}
