@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
 from strongroom.services.common.errors import InvalidArgument
+from strongroom.services.tasks.domain import FieldSpec, Label, LabelSchema
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -96,30 +96,6 @@ NAMED_COLORS = {
 }
 
 
-@dataclass(frozen=True)
-class LabelSpec:
-    name: str
-    color: str = ""
-    hotkey: str = ""
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    name: str
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class LabelSchema:
-    spans: tuple[LabelSpec, ...] = ()
-    classes: tuple[LabelSpec, ...] = ()
-    multi_label: bool = False
-    relations: tuple[LabelSpec, ...] = ()
-    boxes: tuple[LabelSpec, ...] = ()
-    fields: tuple[FieldSpec, ...] = ()
-
-
 def _invalid(message: str) -> InvalidArgument:
     return InvalidArgument(message, code="label_config_invalid")
 
@@ -152,10 +128,10 @@ def parse_label_config(xml: str) -> LabelSchema:
     _check_structure(root)
 
     objects = _objects(root)
-    spans: list[LabelSpec] = []
-    classes: list[LabelSpec] = []
-    relations: list[LabelSpec] = []
-    boxes: list[LabelSpec] = []
+    spans: list[Label] = []
+    classes: list[Label] = []
+    relations: list[Label] = []
+    boxes: list[Label] = []
     fields: list[FieldSpec] = []
     choices_blocks = 0
     multi_label = False
@@ -297,16 +273,16 @@ def _check_targets(
             )
 
 
-def _options(control: ET.Element, option: str) -> list[LabelSpec]:
+def _options(control: ET.Element, option: str) -> list[Label]:
     """The option tags of one control, also inside layout tags within it."""
-    specs: list[LabelSpec] = []
+    specs: list[Label] = []
     for element in _walk(control):
         if element is control or _tag(element) != option:
             continue
         shown = CANONICAL_NAMES[option]
         name = _valid_name(_required(element, "value"), f"<{shown}> value")
         specs.append(
-            LabelSpec(
+            Label(
                 name=name,
                 color=_color(element.get("background", "")),
                 hotkey=element.get("hotkey", "").strip()[:MAX_HOTKEY_LENGTH],

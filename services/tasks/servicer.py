@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import grpc
 from sqlalchemy.engine import Connection, Engine
@@ -73,7 +72,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                     "Give either a Label Studio configuration or labels, not both.",
                     code="label_config_conflict",
                 )
-            schema = _imported_schema(request.label_config)
+            schema = parse_label_config(request.label_config)
         if request.labels:
             named = {label.name for label in schema.spans}
             extra = tuple(lb for lb in _labels(request.labels) if lb.name not in named)
@@ -699,30 +698,6 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 for start, end in domain.tokens(text, task.window_start)
             ],
         )
-
-
-def _imported_schema(xml: str) -> domain.LabelSchema:
-    """A schema from a Label Studio labeling configuration.
-
-    Raises:
-        InvalidArgument: the configuration is malformed or uses tags
-            Strongroom does not support (each is named).
-    """
-    imported = parse_label_config(xml)
-
-    def labels(specs: Iterable[Any]) -> tuple[domain.Label, ...]:
-        return tuple(
-            domain.Label(s.name, s.color, s.hotkey, s.description) for s in specs
-        )
-
-    return domain.LabelSchema(
-        spans=labels(imported.spans),
-        classes=labels(imported.classes),
-        multi_label=imported.multi_label,
-        relations=labels(imported.relations),
-        boxes=labels(imported.boxes),
-        fields=tuple(domain.FieldSpec(f.name, f.description) for f in imported.fields),
-    )
 
 
 def _annotator_stats(entry: dict[str, object]) -> tasks_pb2.AnnotatorQueueStats:

@@ -7,13 +7,8 @@ import time
 import pytest
 
 from strongroom.services.common.errors import InvalidArgument
-from strongroom.services.tasks.label_config import (
-    MAX_CONFIG_BYTES,
-    FieldSpec,
-    LabelSchema,
-    LabelSpec,
-    parse_label_config,
-)
+from strongroom.services.tasks.domain import FieldSpec, Label, LabelSchema
+from strongroom.services.tasks.label_config import MAX_CONFIG_BYTES, parse_label_config
 
 
 def _refused(xml: str) -> InvalidArgument:
@@ -38,10 +33,10 @@ def test_span_labels_on_text() -> None:
     )
     assert schema == LabelSchema(
         spans=(
-            LabelSpec("PER", color="#ff0000", hotkey="p", description="A person"),
-            LabelSpec("ORG", color="#0000ff", description="Company"),
-            LabelSpec("Date_of_birth", color="#00ff00"),
-            LabelSpec("MISC"),
+            Label("PER", color="#ff0000", hotkey="p", description="A person"),
+            Label("ORG", color="#0000ff", description="Company"),
+            Label("Date_of_birth", color="#00ff00"),
+            Label("MISC"),
         )
     )
 
@@ -59,8 +54,8 @@ def test_single_choice() -> None:
         """
     )
     assert schema.classes == (
-        LabelSpec("Invoice", hotkey="1"),
-        LabelSpec("Letter", description="Any correspondence"),
+        Label("Invoice", hotkey="1"),
+        Label("Letter", description="Any correspondence"),
     )
     assert schema.multi_label is False
 
@@ -86,7 +81,7 @@ def test_choices_may_classify_a_page_image() -> None:
         '<View><Image name="page" value="$image"/>'
         '<Choices name="c" toName="page"><Choice value="Form"/></Choices></View>'
     )
-    assert schema.classes == (LabelSpec("Form"),)
+    assert schema.classes == (Label("Form"),)
 
 
 def test_relations() -> None:
@@ -103,8 +98,8 @@ def test_relations() -> None:
         """
     )
     assert schema.relations == (
-        LabelSpec("works_for"),
-        LabelSpec("born_in", description="Place of birth"),
+        Label("works_for"),
+        Label("born_in", description="Place of birth"),
     )
 
 
@@ -120,7 +115,7 @@ def test_rectangle_labels_on_image() -> None:
         </View>
         """
     )
-    assert schema.boxes == (LabelSpec("Signature", color="#008000"), LabelSpec("Stamp"))
+    assert schema.boxes == (Label("Signature", color="#008000"), Label("Stamp"))
     assert schema.spans == ()
 
 
@@ -143,7 +138,7 @@ def test_xml_declaration_is_accepted() -> None:
         '<View><Text name="t"/><Labels name="l" toName="t"><Label value="A"/>'
         "</Labels></View>"
     )
-    assert schema.spans == (LabelSpec("A"),)
+    assert schema.spans == (Label("A"),)
 
 
 def test_size_limit_counts_bytes() -> None:
@@ -171,7 +166,7 @@ def test_layout_tags_and_comments_are_ignored() -> None:
         </View>
         """
     )
-    assert schema.spans == (LabelSpec("PER"),)
+    assert schema.spans == (Label("PER"),)
 
 
 def test_unsupported_tags_are_all_named() -> None:
@@ -364,10 +359,10 @@ def test_full_config() -> None:
         """
     )
     assert schema == LabelSchema(
-        spans=(LabelSpec("Party", color="#112233", hotkey="1"),),
-        classes=(LabelSpec("NDA"),),
+        spans=(Label("Party", color="#112233", hotkey="1"),),
+        classes=(Label("NDA"),),
         multi_label=False,
-        relations=(LabelSpec("signs"),),
-        boxes=(LabelSpec("Signature"),),
+        relations=(Label("signs"),),
+        boxes=(Label("Signature"),),
         fields=(FieldSpec("notes"),),
     )
