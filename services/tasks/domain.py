@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from strongroom.services.common.auth import (
@@ -487,22 +487,24 @@ def suggestions_in(
     return tuple(chosen)
 
 
-def state_after(task: Task, active: int, submitted: int, review: bool) -> str:
-    """A task's state once its counts change."""
-    if task.state == COMPLETED:
+def state_after(
+    state: str,
+    overlap: int,
+    active: int,
+    submitted: int,
+    review: bool,
+    reviewed: bool = False,
+) -> str:
+    """A task's state once its counts are ``active`` and ``submitted``.
+
+    ``reviewed``: a reviewer accepted or corrected it. A completed task stays
+    completed; reopening one passes the state it reopens from.
+    """
+    if state == COMPLETED:
         return COMPLETED
-    if submitted >= task.overlap:
-        return REVIEW if review else COMPLETED
-    return OPEN if active < task.overlap else FULL
-
-
-def with_counts(task: Task, active: int, submitted: int, review: bool) -> Task:
-    return replace(
-        task,
-        active=active,
-        submitted=submitted,
-        state=state_after(task, active, submitted, review),
-    )
+    if submitted >= overlap:
+        return COMPLETED if reviewed or not review else REVIEW
+    return OPEN if active < overlap else FULL
 
 
 def can_manage(principal: Principal, project: Project) -> bool:

@@ -41,6 +41,7 @@ from strongroom.services.tasks.domain import (
     Suggestion,
     Task,
     Window,
+    state_after,
 )
 
 MIGRATIONS = (
@@ -392,48 +393,42 @@ def set_priority(conn: Connection, task_id: str, priority: int) -> None:
     )
 
 
-def _set_counts(
-    conn: Connection, task: Task, active: int, submitted: int, state: str
-) -> None:
-    conn.execute(
-        sa.text(
-            "UPDATE tasks SET active = active + :active, "
-            "submitted = submitted + :submitted, state = :state, "
-            "completed_at = CASE WHEN :state = 'completed' THEN :now "
-            "ELSE completed_at END WHERE id = :id"
-        ),
-        {
-            "id": task.id,
-            "active": active,
-            "submitted": submitted,
-            "state": state,
-            "now": utc_now(),
-        },
-    )
-
-
-def _task_state(
-    conn: Connection, task_id: str, review: bool, reviewed: bool = False
+def _recount(
+    conn: Connection,
+    task: Task,
+    active: int,
+    submitted: int,
+    review: bool,
+    *,
+    reviewed: bool = False,
+    reopen: bool = False,
 ) -> str:
-    """Recompute a task's state from its counts, after they changed."""
+    """Change a task's counts by ``active`` and ``submitted`` and set the
+    state they give; return it."""
     row = conn.execute(
-        sa.text("SELECT state, overlap, active, submitted FROM tasks WHERE id = :id"),
-        {"id": task_id},
+        sa.text(
+            "UPDATE tasks SET active = active + :active, submitted = submitted + "
+            ":submitted WHERE id = :id RETURNING state, overlap, active, submitted"
+        ),
+        {"id": task.id, "active": active, "submitted": submitted},
     ).one()
-    if row.state == COMPLETED:
-        return COMPLETED
-    if row.submitted >= row.overlap:
-        state = COMPLETED if reviewed or not review else REVIEW
-    else:
-        state = OPEN if row.active < row.overlap else FULL
+    state = state_after(
+        FULL if reopen else row.state,
+        row.overlap,
+        row.active,
+        row.submitted,
+        review,
+        reviewed,
+    )
     conn.execute(
         sa.text(
             "UPDATE tasks SET state = :state, completed_at = CASE WHEN "
-            ":state = 'completed' THEN :now ELSE completed_at END "
+            ":state = 'completed' THEN :now WHEN :state = 'open' OR "
+            ":state = 'full' THEN NULL ELSE completed_at END"
             + (", reviewer = '', review_expires_at = ''" if state != REVIEW else "")
             + " WHERE id = :id"
         ),
-        {"id": task_id, "state": state, "now": utc_now()},
+        {"id": task.id, "state": state, "now": utc_now()},
     )
     return state
 
@@ -622,7 +617,7 @@ def submit(
             ),
             params,
         )
-        _set_counts(conn, task, 1, 1, task.state)
+        _recount(conn, task, 1, 1, review)
     else:
         conn.execute(
             sa.text(
@@ -633,8 +628,7 @@ def submit(
             ),
             params,
         )
-        _set_counts(conn, task, 0, 1, task.state)
-    _task_state(conn, task.id, review)
+        _recount(conn, task, 0, 1, review)
     return True
 
 
@@ -647,8 +641,7 @@ def skip(conn: Connection, task: Task, annotator: str, reason: str) -> None:
         ),
         {"t": task.id, "a": annotator, "skipped": SKIPPED, "reason": reason},
     )
-    _set_counts(conn, task, -1, 0, task.state)
-    _task_state(conn, task.id, review=True)
+    _recount(conn, task, -1, 0, review=True)
 
 
 def reopen(
@@ -662,8 +655,7 @@ def reopen(
         {"t": task.id, "a": annotator, "leased": LEASED, "expires": to_iso(expires)},
     )
     # A completed task (no review) opens again until the answer is back.
-    _set_counts(conn, task, 0, -1, FULL)
-    _task_state(conn, task.id, review)
+    _recount(conn, task, 0, -1, review, reopen=True)
 
 
 def _state_after_lapse(lease_: Assignment) -> str | None:
@@ -714,8 +706,7 @@ def expire_leases(
             if moved.rowcount and back == SUBMITTED:
                 task = get_task(conn, lease_.task_id)
                 review = get_project(conn, task.project_id).settings.review
-                _set_counts(conn, task, 0, 1, task.state)
-                _task_state(conn, task.id, review)
+                _recount(conn, task, 0, 1, review)
             continue
         gone = conn.execute(
             sa.text(
@@ -807,8 +798,7 @@ def return_answer(
     )
     if not result.rowcount:
         return False
-    _set_counts(conn, task, 0, -1, task.state)
-    _task_state(conn, task.id, review=True)
+    _recount(conn, task, 0, -1, review=True)
     return True
 
 
@@ -839,7 +829,7 @@ def fill_comment(
 def close_review(conn: Connection, task: Task) -> bool:
     if task.state == COMPLETED:
         return False
-    _task_state(conn, task.id, review=True, reviewed=True)
+    _recount(conn, task, 0, 0, review=True, reviewed=True)
     return True
 
 
