@@ -64,11 +64,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
         # The tasks service checks the lease with the caller's own token.
-        task = call(
-            self.tasks.GetTask,
-            tasks_pb2.GetTaskRequest(task_id=request.task_id),
-            metadata,
-        )
+        task = self._task(request.task_id, metadata)
         if task.my_state not in _ANSWERING:
             raise PermissionDenied(
                 f"Task {task.id} takes answers from its lease holder only.",
@@ -166,11 +162,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         metadata = caller_metadata(principal.token, principal.client_address)
-        if not self._manages(principal, request.project_id, metadata):
-            raise PermissionDenied(
-                f"Answers of project {request.project_id} are for its managers.",
-                code="project_manager_required",
-            )
+        self._managed_project(principal, request.project_id, metadata, "Answers")
         kind = request.kind or domain.ANSWER
         if kind not in (domain.ANSWER, domain.GOLD):
             raise InvalidArgument(
@@ -210,13 +202,9 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
-        task = call(
-            self.tasks.GetTask,
-            tasks_pb2.GetTaskRequest(task_id=request.task_id),
-            metadata,
-        )
-        sees_all = task.reviewer == principal.subject or self._manages(
-            principal, task.project_id, metadata
+        task = self._task(request.task_id, metadata)
+        sees_all = task.reviewer == principal.subject or manages(
+            principal, self._project(task.project_id, metadata)
         )
         with self.engine.begin() as conn:
             answers = store.task_annotations(conn, task.id)
@@ -244,16 +232,25 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             page=common_pb2.PageInfo(offset=0, total=len(answers) + len(gold)),
         )
 
-    def _manages(
-        self, principal: Principal, project_id: str, metadata: Metadata
-    ) -> bool:
-        if ADMIN in principal.roles:
-            return True
-        project = self._project(project_id, metadata)
-        return any(
-            m.subject == principal.subject and m.role == MANAGER
-            for m in project.members
+    def _task(self, task_id: str, metadata: Metadata) -> tasks_pb2.Task:
+        """The task as the tasks service shows it to the caller: it refuses
+        those with no part in it."""
+        task: tasks_pb2.Task = call(
+            self.tasks.GetTask, tasks_pb2.GetTaskRequest(task_id=task_id), metadata
         )
+        return task
+
+    def _managed_project(
+        self, principal: Principal, project_id: str, metadata: Metadata, what: str
+    ) -> tasks_pb2.Project:
+        """Raises: PermissionDenied: the caller does not manage the project."""
+        project = self._project(project_id, metadata)
+        if not manages(principal, project):
+            raise PermissionDenied(
+                f"{what} of project {project_id} are for its managers.",
+                code="project_manager_required",
+            )
+        return project
 
     def ReviewTask(
         self, request: labeling_pb2.ReviewTaskRequest, context: grpc.ServicerContext
@@ -268,11 +265,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
-        task = call(
-            self.tasks.GetTask,
-            tasks_pb2.GetTaskRequest(task_id=request.task_id),
-            metadata,
-        )
+        task = self._task(request.task_id, metadata)
         if task.reviewer != principal.subject:
             raise PermissionDenied(
                 f"Task {task.id} is decided by the reviewer holding it.",
@@ -401,12 +394,9 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
-        if not self._manages(principal, request.project_id, metadata):
-            raise PermissionDenied(
-                f"Figures of project {request.project_id} are for its managers.",
-                code="project_manager_required",
-            )
-        project = self._project(request.project_id, metadata)
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Figures"
+        )
         items: dict[str, dict[str, agreement.Content]] = defaultdict(dict)
         gold: dict[str, agreement.Content] = {}
         with self.engine.begin() as conn:
@@ -478,6 +468,12 @@ def _gold_measures(score: agreement.GoldScore) -> dict[str, float]:
         "box_mean_iou": score.boxes.mean_iou,
     }
     return {name: value for name, value in measures.items() if value is not None}
+
+
+def manages(principal: Principal, project: tasks_pb2.Project) -> bool:
+    return ADMIN in principal.roles or any(
+        m.subject == principal.subject and m.role == MANAGER for m in project.members
+    )
 
 
 def schema_of(project: tasks_pb2.Project) -> domain.Schema:

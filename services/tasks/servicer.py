@@ -227,17 +227,13 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
     ) -> str | None:
         """Returned answers first, then the held lease, then assigned tasks,
         then (pulling) the pool."""
-        returned = store.mine(conn, project.id, subject, domain.RETURNED)
-        if returned is not None:
-            store.lease(conn, returned.task_id, subject, expires)
-            return returned.task_id
-        held = store.mine(conn, project.id, subject, domain.LEASED)
-        if held is not None and held.is_leased(now):
-            return held.task_id
-        assigned = store.mine(conn, project.id, subject, domain.ASSIGNED)
-        if assigned is not None:
-            store.lease(conn, assigned.task_id, subject, expires)
-            return assigned.task_id
+        own = store.mine(
+            conn, project.id, subject, domain.RETURNED, domain.LEASED, domain.ASSIGNED
+        )
+        if own is not None:
+            if not own.is_leased(now):
+                store.lease(conn, own.task_id, subject, expires)
+            return own.task_id
         if project.settings.assignment != domain.PULL:
             return None
         return store.claim_from_pool(conn, project.id, subject, expires)
@@ -660,7 +656,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         if include_text:
             whole = self.objects.read(DERIVED, task.text_sha256).decode("utf-8")
             text = whole[task.window_start : task.window_end]
-        leased = mine is not None and mine.state == domain.LEASED
+        lease = mine if mine is not None and mine.state == domain.LEASED else None
         return tasks_pb2.Task(
             id=task.id,
             project_id=task.project_id,
@@ -668,8 +664,8 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             state=_TASK_STATES[task.state],
             text_sha256=task.text_sha256,
             text_length=task.text_length,
-            lease_holder=mine.annotator if mine is not None and leased else "",
-            lease_expires_at=to_timestamp(mine.lease_expires_at if leased else ""),  # type: ignore[union-attr]
+            lease_holder=lease.annotator if lease else "",
+            lease_expires_at=to_timestamp(lease.lease_expires_at if lease else ""),
             text=text,
             window_start=task.window_start,
             window_end=task.window_end,

@@ -452,17 +452,20 @@ def _assignment(m: sa.RowMapping) -> Assignment:
 
 
 def mine(
-    conn: Connection, project_id: str, annotator: str, state: str
+    conn: Connection, project_id: str, annotator: str, *states: str
 ) -> Assignment | None:
-    """The caller's first assignment in ``state``, highest priority first."""
+    """The caller's first assignment in one of ``states``: by the order the
+    states are given, then highest priority, then oldest task."""
+    rank = " ".join(f"WHEN :s{i} THEN {i}" for i in range(len(states)))
+    marks = ", ".join(f":s{i}" for i in range(len(states)))
     row = conn.execute(
         sa.text(
             f"SELECT {_ASSIGNMENT_COLUMNS_OF_A} FROM assignments a "
             "JOIN tasks t ON t.id = a.task_id WHERE a.project_id = :p "
-            "AND a.annotator = :a AND a.state = :state "
-            "ORDER BY t.priority DESC, t.seq LIMIT 1"
+            f"AND a.annotator = :a AND a.state IN ({marks}) "
+            f"ORDER BY CASE a.state {rank} END, t.priority DESC, t.seq LIMIT 1"
         ),
-        {"p": project_id, "a": annotator, "state": state},
+        {"p": project_id, "a": annotator, **{f"s{i}": s for i, s in enumerate(states)}},
     ).first()
     return _assignment(row._mapping) if row else None
 
