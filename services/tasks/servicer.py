@@ -13,6 +13,7 @@ from strongroom.services.common.audit_trail import stage_audit
 from strongroom.services.common.auth import ADMIN, ANNOTATOR, Principal, require_role
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
+    Conflict,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -323,12 +324,15 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         reason = domain.check_skip_reason(request.reason)
         with self.engine.begin() as conn:
             task, _project, mine = self._load(conn, request.task_id, principal)
-            if mine is None or not mine.is_leased(datetime.now(UTC)):
+            if (
+                mine is None
+                or not mine.is_leased(datetime.now(UTC))
+                or not store.skip(conn, task, principal.subject, reason)
+            ):
                 raise PermissionDenied(
                     f"Task {task.id} can be skipped by its lease holder only.",
                     code="lease_required",
                 )
-            store.skip(conn, task, principal.subject, reason)
             # The reason is free text and stays in the tasks table only.
             self._audit(
                 conn,
@@ -357,13 +361,17 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         with self.engine.begin() as conn:
             task, project, mine = self._load(conn, request.task_id, principal)
             domain.require_reopenable(task, mine, now, project.settings.review)
-            store.reopen(
+            if not store.reopen(
                 conn,
                 task,
                 principal.subject,
                 domain.lease_expiry(now, self.lease_seconds),
                 project.settings.review,
-            )
+            ):
+                raise Conflict(
+                    f"Task {task.id} has no answer of yours to take back.",
+                    code="nothing_to_reopen",
+                )
             task = store.get_task(conn, task.id)
             mine = store.get_assignment(conn, task.id, principal.subject)
             self._audit_handover(conn, principal, "task.reopen", task)

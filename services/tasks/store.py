@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from strongroom.services.common.database import Migration, to_iso, utc_now
-from strongroom.services.common.errors import NotFound
+from strongroom.services.common.errors import Conflict, NotFound
 from strongroom.services.tasks.domain import (
     ASSIGNED,
     COMPLETED,
@@ -578,87 +578,131 @@ def submit(
     went back to the pool) is counted all the same. One no newer than the
     answer already recorded (the same one reported twice, or an older one
     reported late) is ignored.
+
+    The same answer often arrives twice at once (the labeling service's call
+    and its event), so every write is conditional on the assignment being as
+    it was read: the loser of a race reads again and finds the answer in.
     """
-    now = utc_now()
-    mine = get_assignment(conn, task.id, annotator)
-    if mine is not None and version <= mine.answer_version:
-        return False
-    if mine is not None and mine.state == SUBMITTED:
-        # A newer answer, while the older one still counts: it replaces it.
-        conn.execute(
-            sa.text(
-                "UPDATE assignments SET annotation_id = :an, submitted_at = :now, "
-                "answer_version = :v WHERE task_id = :t AND annotator = :a"
-            ),
-            {
-                "t": task.id,
-                "a": annotator,
-                "an": annotation_id,
-                "now": now,
-                "v": version,
-            },
+    for _round in range(8):
+        mine = get_assignment(conn, task.id, annotator)
+        if mine is not None and version <= mine.answer_version:
+            return False
+        changed = _record_answer(
+            conn, task, annotator, annotation_id, seconds, version, mine
         )
-        return False
+        if changed is None:
+            continue
+        if changed:
+            # A new assignment takes a slot; a lease or a returned answer
+            # already holds one. A newer answer replacing a counted one
+            # changes no count.
+            _recount(conn, task, int(mine is None or mine.state == SKIPPED), 1, review)
+        return changed
+    raise Conflict(
+        f"Task {task.id} changed under every attempt to record an answer.",
+        code="task_contended",
+    )
+
+
+def _record_answer(
+    conn: Connection,
+    task: Task,
+    annotator: str,
+    annotation_id: str,
+    seconds: float,
+    version: int,
+    seen: Assignment | None,
+) -> bool | None:
+    """Write the answer if the assignment is still ``seen``.
+
+    Returns whether it now counts anew (False: it replaced a counted one),
+    or None when another writer got there first.
+    """
     params = {
         "t": task.id,
         "p": task.project_id,
         "a": annotator,
         "an": annotation_id,
         "s": seconds,
-        "now": now,
+        "now": utc_now(),
         "v": version,
         "submitted": SUBMITTED,
     }
-    if mine is None or mine.state == SKIPPED:
-        conn.execute(
+    if seen is None:
+        inserted = conn.execute(
             sa.text(
                 "INSERT INTO assignments (task_id, project_id, annotator, state, "
                 "annotation_id, seconds, submitted_at, answer_version) VALUES (:t, "
-                ":p, :a, :submitted, :an, :s, :now, :v) ON CONFLICT (task_id, "
-                "annotator) DO UPDATE SET state = :submitted, annotation_id = :an, "
-                "seconds = :s, submitted_at = :now, answer_version = :v"
+                ":p, :a, :submitted, :an, :s, :now, :v) ON CONFLICT DO NOTHING"
             ),
             params,
         )
-        _recount(conn, task, 1, 1, review)
-    else:
-        conn.execute(
-            sa.text(
-                "UPDATE assignments SET state = :submitted, annotation_id = :an, "
-                "seconds = seconds + :s, submitted_at = :now, lease_expires_at = '', "
-                "comment = '', answer_version = :v "
-                "WHERE task_id = :t AND annotator = :a"
-            ),
-            params,
+        return True if inserted.rowcount else None
+    sets = "annotation_id = :an, submitted_at = :now, answer_version = :v"
+    if seen.state == SKIPPED:
+        sets += ", state = :submitted, seconds = :s"
+    elif seen.state != SUBMITTED:
+        sets += (
+            ", state = :submitted, seconds = seconds + :s, lease_expires_at = '', "
+            "comment = ''"
         )
-        _recount(conn, task, 0, 1, review)
-    return True
+    updated = conn.execute(
+        sa.text(
+            f"UPDATE assignments SET {sets} WHERE task_id = :t AND annotator = :a "
+            "AND state = :seen AND answer_version = :seen_version"
+        ),
+        {**params, "seen": seen.state, "seen_version": seen.answer_version},
+    )
+    if not updated.rowcount:
+        return None
+    return seen.state != SUBMITTED
 
 
-def skip(conn: Connection, task: Task, annotator: str, reason: str) -> None:
-    conn.execute(
+def skip(conn: Connection, task: Task, annotator: str, reason: str) -> bool:
+    """Give a leased slot back for good; False when the lease is gone."""
+    skipped = conn.execute(
         sa.text(
             "UPDATE assignments SET state = :skipped, skip_reason = :reason, "
             "lease_expires_at = '', pre_assigned = 0 "
-            "WHERE task_id = :t AND annotator = :a"
+            "WHERE task_id = :t AND annotator = :a AND state = :leased"
         ),
-        {"t": task.id, "a": annotator, "skipped": SKIPPED, "reason": reason},
+        {
+            "t": task.id,
+            "a": annotator,
+            "skipped": SKIPPED,
+            "leased": LEASED,
+            "reason": reason,
+        },
     )
+    if not skipped.rowcount:
+        return False
     _recount(conn, task, -1, 0, review=True)
+    return True
 
 
 def reopen(
     conn: Connection, task: Task, annotator: str, expires: datetime, review: bool
-) -> None:
-    conn.execute(
+) -> bool:
+    """Lease a submitted answer back to its annotator; False when it is not
+    submitted (any more)."""
+    reopened = conn.execute(
         sa.text(
             "UPDATE assignments SET state = :leased, lease_expires_at = :expires "
-            "WHERE task_id = :t AND annotator = :a"
+            "WHERE task_id = :t AND annotator = :a AND state = :submitted"
         ),
-        {"t": task.id, "a": annotator, "leased": LEASED, "expires": to_iso(expires)},
+        {
+            "t": task.id,
+            "a": annotator,
+            "leased": LEASED,
+            "submitted": SUBMITTED,
+            "expires": to_iso(expires),
+        },
     )
+    if not reopened.rowcount:
+        return False
     # A completed task (no review) opens again until the answer is back.
     _recount(conn, task, 0, -1, review, reopen=True)
+    return True
 
 
 def _state_after_lapse(lease_: Assignment) -> str | None:

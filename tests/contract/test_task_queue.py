@@ -470,6 +470,43 @@ def test_one_annotator_racing_themselves_gets_one_slot_per_task(
     assert task(engine, only).active == 1
 
 
+def test_an_answer_reported_twice_at_once_counts_once(engine: Engine) -> None:
+    """The labeling service's call and its event often arrive together."""
+    ids = queue(engine, 12, overlap=2, review=True)
+    for _ in ids:
+        claim(engine, "ann")
+    start = threading.Barrier(4)
+
+    def report(task_id: str) -> bool:
+        start.wait(timeout=60)
+        return submit(engine, task_id, "ann", review=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        for task_id in ids:
+            counted = list(pool.map(report, [task_id] * 4))
+            assert counted.count(True) == 1, counted
+            after = task(engine, task_id)
+            assert (after.state, after.active, after.submitted) == (OPEN, 1, 1)
+
+
+def test_a_skip_pressed_twice_at_once_gives_one_slot_back(engine: Engine) -> None:
+    (only,) = queue(engine, 1, overlap=2)
+    claim(engine, "ann")
+    claim(engine, "ben")
+    start = threading.Barrier(3)
+
+    def press(_: int) -> bool:
+        start.wait(timeout=60)
+        with engine.begin() as conn:
+            return store.skip(conn, store.get_task(conn, only), "ann", "unreadable")
+
+    with ThreadPoolExecutor(3) as pool:
+        pressed = list(pool.map(press, range(3)))
+
+    assert pressed.count(True) == 1
+    assert (task(engine, only).state, task(engine, only).active) == (OPEN, 1)
+
+
 # --- the labeling service's answers ------------------------------------------
 
 
