@@ -146,8 +146,8 @@ class LabelStudioWriter:
             results.append(self._result(class_id, "choices", "class", TEXT, value))
         results.extend(self._boxes(record))
         for name, text in sorted(record.fields.items()):
-            control = self.controls.get(f"field:{name}")
-            if control is None:
+            control = f"field:{name}"
+            if control not in self.controls:
                 count(self.notes, "fields_not_in_schema")
                 continue
             field_id = result_id(record, f"field:{name}", 0)

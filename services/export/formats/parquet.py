@@ -1,7 +1,7 @@
 """Parquet files that Hugging Face ``datasets`` loads as they are.
 
 ``data/<split>-00000.parquet`` holds one row per record, written in row
-groups of 2,000 rows; load with ``load_dataset("parquet", data_files={"train":
+groups of 1,000 rows; load with ``load_dataset("parquet", data_files={"train":
 "data/train-*.parquet", ...})``. Columns: ``id``, ``task_id``,
 ``document_id``, ``text``, ``tokens`` (token strings), ``token_spans``
 (their ``start``/``end`` in ``text``), ``ner_tags`` (BIO per token, see
@@ -22,7 +22,8 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from strongroom.services.export.formats.base import bio_tags, tokens_of
 from strongroom.services.export.records import ExportSchema, Record
 
-ROWS_PER_GROUP = 2_000
+# Hugging Face datasets writes its own Parquet files in groups of 1,000 rows.
+ROWS_PER_GROUP = 1_000
 
 _OFFSETS = pa.struct([("start", pa.int32()), ("end", pa.int32())])
 SCHEMA = pa.schema(

@@ -29,6 +29,10 @@ from strongroom.services.export.formats.base import count, unsuitable
 from strongroom.services.export.records import ExportSchema, Record
 
 DOCS_PER_FILE = 5_000
+# The tokenizer's vocabulary grows with every new word it sees; past this
+# many strings a fresh pipeline takes over, so memory stays bounded however
+# many distinct words an export has.
+MAX_STRINGS = 100_000
 SPAN_KEY = "sc"
 
 
@@ -42,18 +46,17 @@ class SpacyWriter:
         self.directory = directory
         self.notes: dict[str, int] = {}
         self.names: list[str] = []
-        self.shards: dict[str, tuple[Language, DocBin]] = {}
+        self.nlp: Language = spacy.blank("en")
+        self.shards: dict[str, DocBin] = {}
         self.written: dict[str, int] = {}
 
     def add(self, record: Record) -> None:
-        shard = self.shards.get(record.split)
-        if shard is None:
-            # A fresh pipeline per file keeps its string store from growing
-            # with every word of the whole export.
-            shard = (spacy.blank("en"), DocBin(store_user_data=True))
-            self.shards[record.split] = shard
-        nlp, docs = shard
-        docs.add(self.doc(nlp, record))
+        docs = self.shards.get(record.split)
+        if docs is None:
+            docs = self.shards[record.split] = DocBin(store_user_data=True)
+        if len(self.nlp.vocab.strings) > MAX_STRINGS:
+            self.nlp = spacy.blank("en")
+        docs.add(self.doc(self.nlp, record))
         if len(docs) >= DOCS_PER_FILE:
             self._write(record.split)
 
@@ -103,13 +106,13 @@ class SpacyWriter:
         )
 
     def _write(self, split: str) -> None:
-        shard = self.shards.pop(split, None)
-        if shard is None or not len(shard[1]):
+        docs = self.shards.pop(split, None)
+        if docs is None or not len(docs):
             return
         number = self.written.get(split, 0)
         self.written[split] = number + 1
         name = f"spacy/{split}/{split}-{number:03d}.spacy"
         path = self.directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(shard[1].to_bytes())
+        path.write_bytes(docs.to_bytes())
         self.names.append(name)
