@@ -552,10 +552,11 @@ def test_conll_tags_read_back_as_bio(exported: dict[str, Any]) -> None:
         (".", "O"),
     ]
     for part in parts:
-        if isinstance(part, list):
-            for (_, previous), (_, tag) in zip(part, part[1:], strict=False):
-                if tag.startswith("I-"):
-                    assert previous[2:] == tag[2:] and previous != "O"
+        previous = "O"
+        for _, tag in part if isinstance(part, list) else []:
+            if tag.startswith("I-"):
+                assert previous in (f"B-{tag[2:]}", tag)  # I- continues its span
+            previous = tag
 
     (dev,) = [
         p for p in _conll(exported["directory"] / "conll/dev.conll") if p != "DOCSTART"
@@ -647,6 +648,8 @@ def test_label_studio_tasks_group_answers_and_match_text(
 
     invoice = tasks[2]
     assert invoice["data"]["image"] == PAGE_1.file_name
+    # Label Studio refuses tasks without every value the config reads.
+    assert all(set(t["data"]) == {"text", "image"} for t in tasks)
     (box,) = [
         r for r in invoice["annotations"][0]["result"] if r["type"] == "rectanglelabels"
     ]
@@ -785,18 +788,22 @@ def test_memory_stays_flat_in_the_number_of_records(
             _peak_mib(name, many, tmp_path / f"{name}-many"),
         )
 
-    # Measured (MiB, few / many records): PEAKS_MEASURED. Holding the 20,000
-    # records alone takes about 24 MiB, so a writer that kept them, or its
-    # own form of them, would grow about fivefold from the smaller run to
-    # the larger and pass both checks by far.
+    # Measured peaks at 4,000 and 20,000 records (MiB): jsonl, Label Studio,
+    # Prodigy, CoNLL, COCO and CSV 0.05 to 0.3 and the same at both sizes;
+    # Parquet 13.9 at both (three splits of 1,000 buffered rows); spaCy 3.1
+    # at 600 and 2,400 records (three files of 100 docs and one pipeline).
+    # Holding the 20,000 records alone takes 23.6 MiB, and 2,400 docs in a
+    # DocBin about 11 MiB, so a writer that kept what it was given, or its
+    # own form of it, would grow about fourfold between the runs and pass
+    # the bounds below (2 MiB, Parquet 20, spaCy 6) by far.
     growing = {
         name: (round(few, 2), round(many, 2))
         for name, (few, many) in peaks.items()
-        if many > few * 1.3 + 0.5 or many > MEMORY_BOUNDS_MIB.get(name, 4.0)
+        if many > few * 1.3 + 0.5 or many > MEMORY_BOUNDS_MIB.get(name, 2.0)
     }
     assert not growing, peaks
     many_jsonl = tmp_path / "jsonl-many" / "jsonl"
     assert sum(1 for s in SPLITS for _ in read_jsonl(many_jsonl / f"{s}.jsonl")) == MANY
 
 
-MEMORY_BOUNDS_MIB = {"parquet": 40.0, "spacy": 12.0}
+MEMORY_BOUNDS_MIB = {"parquet": 20.0, "spacy": 6.0}

@@ -74,8 +74,10 @@ class LabelStudioWriter:
     def _task(self, records: list[Record]) -> dict[str, Any]:
         first = records[0]
         data: dict[str, Any] = {TEXT: first.text}
-        if first.pages:
-            data[IMAGE] = first.pages[0].file_name
+        if self.schema.boxes:
+            # Label Studio refuses a task that lacks a value the config's
+            # objects read, so a document without pages gets an empty image.
+            data[IMAGE] = first.pages[0].file_name if first.pages else ""
         return {
             "id": self.next_id,
             "data": data,
