@@ -341,7 +341,9 @@ def test_spacy_train_learns_from_the_files(
         timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert (tmp_path / "model" / "model-last" / "meta.json").exists()
+    assert "✔ Saved pipeline to output directory" in done.stdout
+    trained = spacy.load(tmp_path / "model" / "model-last")
+    assert set(trained.get_pipe("ner").labels) == {"PERSON", "LOCATION", "ORG"}
     assert time.monotonic() - started < 60
 
 

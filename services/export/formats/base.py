@@ -131,9 +131,7 @@ class SplitFiles:
         self.files: dict[str, IO[str]] = {}
         self.names: list[str] = []
 
-    def get(
-        self, key: str, *, on_open: Callable[[IO[str]], None] | None = None
-    ) -> IO[str]:
+    def get(self, key: str) -> IO[str]:
         file = self.files.get(key)
         if file is None:
             name = self.name_of(key)
@@ -144,8 +142,6 @@ class SplitFiles:
             file = path.open("w", encoding="utf-8", newline="")
             self.files[key] = file
             self.names.append(name)
-            if on_open is not None:
-                on_open(file)
         return file
 
     def close(self, *, on_close: Callable[[IO[str]], None] | None = None) -> list[str]:

@@ -124,16 +124,15 @@ class CocoWriter:
         ]
         file.write('{"annotations":[')
         _copy_lines(part.annotations, file)
-        file.write(f'],"categories":{dumps(categories)},"images":[')
+        file.write(f'\n],"categories":{dumps(categories)},"images":[')
         _copy_lines(part.images, file)
         info = {"description": "Strongroom export", "version": "1"}
-        file.write(f'],"info":{dumps(info)},"licenses":[]}}\n')
+        file.write(f'\n],"info":{dumps(info)},"licenses":[]}}\n')
 
 
 def _copy_lines(source: IO[str], target: IO[str]) -> None:
     """Copy JSON lines into a JSON array body, comma-separated."""
     source.seek(0)
     for n, line in enumerate(source):
-        if n:
-            target.write(",")
+        target.write(",\n" if n else "\n")
         target.write(line.rstrip("\n"))
