@@ -45,7 +45,6 @@ from strongroom.services.audit.domain import (
     SignedCheckpoint,
     chain_entry,
     entry_line,
-    key_id,
     sign_checkpoint,
     verify_chain,
 )
@@ -61,6 +60,7 @@ from strongroom.services.common.database import (
 )
 from strongroom.services.common.events import EventConsumer, OutboxRelay
 from strongroom.services.common.ports import AuditIndex, AuditQuery
+from strongroom.services.common.signing import key_id
 
 CHECKPOINT_EVERY = 100_000
 _PEOPLE = 200

@@ -27,6 +27,7 @@ from prometheus_client import (
 from strongroom.gateway import schemas
 from strongroom.gateway.audit_api import audit_router
 from strongroom.gateway.clients import ServiceClients
+from strongroom.gateway.export_api import export_router
 from strongroom.gateway.identity import open_identity
 from strongroom.gateway.labeling_api import labeling_router
 from strongroom.gateway.problems import install_problem_handlers, problem_response
@@ -47,7 +48,6 @@ from strongroom.services.common.runtime import backend_checks, open_backends
 from strongroom.services.ingestion.errors import FileTooLarge
 from strongroom.v1 import (
     common_pb2,
-    export_pb2,
     ingestion_pb2,
     redaction_pb2,
     tasks_pb2,
@@ -604,73 +604,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return schemas.ReidentificationMapping.from_proto(mapping)
 
-    # --- exports -------------------------------------------------------------
-
-    @app.post(
-        "/api/v1/projects/{project_id}/exports",
-        tags=["exports"],
-        status_code=201,
-        response_model=schemas.Export,
-    )
-    def create_export(
-        project_id: str, body: schemas.ExportIn, caller: Caller
-    ) -> schemas.Export:
-        export = call(
-            clients.export.CreateExport,
-            export_pb2.CreateExportRequest(
-                project_id=project_id, name=body.name, format=body.format
-            ),
-            meta(caller),
-            timeout=600.0,
-        )
-        return schemas.Export.from_proto(export)
-
-    @app.get(
-        "/api/v1/projects/{project_id}/exports",
-        tags=["exports"],
-        response_model=schemas.ExportList,
-    )
-    def list_exports(
-        project_id: str,
-        caller: Caller,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> schemas.ExportList:
-        response = call(
-            clients.export.ListExports,
-            export_pb2.ListExportsRequest(
-                project_id=project_id,
-                page=common_pb2.PageRequest(limit=limit, offset=offset),
-            ),
-            meta(caller),
-        )
-        return schemas.ExportList(
-            exports=[schemas.Export.from_proto(e) for e in response.exports],
-            total=response.page.total,
-        )
-
-    @app.get(
-        "/api/v1/exports/{export_id}", tags=["exports"], response_model=schemas.Export
-    )
-    def get_export(export_id: str, caller: Caller) -> schemas.Export:
-        export = call(
-            clients.export.GetExport,
-            export_pb2.GetExportRequest(export_id=export_id),
-            meta(caller),
-        )
-        return schemas.Export.from_proto(export)
-
-    @app.get(
-        "/api/v1/exports/{export_id}/files/{name}",
-        tags=["exports"],
-        response_class=StreamingResponse,
-    )
-    def download_export_file(
-        export_id: str, name: str, caller: Caller
-    ) -> StreamingResponse:
-        request = export_pb2.ReadExportFileRequest(export_id=export_id, name=name)
-        chunks = call_streaming(clients.export.ReadExportFile, request, meta(caller))
-        return download(chunks)
+    app.include_router(export_router(clients, principal, meta, download))
 
     # --- tasks, review, figures and the audit trail ---------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -825,9 +826,29 @@ class ProjectStats(BaseModel):
     reviews: ReviewCounts
 
 
+class ExportFilterIn(BaseModel):
+    reviewed_only: bool = False
+    gold_only: bool = False
+    labels: list[str] = Field(default_factory=list, max_length=500)
+    since: datetime | None = None
+    until: datetime | None = None
+    exclude_synthetic: bool = False
+
+
+class SplitRatiosIn(BaseModel):
+    train: float = Field(default=0.8, ge=0)
+    dev: float = Field(default=0.1, ge=0)
+    test: float = Field(default=0.1, ge=0)
+
+
 class ExportIn(BaseModel):
     name: str = Field(default="", max_length=200)
     format: str = "jsonl"
+    # jsonl, label-studio, prodigy, spacy, conll, parquet, coco, csv
+    formats: list[str] = Field(default_factory=list, max_length=16)
+    filter: ExportFilterIn = Field(default_factory=ExportFilterIn)
+    splits: SplitRatiosIn | None = None
+    intended_use: str = Field(default="", max_length=4000)
 
 
 class ExportFile(BaseModel):
@@ -836,30 +857,81 @@ class ExportFile(BaseModel):
     size_bytes: int
 
 
+class ExportFilter(BaseModel):
+    reviewed_only: bool
+    gold_only: bool
+    labels: list[str]
+    since: str | None
+    until: str | None
+    exclude_synthetic: bool
+
+
+_EXPORT_STATES = {
+    export_pb2.EXPORT_STATE_BUILDING: "building",
+    export_pb2.EXPORT_STATE_READY: "ready",
+    export_pb2.EXPORT_STATE_FAILED: "failed",
+}
+
+
 class Export(BaseModel):
     id: str
     project_id: str
     name: str
+    # "building", "ready" or "failed" (see error_code).
+    state: str
     format: str
+    formats: list[str]
+    filter: ExportFilter
+    splits: dict[str, float]
+    progress_done: int
+    progress_total: int
+    error_code: str
     files: list[ExportFile]
     annotation_count: int
+    split_counts: dict[str, int]
     manifest_sha256: str
+    manifest_signature: str
+    key_id: str
     created_at: str | None
+    finished_at: str | None
 
     @classmethod
     def from_proto(cls, e: export_pb2.Export) -> Export:
+        f = e.filter
         return cls(
             id=e.id,
             project_id=e.project_id,
             name=e.name,
+            state=_EXPORT_STATES.get(e.state, "unknown"),
             format=e.format,
+            formats=list(e.formats) or [e.format],
+            filter=ExportFilter(
+                reviewed_only=f.reviewed_only,
+                gold_only=f.gold_only,
+                labels=list(f.labels),
+                since=_time(f.since) if f.HasField("since") else None,
+                until=_time(f.until) if f.HasField("until") else None,
+                exclude_synthetic=f.exclude_synthetic,
+            ),
+            splits={
+                "train": e.splits.train,
+                "dev": e.splits.dev,
+                "test": e.splits.test,
+            },
+            progress_done=e.progress_done,
+            progress_total=e.progress_total,
+            error_code=e.error_code,
             files=[
                 ExportFile(name=f.name, sha256=f.sha256, size_bytes=f.size_bytes)
                 for f in e.files
             ],
             annotation_count=e.annotation_count,
+            split_counts=dict(e.split_counts),
             manifest_sha256=e.manifest_sha256,
+            manifest_signature=e.manifest_signature,
+            key_id=e.key_id,
             created_at=_time(e.created_at),
+            finished_at=_time(e.finished_at) if e.HasField("finished_at") else None,
         )
 
 

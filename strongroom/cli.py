@@ -14,7 +14,9 @@ from typing import Any
 import click
 import httpx
 
+from strongroom.services.common import signing
 from strongroom.services.common.config import SERVICE_NAMES, default_data_dir
+from strongroom.services.common.errors import StrongroomError
 
 _CREDENTIALS_FILE = "credentials.json"
 # The gateway keeps its sign-in records in a database of its own.
@@ -411,41 +413,211 @@ def _upload(api: Api, project_id: str, path: Path) -> str:
     )
 
 
-@main.command()
+@main.group()
+def export() -> None:
+    """Build dataset versions, download them and check them offline."""
+
+
+@export.command("create")
 @_api_options
 @click.option("--project", "project_id", required=True, help="Project id.")
 @click.option("--name", default="", help="Version name (default: v1, v2, ...).")
-@click.option("--format", "export_format", default="jsonl", show_default=True)
 @click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
+    "--format",
+    "formats",
+    multiple=True,
+    default=("jsonl",),
+    show_default=True,
+    help="jsonl, label-studio, prodigy, spacy, conll, parquet, coco or csv; "
+    "repeat for several.",
 )
-def export(
+@click.option("--gold-only", is_flag=True, help="Only reviewed, adjudicated answers.")
+@click.option("--reviewed-only", is_flag=True, help="Only tasks a reviewer decided.")
+@click.option("--label", "labels", multiple=True, help="Keep only these labels.")
+@click.option("--since", default=None, help="Answers given from (ISO 8601).")
+@click.option("--until", default=None, help="Answers given before (ISO 8601).")
+@click.option("--exclude-synthetic", is_flag=True)
+@click.option(
+    "--splits",
+    default="0.8,0.1,0.1",
+    show_default=True,
+    help="Train, dev and test ratios.",
+)
+@click.option("--intended-use", default="", help="For the dataset card.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Download the finished version into OUT/NAME.",
+)
+@click.option("--no-wait", is_flag=True, help="Return once the build has started.")
+def export_create(
     url: str | None,
     token: str | None,
     project_id: str,
     name: str,
-    export_format: str,
-    out_dir: Path,
+    formats: tuple[str, ...],
+    gold_only: bool,
+    reviewed_only: bool,
+    labels: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    exclude_synthetic: bool,
+    splits: str,
+    intended_use: str,
+    out_dir: Path | None,
+    no_wait: bool,
 ) -> None:
-    """Freeze the project's annotations as an export and download it."""
+    """Build a dataset version of a project, wait for it and download it."""
+    try:
+        train, dev, test = (float(part) for part in splits.split(","))
+    except ValueError as exc:
+        raise click.BadParameter("three numbers: train,dev,test") from exc
     api = Api(url, token)
     created = api.json(
         "POST",
         f"/api/v1/projects/{project_id}/exports",
-        json={"name": name, "format": export_format},
+        json={
+            "name": name,
+            "formats": list(formats),
+            "filter": {
+                "gold_only": gold_only,
+                "reviewed_only": reviewed_only,
+                "labels": list(labels),
+                "since": since,
+                "until": until,
+                "exclude_synthetic": exclude_synthetic,
+            },
+            "splits": {"train": train, "dev": dev, "test": test},
+            "intended_use": intended_use,
+        },
     )
-    target = out_dir / created["name"]
-    target.mkdir(parents=True, exist_ok=True)
-    for entry in created["files"]:
-        data = api.request(
-            "GET", f"/api/v1/exports/{created['id']}/files/{entry['name']}"
-        )
-        if hashlib.sha256(data.content).hexdigest() != entry["sha256"]:
-            raise click.ClickException(f"{entry['name']} arrived damaged; try again.")
-        (target / entry["name"]).write_bytes(data.content)
+    if no_wait:
+        click.echo(f"Export {created['name']} ({created['id']}) is building.")
+        return
+    export = _wait_for_export(api, created["id"])
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(export["split_counts"].items()))
     click.echo(
-        f"Export {created['name']} ({created['id']}): "
-        f"{created['annotation_count']} annotation(s) written to {target}"
+        f"Export {export['name']} ({export['id']}): "
+        f"{export['annotation_count']} record(s) ({counts})"
+    )
+    if out_dir is not None:
+        target = _download_export(api, export, out_dir / export["name"])
+        click.echo(f"Written to {target}")
+
+
+def _wait_for_export(api: Api, export_id: str) -> dict[str, Any]:
+    shown = -1
+    while True:
+        export: dict[str, Any] = api.json("GET", f"/api/v1/exports/{export_id}")
+        if export["state"] == "ready":
+            return export
+        if export["state"] == "failed":
+            raise click.ClickException(
+                f"Export {export['name']} failed ({export['error_code']})."
+            )
+        done, total = export["progress_done"], export["progress_total"]
+        if total and done != shown and sys.stderr.isatty():
+            click.echo(f"\r{done} of {total} task(s)", nl=False, err=True)
+            shown = done
+        time.sleep(0.5)
+
+
+def _download_export(api: Api, export: dict[str, Any], target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in export["files"]:
+        path = (target / entry["name"]).resolve()
+        if not path.is_relative_to(target.resolve()):
+            raise click.ClickException(f"Refusing the file name {entry['name']!r}.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with (
+            api.client.stream(
+                "GET", f"/api/v1/exports/{export['id']}/files/{entry['name']}"
+            ) as response,
+            path.open("wb") as handle,
+        ):
+            if response.is_error:
+                response.read()
+                raise click.ClickException(_problem_text(response))
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+                handle.write(chunk)
+        if digest.hexdigest() != entry["sha256"]:
+            raise click.ClickException(f"{entry['name']} arrived damaged; try again.")
+    return target
+
+
+@export.command("download")
+@_api_options
+@click.argument("export_id")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+def export_download(
+    url: str | None, token: str | None, export_id: str, out_dir: Path
+) -> None:
+    """Download every file of a ready version into OUT/NAME."""
+    api = Api(url, token)
+    export = api.json("GET", f"/api/v1/exports/{export_id}")
+    if export["state"] != "ready":
+        raise click.ClickException(f"Export {export['name']} is {export['state']}.")
+    click.echo(f"Written to {_download_export(api, export, out_dir / export['name'])}")
+
+
+@export.command("list")
+@_api_options
+@click.option("--project", "project_id", required=True, help="Project id.")
+def export_list(url: str | None, token: str | None, project_id: str) -> None:
+    """A project's versions, oldest first."""
+    api = Api(url, token)
+    listed = api.json("GET", f"/api/v1/projects/{project_id}/exports?limit=500")
+    for e in listed["exports"]:
+        click.echo(
+            f"{e['id']} {e['name']} {e['state']} {','.join(e['formats'])} "
+            f"{e['annotation_count']} record(s)"
+        )
+
+
+@export.command("key")
+@_api_options
+def export_key(url: str | None, token: str | None) -> None:
+    """Print the public key that checks export manifests (PEM)."""
+    click.echo(
+        Api(url, token).request("GET", "/api/v1/exports/signing-key").text, nl=False
+    )
+
+
+@export.command("verify")
+@click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The platform's export key (strongroom export key), kept apart from "
+    "the copy being checked.",
+)
+def export_verify(directory: Path, public_key: Path) -> None:
+    """Check a copied version offline: the signature, then every file."""
+    from strongroom.services.export.verify import verify_directory
+
+    try:
+        key = signing.load_public_key(public_key.read_bytes(), "export")
+    except (ValueError, StrongroomError) as exc:
+        raise click.ClickException(
+            f"{public_key} is not an Ed25519 public key."
+        ) from exc
+    result = verify_directory(directory, key)
+    if not result.ok:
+        for problem in result.problems:
+            click.echo(f"FAILED: {problem}", err=True)
+        raise SystemExit(1)
+    click.echo(
+        f"Export {result.name} ({result.export_id}): signature good, "
+        f"{result.files_checked} file(s) match the manifest."
     )
 
 
@@ -479,7 +651,7 @@ def audit_verify(
     settings = Settings(data_dir=data_dir)
     if not chain_path(settings).exists():
         raise click.ClickException(f"No audit trail under {data_dir}.")
-    key_file = public_key or store.public_key_path(signing_key_path(settings))
+    key_file = public_key or signing.public_key_path(signing_key_path(settings))
     if not key_file.exists():
         raise click.ClickException(f"No public key at {key_file}.")
     audit = open_store(settings)

@@ -34,9 +34,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from strongroom.services.audit.merkle import Frontier, leaf_hash
+from strongroom.services.common.signing import key_id
 
 GENESIS_HASH = "0" * 64
 
@@ -233,11 +233,6 @@ class SignedCheckpoint:
     def from_line(cls, line: bytes) -> SignedCheckpoint:
         record = json.loads(line)
         return cls(Checkpoint(**record["checkpoint"]), str(record["signature"]))
-
-
-def key_id(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def sign_checkpoint(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> SignedCheckpoint:

@@ -13,6 +13,7 @@ from strongroom.services.audit.domain import RetentionPolicy
 from strongroom.services.audit.handlers import batch_handlers
 from strongroom.services.audit.servicer import SERVICE, AuditServicer
 from strongroom.services.audit.store import AuditStore
+from strongroom.services.common import signing
 from strongroom.services.common.audit_trail import SYSTEM, stage_audit
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
@@ -130,7 +131,7 @@ class Expirer(Worker):
 def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     audit = open_store(settings)
     index = open_audit_index(settings)
-    key = store.load_signing_key(signing_key_path(settings))
+    key = signing.load_signing_key(signing_key_path(settings))
     return ServiceDefinition(
         name=SERVICE,
         engine=audit.engine,

@@ -24,14 +24,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-    load_pem_private_key,
-    load_pem_public_key,
-)
 from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.audit.domain import (
@@ -40,17 +32,18 @@ from strongroom.services.audit.domain import (
     Checkpoint,
     RetentionPolicy,
     SignedCheckpoint,
-    key_id,
     next_entry,
     parse_line,
     pruned_line,
     sign_checkpoint,
 )
 from strongroom.services.audit.merkle import Frontier, NodeLookup, leaf_hash
+from strongroom.services.common import signing
 from strongroom.services.common.database import Migration, bulk_insert, utc_now
 from strongroom.services.common.errors import InternalError
 from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.runtime import AUDIT_ARCHIVE
+from strongroom.services.common.signing import key_id
 
 MIGRATIONS = (
     Migration(
@@ -299,41 +292,8 @@ class ChainFile:
 # --- signing keys ------------------------------------------------------------
 
 
-def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    """Read the checkpoint signing key, creating one (and its public half) if absent."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        created = Ed25519PrivateKey.generate()
-        pem = created.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(pem)
-    loaded = load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise InternalError(
-            "The audit signing key is not an Ed25519 key.", code="audit_key_invalid"
-        )
-    public = public_key_path(path)
-    if not public.exists():
-        public.write_bytes(
-            loaded.public_key().public_bytes(
-                Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-    return loaded
-
-
-def public_key_path(private_key_path: Path) -> Path:
-    return private_key_path.with_name(private_key_path.stem + ".pub.pem")
-
-
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    key = load_pem_public_key(path.read_bytes())
-    if not isinstance(key, Ed25519PublicKey):
-        raise InternalError(
-            "The audit public key is not an Ed25519 key.", code="audit_key_invalid"
-        )
-    return key
+    return signing.load_public_key(path.read_bytes())
 
 
 # --- checkpoints -------------------------------------------------------------

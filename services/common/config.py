@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # The Ed25519 key (PEM, PKCS#8) that signs audit checkpoints; empty means
     # signing-key.pem in the audit service's folder, created on first start.
     audit_signing_key_file: str = ""
+    # The Ed25519 key (PEM, PKCS#8) that signs export manifests; empty means
+    # signing-key.pem in the export service's folder, created on first start.
+    export_signing_key_file: str = ""
     # How often the audit chain is sealed with a signed checkpoint.
     audit_checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
     # How long audit events are kept: six years by default (45 CFR

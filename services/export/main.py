@@ -2,24 +2,58 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from strongroom.services.common import signing
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
 from strongroom.services.common.grpc_clients import open_channel
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.export import store
-from strongroom.services.export.servicer import SERVICE, ExportServicer
-from strongroom.v1 import export_pb2, export_pb2_grpc, labeling_pb2_grpc, tasks_pb2_grpc
+from strongroom.services.export.builder import SERVICE, Clients, ExportBuilder
+from strongroom.services.export.servicer import ExportServicer
+from strongroom.v1 import (
+    export_pb2,
+    export_pb2_grpc,
+    ingestion_pb2_grpc,
+    labeling_pb2_grpc,
+    redaction_pb2_grpc,
+    tasks_pb2_grpc,
+)
+
+
+def signing_key_path(settings: Settings) -> Path:
+    configured = settings.export_signing_key_file
+    return (
+        Path(configured)
+        if configured
+        else settings.service_dir(SERVICE) / "signing-key.pem"
+    )
 
 
 def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     engine = create_database_engine(settings.database_url(SERVICE))
     migrate(engine, store.MIGRATIONS)
-    servicer = ExportServicer(
+    clients = Clients(
+        tasks=tasks_pb2_grpc.TaskServiceStub(open_channel(settings.tasks_address)),
+        labeling=labeling_pb2_grpc.LabelingServiceStub(
+            open_channel(settings.labeling_address)
+        ),
+        redaction=redaction_pb2_grpc.RedactionServiceStub(
+            open_channel(settings.redaction_address)
+        ),
+        ingestion=ingestion_pb2_grpc.IngestionServiceStub(
+            open_channel(settings.ingestion_address)
+        ),
+    )
+    builder = ExportBuilder(
         engine,
         backends.objects,
-        tasks_pb2_grpc.TaskServiceStub(open_channel(settings.tasks_address)),
-        labeling_pb2_grpc.LabelingServiceStub(open_channel(settings.labeling_address)),
+        clients,
+        signing.load_signing_key(signing_key_path(settings), "export"),
+        settings.service_dir(SERVICE) / "work",
     )
+    servicer = ExportServicer(engine, backends.objects, builder)
     return ServiceDefinition(
         name=SERVICE,
         engine=engine,

@@ -3,124 +3,112 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 import uuid
 from collections.abc import Iterator
-from importlib.metadata import version
+from datetime import UTC, datetime
+from pathlib import Path
 
 import grpc
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common.audit_trail import stage_audit
-from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
-from strongroom.services.common.database import utc_now
+from strongroom.services.common.auth import ADMIN, MANAGER, require_role
+from strongroom.services.common.database import to_iso, utc_now
 from strongroom.services.common.errors import Conflict, NotFound
-from strongroom.services.common.events import EXPORT_CREATED, stage_event
-from strongroom.services.common.grpc_clients import Metadata, call, caller_metadata
+from strongroom.services.common.grpc_clients import call, caller_metadata
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.protos import page_bounds, to_timestamp
-from strongroom.services.common.runtime import DERIVED, EXPORTS
+from strongroom.services.common.runtime import EXPORTS
+from strongroom.services.common.signing import public_pem
 from strongroom.services.export import domain, store
-from strongroom.v1 import (
-    common_pb2,
-    export_pb2,
-    export_pb2_grpc,
-    labeling_pb2,
-    labeling_pb2_grpc,
-    tasks_pb2,
-    tasks_pb2_grpc,
+from strongroom.services.export.builder import (
+    SERVICE,
+    ExportBuilder,
+    export_schema,
+    fail_stalled,
 )
+from strongroom.services.export.formats import writer_for
+from strongroom.services.export.records import ExportSchema
+from strongroom.v1 import common_pb2, export_pb2, export_pb2_grpc, tasks_pb2
 
 logger = logging.getLogger(__name__)
 
-SERVICE = "export"
-_PAGE = 1000
 _CHUNK = 256 * 1024
-
-
-# Document ids listed per export.contents audit event.
-_CONTENTS_PER_EVENT = 1000
+_STATES = {
+    domain.BUILDING: export_pb2.EXPORT_STATE_BUILDING,
+    domain.READY: export_pb2.EXPORT_STATE_READY,
+    domain.FAILED: export_pb2.EXPORT_STATE_FAILED,
+}
 
 
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def __init__(
-        self,
-        engine: Engine,
-        objects: ObjectStore,
-        tasks: tasks_pb2_grpc.TaskServiceStub,
-        labeling: labeling_pb2_grpc.LabelingServiceStub,
+        self, engine: Engine, objects: ObjectStore, builder: ExportBuilder
     ) -> None:
         self.engine = engine
         self.objects = objects
-        self.tasks = tasks
-        self.labeling = labeling
+        self.builder = builder
 
     def CreateExport(
         self, request: export_pb2.CreateExportRequest, context: grpc.ServicerContext
     ) -> export_pb2.Export:
-        """Freeze the project's annotations into an immutable, hashed export.
+        """Start building a dataset version; it is ready when GetExport says so.
 
         Raises:
-            InvalidArgument: the format is unknown.
-            Conflict: the project already has an export of that name.
+            InvalidArgument: a format, ratio, name or time range is unusable.
+            Conflict: the project already has a version of that name.
+            PermissionDenied: the caller does not manage the project.
         """
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
-        export_format = domain.check_format(request.format)
         metadata = caller_metadata(principal.token, principal.client_address)
+        # The tasks service checks that the caller manages the project.
         project = call(
-            self.tasks.GetProject,
+            self.builder.clients.tasks.GetProject,
             tasks_pb2.GetProjectRequest(project_id=request.project_id),
             metadata,
         )
-        annotations = self._annotations(project.id, metadata)
-        texts = {
-            a.text_sha256: self.objects.read(DERIVED, a.text_sha256).decode("utf-8")
-            for a in annotations
-        }
-        export_id, created_at = str(uuid.uuid4()), utc_now()
-        with self.engine.connect() as conn:
-            name = (
-                request.name.strip() or f"v{store.count_exports(conn, project.id) + 1}"
+        formats = list(request.formats) or ([request.format] if request.format else [])
+        settings = domain.check_settings(
+            request.name,
+            formats,
+            _filter(request.filter),
+            _ratios(request.splits) if request.HasField("splits") else None,
+            request.intended_use,
+        )
+        check_suitable(settings.formats, export_schema(project.schema))
+        with self.engine.begin() as conn:
+            name = settings.name or f"v{store.count_exports(conn, project.id) + 1}"
+            row = store.ExportRow(
+                id=str(uuid.uuid4()),
+                project_id=project.id,
+                name=name,
+                settings=domain.ExportSettings(**{**settings.__dict__, "name": name}),
+                created_at=utc_now(),
             )
-        data = domain.render_jsonl(annotations, texts)
-        data_entry = domain.file_entry(domain.DATA_FILE, data)
-        manifest = domain.render_manifest(
-            export_id=export_id,
-            name=name,
-            created_at=created_at,
-            export_format=export_format,
-            project={
-                "id": project.id,
-                "name": project.name,
-                "labels": [label.name for label in project.labels],
-            },
-            files=[data_entry],
-            annotations=annotations,
-            pipeline={
-                "strongroom": version("strongroom"),
-                "text": "redacted",
-                "export_format": export_format,
-            },
-        )
-        manifest_entry = domain.file_entry(domain.MANIFEST_FILE, manifest)
-        self.objects.put(EXPORTS, [data])
-        self.objects.put(EXPORTS, [manifest])
-        row = store.ExportRow(
-            id=export_id,
-            project_id=project.id,
-            name=name,
-            format=export_format,
-            files=(data_entry, manifest_entry),
-            annotation_count=len(annotations),
-            manifest_sha256=manifest_entry.sha256,
-            created_at=created_at,
-        )
-        self._record(row, principal, sorted({a.document_id for a in annotations}))
-        logger.info(
-            "export_created",
-            extra={"export_id": export_id, "annotations": len(annotations)},
-        )
+            if not store.insert_export(conn, row):
+                raise Conflict(
+                    f"Project {project.id} already has an export named {name!r}.",
+                    code="export_name_taken",
+                )
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="export.create",
+                actor=principal,
+                resource_type="export",
+                resource_id=row.id,
+                project_id=project.id,
+                details={
+                    "formats": ",".join(row.settings.formats),
+                    "gold_only": int(row.settings.filter.gold_only),
+                    "reviewed_only": int(row.settings.filter.reviewed_only),
+                    "labels": len(row.settings.filter.labels),
+                },
+            )
+        self.builder.start(row, principal, metadata)
         return _export_proto(row)
 
     def GetExport(
@@ -128,6 +116,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.Export:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        fail_stalled(self.engine, datetime.now(UTC))
         with self.engine.begin() as conn:
             row = store.get_export(conn, request.export_id)
             stage_audit(
@@ -147,6 +136,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         limit, offset = page_bounds(request.page)
+        fail_stalled(self.engine, datetime.now(UTC))
         with self.engine.begin() as conn:
             rows, total = store.list_exports(conn, request.project_id, limit, offset)
             stage_audit(
@@ -167,15 +157,21 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def ReadExportFile(
         self, request: export_pb2.ReadExportFileRequest, context: grpc.ServicerContext
     ) -> Iterator[common_pb2.DataChunk]:
-        """Stream one file of an export; every download is audited.
+        """Stream one file of a ready export; every download is audited.
 
         Raises:
             NotFound: the export or the file does not exist.
+            Conflict: the export is still building or failed.
         """
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         with self.engine.begin() as conn:
             row = store.get_export(conn, request.export_id)
+            if row.state != domain.READY:
+                raise Conflict(
+                    f"Export {row.id} is {row.state}; its files are not readable.",
+                    code="export_not_ready",
+                )
             entry = next((f for f in row.files if f.name == request.name), None)
             if entry is None:
                 raise NotFound(
@@ -195,101 +191,96 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         for chunk in self.objects.stream(EXPORTS, entry.sha256, _CHUNK):
             yield common_pb2.DataChunk(data=chunk)
 
-    def _annotations(
-        self, project_id: str, metadata: Metadata
-    ) -> list[domain.ExportedAnnotation]:
-        collected: list[domain.ExportedAnnotation] = []
-        while True:
-            response = call(
-                self.labeling.ListAnnotations,
-                labeling_pb2.ListAnnotationsRequest(
-                    project_id=project_id,
-                    page=common_pb2.PageRequest(limit=_PAGE, offset=len(collected)),
-                ),
-                metadata,
-            )
-            collected += [_exported(a) for a in response.annotations]
-            if not response.annotations or len(collected) >= response.page.total:
-                return collected
-
-    def _record(
-        self, row: store.ExportRow, principal: Principal, documents: list[str]
-    ) -> None:
+    def GetSigningKey(
+        self, request: export_pb2.GetSigningKeyRequest, context: grpc.ServicerContext
+    ) -> export_pb2.SigningKey:
+        """The public key manifests are signed with: public, for any caller
+        who is signed in."""
+        principal = current_principal()
         with self.engine.begin() as conn:
-            if not store.insert_export(conn, row):
-                raise Conflict(
-                    f"Project {row.project_id} already has an export named "
-                    f"{row.name!r}.",
-                    code="export_name_taken",
-                )
-            stage_event(
-                conn,
-                EXPORT_CREATED,
-                row.project_id,
-                {
-                    "export_id": row.id,
-                    "project_id": row.project_id,
-                    "manifest_sha256": row.manifest_sha256,
-                    "annotation_count": row.annotation_count,
-                },
-            )
             stage_audit(
                 conn,
                 service=SERVICE,
-                action="export.create",
+                action="export.key.read",
                 actor=principal,
-                resource_type="export",
-                resource_id=row.id,
-                project_id=row.project_id,
-                details={
-                    "format": row.format,
-                    "annotations": row.annotation_count,
-                    "documents": len(documents),
-                    "manifest_sha256": row.manifest_sha256,
-                },
+                resource_type="key",
+                resource_id=self.builder.key_id,
             )
-            # Which documents went into the export, for their lineage; in
-            # parts, so no single event grows with the export.
-            for start in range(0, len(documents), _CONTENTS_PER_EVENT):
-                stage_audit(
-                    conn,
-                    service=SERVICE,
-                    action="export.contents",
-                    actor=principal,
-                    resource_type="export",
-                    resource_id=row.id,
-                    project_id=row.project_id,
-                    details={"part_start": start},
-                    documents=documents[start : start + _CONTENTS_PER_EVENT],
-                )
+        key = self.builder.signing_key.public_key()
+        return export_pb2.SigningKey(
+            public_key_pem=public_pem(key).decode("ascii"), key_id=self.builder.key_id
+        )
 
 
-def _exported(annotation: common_pb2.Annotation) -> domain.ExportedAnnotation:
-    return domain.ExportedAnnotation(
-        id=annotation.id,
-        task_id=annotation.task_id,
-        document_id=annotation.document_id,
-        text_sha256=annotation.text_sha256,
-        annotator=annotation.annotator,
-        spans=tuple(
-            domain.ExportedSpan(s.span.start, s.span.end, s.label)
-            for s in annotation.content.spans
-        ),
-        created_at=annotation.created_at.ToJsonString(),
+def check_suitable(names: tuple[str, ...], schema: ExportSchema) -> None:
+    """Refuse at once a format that cannot carry the project's labels, rather
+    than fail the build later.
+
+    Raises: InvalidArgument: export_format_unsuitable.
+    """
+    with tempfile.TemporaryDirectory(prefix="export-check-") as scratch:
+        for name in names:
+            writer_for(name, schema, Path(scratch))
+
+
+def _filter(message: export_pb2.ExportFilter) -> domain.Filter:
+    return domain.Filter(
+        reviewed_only=message.reviewed_only,
+        gold_only=message.gold_only,
+        labels=frozenset(label for label in message.labels if label),
+        since=to_iso(message.since.ToDatetime(UTC))
+        if message.HasField("since")
+        else "",
+        until=to_iso(message.until.ToDatetime(UTC))
+        if message.HasField("until")
+        else "",
+        exclude_synthetic=message.exclude_synthetic,
     )
 
 
+def _ratios(message: export_pb2.SplitRatios) -> domain.Ratios:
+    return domain.Ratios(message.train, message.dev, message.test)
+
+
 def _export_proto(row: store.ExportRow) -> export_pb2.Export:
-    return export_pb2.Export(
+    settings = row.settings
+    f = settings.filter
+    export = export_pb2.Export(
         id=row.id,
         project_id=row.project_id,
         name=row.name,
-        format=row.format,
+        format=settings.formats[0],
+        formats=list(settings.formats),
         files=[
-            common_pb2.ExportFile(name=f.name, sha256=f.sha256, size_bytes=f.size_bytes)
-            for f in row.files
+            common_pb2.ExportFile(name=e.name, sha256=e.sha256, size_bytes=e.size_bytes)
+            for e in row.files
         ],
         annotation_count=row.annotation_count,
         manifest_sha256=row.manifest_sha256,
         created_at=to_timestamp(row.created_at),
+        state=_STATES.get(row.state, export_pb2.EXPORT_STATE_UNSPECIFIED),
+        filter=export_pb2.ExportFilter(
+            reviewed_only=f.reviewed_only,
+            gold_only=f.gold_only,
+            labels=sorted(f.labels),
+            exclude_synthetic=f.exclude_synthetic,
+        ),
+        splits=export_pb2.SplitRatios(
+            train=settings.ratios.train,
+            dev=settings.ratios.dev,
+            test=settings.ratios.test,
+        ),
+        progress_done=row.progress_done,
+        progress_total=row.progress_total,
+        error_code=row.error_code,
+        split_counts=row.split_counts,
+        manifest_signature=row.signature,
+        key_id=row.key_id,
     )
+    if f.since:
+        export.filter.since.CopyFrom(to_timestamp(f.since))
+    if f.until:
+        export.filter.until.CopyFrom(to_timestamp(f.until))
+    if row.finished_at:
+        export.finished_at.CopyFrom(to_timestamp(row.finished_at))
+    return export

@@ -1,16 +1,27 @@
-"""The export service's tables: one row per export version."""
+"""The export service's tables: one row per dataset version.
+
+A version is written once while it builds (state, progress, heartbeat) and
+never changes after it is ready or failed.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from strongroom.services.common.database import Migration
+from strongroom.services.common.database import Migration, utc_now
 from strongroom.services.common.errors import NotFound
-from strongroom.services.export.domain import FileEntry
+from strongroom.services.export.domain import (
+    BUILDING,
+    FAILED,
+    READY,
+    ExportSettings,
+    FileEntry,
+)
 
 MIGRATIONS = (
     Migration(
@@ -30,6 +41,23 @@ MIGRATIONS = (
             )""",
         ),
     ),
+    Migration(
+        101,
+        "dataset versions: settings, state and progress, signatures",
+        (
+            "ALTER TABLE exports ADD COLUMN state TEXT NOT NULL DEFAULT 'ready'",
+            "ALTER TABLE exports ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE exports ADD COLUMN progress_done BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE exports ADD COLUMN progress_total BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE exports ADD COLUMN error_code TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE exports ADD COLUMN heartbeat_at TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE exports ADD COLUMN finished_at TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE exports ADD COLUMN split_counts TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE exports ADD COLUMN signature TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE exports ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX exports_building ON exports (state, heartbeat_at)",
+        ),
+    ),
 )
 
 
@@ -38,25 +66,120 @@ class ExportRow:
     id: str
     project_id: str
     name: str
-    format: str
-    files: tuple[FileEntry, ...]
-    annotation_count: int
-    manifest_sha256: str
+    settings: ExportSettings
     created_at: str
+    state: str = BUILDING
+    files: tuple[FileEntry, ...] = ()
+    annotation_count: int = 0
+    manifest_sha256: str = ""
+    progress_done: int = 0
+    progress_total: int = 0
+    error_code: str = ""
+    finished_at: str = ""
+    split_counts: dict[str, int] = field(default_factory=dict)
+    signature: str = ""
+    key_id: str = ""
 
 
 def insert_export(conn: Connection, row: ExportRow) -> bool:
+    """Record a version that starts building; False when the name is taken."""
     result = conn.execute(
         sa.text(
             "INSERT INTO exports (id, project_id, name, format, files, "
-            "annotation_count, "
-            "manifest_sha256, created_at) VALUES (:id, :project_id, :name, :format, "
-            ":files, :annotation_count, :manifest_sha256, :created_at) "
-            "ON CONFLICT DO NOTHING"
+            "annotation_count, manifest_sha256, created_at, state, settings, "
+            "heartbeat_at) VALUES (:id, :p, :name, :format, '[]', 0, '', :now, "
+            ":state, :settings, :now) ON CONFLICT DO NOTHING"
         ),
-        {**row.__dict__, "files": json.dumps([f.__dict__ for f in row.files])},
+        {
+            "id": row.id,
+            "p": row.project_id,
+            "name": row.name,
+            "format": row.settings.formats[0],
+            "now": row.created_at,
+            "state": BUILDING,
+            "settings": json.dumps(row.settings.as_dict(), sort_keys=True),
+        },
     )
     return bool(result.rowcount)
+
+
+def report_progress(conn: Connection, export_id: str, done: int, total: int) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE exports SET progress_done = :done, progress_total = :total, "
+            "heartbeat_at = :now WHERE id = :id AND state = :building"
+        ),
+        {
+            "id": export_id,
+            "done": done,
+            "total": total,
+            "now": utc_now(),
+            "building": BUILDING,
+        },
+    )
+
+
+def finish(
+    conn: Connection,
+    export_id: str,
+    *,
+    files: tuple[FileEntry, ...],
+    records: int,
+    manifest_sha256: str,
+    split_counts: dict[str, int],
+    signature: str,
+    key_id: str,
+) -> bool:
+    result = conn.execute(
+        sa.text(
+            "UPDATE exports SET state = :ready, files = :files, "
+            "annotation_count = :records, manifest_sha256 = :manifest, "
+            "split_counts = :splits, signature = :signature, key_id = :key_id, "
+            "progress_done = progress_total, finished_at = :now, heartbeat_at = :now "
+            "WHERE id = :id AND state = :building"
+        ),
+        {
+            "id": export_id,
+            "ready": READY,
+            "building": BUILDING,
+            "files": json.dumps([f.__dict__ for f in files]),
+            "records": records,
+            "manifest": manifest_sha256,
+            "splits": json.dumps(split_counts, sort_keys=True),
+            "signature": signature,
+            "key_id": key_id,
+            "now": utc_now(),
+        },
+    )
+    return bool(result.rowcount)
+
+
+def fail(conn: Connection, export_id: str, error_code: str) -> bool:
+    result = conn.execute(
+        sa.text(
+            "UPDATE exports SET state = :failed, error_code = :code, "
+            "finished_at = :now WHERE id = :id AND state = :building"
+        ),
+        {
+            "id": export_id,
+            "failed": FAILED,
+            "building": BUILDING,
+            "code": error_code,
+            "now": utc_now(),
+        },
+    )
+    return bool(result.rowcount)
+
+
+def stalled(conn: Connection, before: str) -> list[ExportRow]:
+    """Versions still building whose builder has not reported since ``before``."""
+    rows = conn.execute(
+        sa.text(
+            "SELECT * FROM exports WHERE state = :building AND heartbeat_at < :before"
+        ),
+        {"building": BUILDING, "before": before},
+    ).all()
+    return [_row(r._mapping) for r in rows]
 
 
 def get_export(conn: Connection, export_id: str) -> ExportRow:
@@ -92,13 +215,28 @@ def list_exports(
 
 
 def _row(m: sa.RowMapping) -> ExportRow:
+    stored: dict[str, Any] = json.loads(m["settings"])
+    settings = (
+        ExportSettings.from_dict(stored)
+        if stored
+        # A version made before settings were kept: one format, no filter.
+        else ExportSettings(name=m["name"], formats=(m["format"],))
+    )
     return ExportRow(
         id=m["id"],
         project_id=m["project_id"],
         name=m["name"],
-        format=m["format"],
+        settings=settings,
+        created_at=m["created_at"],
+        state=m["state"],
         files=tuple(FileEntry(**f) for f in json.loads(m["files"])),
         annotation_count=int(m["annotation_count"]),
         manifest_sha256=m["manifest_sha256"],
-        created_at=m["created_at"],
+        progress_done=int(m["progress_done"]),
+        progress_total=int(m["progress_total"]),
+        error_code=m["error_code"],
+        finished_at=m["finished_at"],
+        split_counts=json.loads(m["split_counts"]),
+        signature=m["signature"],
+        key_id=m["key_id"],
     )

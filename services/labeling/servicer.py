@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 SERVICE = "labeling"
 # Answers the caller may still change: their lease, or a reopened answer.
 _ANSWERING = ("leased",)
+# Tasks per ListAnnotations call when asking for given tasks.
+_TASKS_PER_LIST = 1000
 
 
 class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
@@ -168,10 +170,15 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             raise InvalidArgument(
                 "Annotations are of kind 'answer' or 'gold'.", code="kind_invalid"
             )
+        if len(request.task_ids) > _TASKS_PER_LIST:
+            raise InvalidArgument(
+                f"Ask for the annotations of at most {_TASKS_PER_LIST} tasks at once.",
+                code="too_many_tasks",
+            )
         limit, offset = page_bounds(request.page, maximum=1000)
         with self.engine.begin() as conn:
             annotations, total = store.list_annotations(
-                conn, request.project_id, limit, offset, kind
+                conn, request.project_id, limit, offset, kind, list(request.task_ids)
             )
             stage_audit(
                 conn,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -187,10 +188,21 @@ def task_annotations(
 
 
 def list_annotations(
-    conn: Connection, project_id: str, limit: int, offset: int, kind: str = ANSWER
+    conn: Connection,
+    project_id: str,
+    limit: int,
+    offset: int,
+    kind: str = ANSWER,
+    task_ids: Sequence[str] = (),
 ) -> tuple[list[Annotation], int]:
+    """A page of a project's current annotations of a kind, oldest first;
+    with ``task_ids``, of those tasks only."""
     where = "project_id = :p AND kind = :k AND is_current = 1"
-    params = {"p": project_id, "k": kind}
+    params: dict[str, Any] = {"p": project_id, "k": kind}
+    if task_ids:
+        marks = ", ".join(f":t{i}" for i in range(len(task_ids)))
+        where += f" AND task_id IN ({marks})"
+        params.update({f"t{i}": task_id for i, task_id in enumerate(task_ids)})
     total = conn.execute(
         sa.text(f"SELECT COUNT(*) FROM annotations WHERE {where}"), params
     ).scalar_one()

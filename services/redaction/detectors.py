@@ -110,6 +110,8 @@ _PHONE_NANP = re.compile(
     r"(?<![\w+\-/.])(?:\+?1[\s.-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[\s.-])"
     r"\d{3}[\s.-]\d{4}(?![\w/]|[.-]\d)"
 )
+# A local number without its area code: a phone only where a word says so.
+_PHONE_LOCAL = re.compile(r"(?<![\w+\-/.()])[2-9]\d{2}[\s.-]\d{4}(?![\w/]|[.-]\d)")
 # International numbers written with a leading + and grouped digits.
 _PHONE_INTL = re.compile(r"(?<![\w+])\+\d{1,3}(?:[\s.-]?\(?\d{1,4}\)?){2,5}(?!\d)")
 # UK national numbers: a leading 0 and 10 or 11 digits in groups.
@@ -169,6 +171,10 @@ def find_phones(text: str) -> Iterator[Candidate]:
     for m in _PHONE_UK.finditer(text):
         if len(checks.digits_of(m.group())) in (10, 11):
             spans.append((m.start(), m.end(), 0.75, "phone-uk-pattern"))
+    for m in _PHONE_LOCAL.finditer(text):
+        inside = any(a <= m.start() and m.end() <= b for a, b, _, _ in spans)
+        if not inside and _before(text, m.start(), _PHONE_CONTEXT, 20):
+            spans.append((m.start(), m.end(), 0.7, "phone-local-pattern"))
     for start, end, confidence, detector in spans:
         if _before(text, start, _VERSION_CONTEXT, 12):
             continue

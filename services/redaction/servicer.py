@@ -143,6 +143,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
         rules: set[str] = set()
         models: set[str] = set()
         clusters: set[str] = set()
+        links = []
         for r in reports:
             by_type.update(f.type for f in r.findings)
             by_detector.update(r.details.get("counts_by_detector", {}))
@@ -153,6 +154,14 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             for key in ("duplicate_of", "near_duplicate_of"):
                 if r.details.get(key):
                     clusters.add(r.details[key])
+            if of := r.details.get("duplicate_of") or r.details.get(
+                "near_duplicate_of"
+            ):
+                links.append(
+                    redaction_pb2.DuplicateLink(
+                        document_id=r.document_id, duplicate_of=of
+                    )
+                )
         return redaction_pb2.ProjectRedactionReport(
             project_id=request.project_id,
             documents=len(reports),
@@ -165,6 +174,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             rules_versions=sorted(v for v in rules if v),
             model_versions=sorted(v for v in models if v),
             duplicate_clusters=len(clusters),
+            duplicates=links,
         )
 
     def GetRedactionPolicy(

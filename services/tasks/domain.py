@@ -77,7 +77,6 @@ _HOTKEY = re.compile(r"[A-Za-z0-9]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\f")
 # Runs of letters and digits (with inner apostrophes and hyphens), or one
 # other visible character.
-_TOKEN = re.compile(r"\w+(?:['\u2019-]\w+)*|[^\w\s]")
 # A palette with enough contrast on white for labels that bring no colour.
 _PALETTE = (
     "#1f77b4",
@@ -457,11 +456,6 @@ def _fixed(text: str, size: int) -> list[tuple[int, int]]:
         ranges.append((start, end))
         start = end
     return ranges
-
-
-def tokens(text: str, offset: int = 0) -> list[tuple[int, int]]:
-    """The word and punctuation tokens of ``text``, shifted by ``offset``."""
-    return [(m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)]
 
 
 def page_of_window(text: str, start: int) -> int:

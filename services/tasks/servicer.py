@@ -22,6 +22,7 @@ from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.common.runtime import DERIVED
+from strongroom.services.common.text import tokens
 from strongroom.services.tasks import domain, store
 from strongroom.services.tasks.handlers import (
     SERVICE,
@@ -699,7 +700,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             created_at=to_timestamp(task.created_at),
             tokens=[
                 common_pb2.Span(start=start, end=end)
-                for start, end in domain.tokens(text, task.window_start)
+                for start, end in tokens(text, task.window_start)
             ],
         )
 

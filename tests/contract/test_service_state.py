@@ -48,7 +48,14 @@ from strongroom.services.common.events import (
 )
 from strongroom.services.common.ports import Event, EventBus
 from strongroom.services.export import store as export_store
-from strongroom.services.export.domain import JSONL, FileEntry
+from strongroom.services.export.domain import (
+    BUILDING,
+    FAILED,
+    READY,
+    ExportSettings,
+    FileEntry,
+    Filter,
+)
 from strongroom.services.ingestion import store as ingestion_store
 from strongroom.services.ingestion.domain import PageText
 from strongroom.services.labeling import store as labeling_store
@@ -357,18 +364,33 @@ def test_project_ids_list_all_or_by_member(engine: Engine) -> None:
 
 
 def _export(number: int, name: str = "") -> export_store.ExportRow:
+    chosen = name or f"claims-v{number}"
     return export_store.ExportRow(
         id=f"e-{number}",
         project_id=PROJECT,
-        name=name or f"claims-v{number}",
-        format=JSONL,
+        name=chosen,
+        settings=ExportSettings(
+            name=chosen,
+            formats=("jsonl", "spacy"),
+            filter=Filter(gold_only=True, labels=frozenset({"DRUG"})),
+        ),
+        created_at=_at(number),
+    )
+
+
+def _finish(conn: Connection, number: int) -> None:
+    assert export_store.finish(
+        conn,
+        f"e-{number}",
         files=(
-            FileEntry("annotations.jsonl", _hex(number), FIVE_GIB),
+            FileEntry("jsonl/train.jsonl", _hex(number), FIVE_GIB),
             FileEntry("manifest.json", _hex(100 + number), 912),
         ),
-        annotation_count=3_000_000_000,
+        records=3_000_000_000,
         manifest_sha256=_hex(100 + number),
-        created_at=_at(number),
+        split_counts={"train": 2_400_000_000, "dev": 300_000_000, "test": 300_000_000},
+        signature="ab" * 64,
+        key_id="k" * 16,
     )
 
 
@@ -380,9 +402,12 @@ def test_exports_round_trip_once_per_name(engine: Engine) -> None:
             assert export_store.insert_export(conn, _export(number))
         assert not export_store.insert_export(conn, _export(4, name="claims-v1"))
         assert not export_store.insert_export(conn, _export(1, name="new-name"))
+        export_store.report_progress(conn, "e-2", 5, 10)
 
     with engine.connect() as conn:
-        assert export_store.get_export(conn, "e-2") == _export(2)
+        building = export_store.get_export(conn, "e-2")
+        assert building.state == BUILDING and building.settings == _export(2).settings
+        assert (building.progress_done, building.progress_total) == (5, 10)
         assert export_store.count_exports(conn, PROJECT) == 3
         assert export_store.count_exports(conn, OTHER_PROJECT) == 0
         first = export_store.list_exports(conn, PROJECT, limit=2, offset=0)
@@ -390,9 +415,42 @@ def test_exports_round_trip_once_per_name(engine: Engine) -> None:
         with pytest.raises(NotFound) as missing:
             export_store.get_export(conn, "e-4")
 
-    assert first == ([_export(1), _export(2)], 3)
-    assert rest == ([_export(3)], 3)
+    assert [r.id for r in first[0]] == ["e-1", "e-2"] and first[1] == 3
+    assert [r.id for r in rest[0]] == ["e-3"]
     assert missing.value.code == "export_not_found"
+
+
+def test_a_version_is_written_once_ready_or_failed(engine: Engine) -> None:
+    migrate(engine, export_store.MIGRATIONS)
+    with engine.begin() as conn:
+        for number in (1, 2, 3):
+            export_store.insert_export(conn, _export(number))
+        _finish(conn, 1)
+        assert export_store.fail(conn, "e-2", "export_build_failed")
+        # Neither can change again.
+        assert not export_store.fail(conn, "e-1", "export_interrupted")
+        assert not export_store.finish(
+            conn,
+            "e-2",
+            files=(),
+            records=0,
+            manifest_sha256="",
+            split_counts={},
+            signature="",
+            key_id="",
+        )
+        export_store.report_progress(conn, "e-1", 1, 99)
+
+    with engine.connect() as conn:
+        ready = export_store.get_export(conn, "e-1")
+        failed = export_store.get_export(conn, "e-2")
+        stalled = export_store.stalled(conn, "9999-01-01T00:00:00+00:00")
+    assert ready.state == READY and ready.annotation_count == 3_000_000_000
+    assert ready.files[0] == FileEntry("jsonl/train.jsonl", _hex(1), FIVE_GIB)
+    assert ready.split_counts["train"] == 2_400_000_000
+    assert ready.progress_total != 99, "a ready version takes no more progress"
+    assert (failed.state, failed.error_code) == (FAILED, "export_build_failed")
+    assert [r.id for r in stalled] == ["e-3"]
 
 
 # Audit

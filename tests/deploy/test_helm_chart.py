@@ -19,6 +19,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "strongroom"
@@ -29,8 +31,8 @@ SERVICES = ("ingestion", "redaction", "tasks", "labeling", "export", "audit")
 COMPONENTS = ("gateway", *SERVICES)
 # Who may call each service (docs/architecture.md): nobody else may.
 CALLERS = {
-    "ingestion": {"gateway"},
-    "redaction": {"gateway"},
+    "ingestion": {"gateway", "export"},
+    "redaction": {"gateway", "export"},
     "tasks": {"gateway", "labeling", "export"},
     "labeling": {"gateway", "export"},
     "export": {"gateway"},
@@ -246,9 +248,9 @@ def test_egress_names_only_dns_callees_and_configured_backends(helm: Path) -> No
         if "podSelector" in peer and "namespaceSelector" not in peer
     }
     ports = {port["port"] for rule in egress for port in rule["ports"]}
-    assert callees == {"tasks", "labeling"}
-    # DNS, the two callees, then PostgreSQL, Kafka, S3 and Keycloak.
-    assert ports == {53, 8473, 8474, 5432, 9092, 9000, 443}
+    assert callees == {"ingestion", "redaction", "tasks", "labeling"}
+    # DNS, the four callees, then PostgreSQL, Kafka, S3 and Keycloak.
+    assert ports == {53, 8471, 8472, 8473, 8474, 5432, 9092, 9000, 443}
     assert 9200 not in ports  # only audit writes to OpenSearch
 
 
@@ -278,33 +280,59 @@ def test_audit_keeps_one_writer_on_a_kept_volume(manifests: list[Manifest]) -> N
     assert named("audit") not in by_kind(manifests, "HorizontalPodAutoscaler")
 
 
-def test_only_redaction_reads_its_key_from_a_secret(
-    manifests: list[Manifest], helm: Path
+@pytest.mark.parametrize(
+    ("component", "variable", "file_name", "keys"),
+    [
+        (
+            "redaction",
+            "STRONGROOM_REDACTION_KEY_FILE",
+            "redaction.key",
+            ("redaction.key", "redaction-key"),
+        ),
+        (
+            "export",
+            "STRONGROOM_EXPORT_SIGNING_KEY_FILE",
+            "export-signing-key.pem",
+            ("export-signing-key.pem", "export-signing-key"),
+        ),
+    ],
+)
+def test_only_the_service_a_key_is_for_reads_it_from_a_secret(
+    manifests: list[Manifest],
+    component: str,
+    variable: str,
+    file_name: str,
+    keys: tuple[str, ...],
 ) -> None:
     deployments = by_kind(manifests, "Deployment")
-    redaction = deployments[named("redaction")]["spec"]["template"]["spec"]
-    (container,) = redaction["containers"]
+    spec = deployments[named(component)]["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
     env = {entry["name"]: entry for entry in container["env"]}
-    (volume,) = [v for v in redaction["volumes"] if v["name"] == "keys"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "keys"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "keys"]
 
-    assert env["STRONGROOM_REDACTION_KEY_FILE"]["value"] == (
-        mount["mountPath"] + "/redaction.key"
-    )
+    assert env[variable]["value"] == mount["mountPath"] + "/" + file_name
     assert mount["readOnly"] is True
     (item,) = volume["secret"]["items"]
-    assert item["path"] == "redaction.key"
-    assert item["key"] in ("redaction.key", "redaction-key")  # the trial's own
+    assert item["path"] == file_name
+    assert item["key"] in keys  # the operator's Secret or the trial's own
     assert volume["secret"]["defaultMode"] == 0o440
     for name, deployment in deployments.items():
-        if name == named("redaction"):
+        if name in (named("redaction"), named("export")):
             continue
-        spec = deployment["spec"]["template"]["spec"]
-        assert all(v["name"] != "keys" for v in spec.get("volumes", [])), name
+        other = deployment["spec"]["template"]["spec"]
+        assert all(v["name"] != "keys" for v in other.get("volumes", [])), name
+        (other_container,) = other["containers"]
+        assert variable not in {e["name"] for e in other_container["env"]}, name
+
+
+def test_trial_mode_generates_both_keys(helm: Path) -> None:
     trial = render(helm, "-f", str(CHART / "examples" / "trial.yaml"))
     secret = by_kind(trial, "Secret", with_trial=True)[f"{RELEASE}-strongroom-trial"]
     key = base64.b64decode(secret["data"]["redaction-key"]).decode()
     assert re.fullmatch(r"[0-9a-f]{64}", key)
+    pem = base64.b64decode(secret["data"]["export-signing-key"])
+    assert isinstance(load_pem_private_key(pem, password=None), Ed25519PrivateKey)
 
 
 def test_scaled_components_have_disruption_budgets(manifests: list[Manifest]) -> None:

@@ -170,6 +170,13 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             headers=h,
         )
         c["export"] = made.json()["id"]
+        wait_for(
+            lambda: (
+                admin(c).get(f"/api/v1/exports/{c['export']}").json()["state"]
+                == "ready"
+            ),
+            timeout=120,
+        )
         return made
 
     def get(path: str, who: Callable[[Ctx], httpx.Client] = admin, **params: str):
@@ -345,8 +352,13 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         ("GET", "/api/v1/exports/{export_id}", get("/api/v1/exports/{export}")),
         (
             "GET",
-            "/api/v1/exports/{export_id}/files/{name}",
+            "/api/v1/exports/{export_id}/files/{name:path}",
             get("/api/v1/exports/{export}/files/manifest.json"),
+        ),
+        (
+            "GET",
+            "/api/v1/exports/signing-key",
+            get("/api/v1/exports/signing-key"),
         ),
         ("GET", "/api/v1/audit/events", get("/api/v1/audit/events")),
         ("GET", "/api/v1/audit/verify", get("/api/v1/audit/verify")),
@@ -415,7 +427,7 @@ def test_reads_of_protected_data_are_recorded_as_reads(
     expected = {
         ("GET", "/api/v1/documents/{document_id}/original"): "document.original.read",
         ("GET", "/api/v1/tasks/{task_id}"): "task.read",
-        ("GET", "/api/v1/exports/{export_id}/files/{name}"): "export.download",
+        ("GET", "/api/v1/exports/{export_id}/files/{name:path}"): "export.download",
         ("GET", "/api/v1/users"): "user.list",
         ("GET", "/api/v1/projects/{project_id}/tasks"): "task.list",
         ("GET", "/api/v1/projects/{project_id}/stats"): "project.stats.read",
@@ -586,6 +598,7 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         "ExportService/ReadExportFile": lambda: export_pb2.ReadExportFileRequest(
             export_id=c["export"], name="manifest.json"
         ),
+        "ExportService/GetSigningKey": lambda: export_pb2.GetSigningKeyRequest(),
         "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
         "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),
         "AuditService/GetDocumentLineage": lambda: audit_pb2.GetDocumentLineageRequest(

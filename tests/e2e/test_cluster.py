@@ -138,7 +138,7 @@ def journey(cluster: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
         json={"spans": [{"start": start, "end": start + 7, "label": "PERSON"}]},
     ).raise_for_status()
     out = work / "exports"
-    strongroom.cli("export", "--project", project["id"], "--out", str(out))
+    strongroom.cli("export", "create", "--project", project["id"], "--out", str(out))
     return {
         "admin": admin,
         "ann": ann,
@@ -152,11 +152,17 @@ def test_path_completes_with_redacted_text(journey: dict) -> None:
     text = journey["task"]["text"]
     assert "[DATE]" in text and "[PHONE]" in text and "[EMAIL]" in text
     assert "pat@example.org" not in text
-    records = (journey["export_dir"] / "annotations.jsonl").read_text().splitlines()
+    directory = journey["export_dir"]
+    records = [
+        line
+        for path in sorted(directory.glob("jsonl/*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
     assert len(records) == 1
-    manifest = json.loads((journey["export_dir"] / "manifest.json").read_text())
-    data = (journey["export_dir"] / "annotations.jsonl").read_bytes()
-    assert manifest["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        data = (directory / entry["name"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_original_is_stored_in_s3(journey: dict, cluster: dict) -> None:

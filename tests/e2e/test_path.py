@@ -105,7 +105,9 @@ def journey(strongroom: Strongroom, tmp_path_factory: pytest.TempPathFactory) ->
         )
     )
     out = work / "exports"
-    exported = strongroom.cli("export", "--project", project["id"], "--out", str(out))
+    exported = strongroom.cli(
+        "export", "create", "--project", project["id"], "--out", str(out)
+    )
     return {
         "project": project,
         "admin": admin,
@@ -173,9 +175,10 @@ def test_export_files_match_manifest(journey: dict) -> None:
         assert len(data) == entry["size_bytes"]
     records = [
         json.loads(line)
-        for line in (directory / "annotations.jsonl").read_text().splitlines()
+        for path in sorted(directory.glob("jsonl/*.jsonl"))
+        for line in path.read_text().splitlines()
     ]
-    assert manifest["counts"]["annotations"] == len(records) == 2
+    assert manifest["counts"]["records"] == len(records) == 2
     for record in records:
         for span in record["spans"]:
             assert record["text"][span["start"] : span["end"]] in (

@@ -89,6 +89,7 @@ def test_restart_midway_resumes_with_everything_intact(
     out = tmp_path / "out"
     instance.cli(
         "export",
+        "create",
         "--project",
         project["id"],
         "--out",
@@ -98,7 +99,11 @@ def test_restart_midway_resumes_with_everything_intact(
         "--token",
         admin_token,
     )
-    records = (out / "v1" / "annotations.jsonl").read_text().splitlines()
+    records = [
+        line
+        for path in sorted((out / "v1").glob("jsonl/*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
     assert len(records) == 3
     assert len({json.loads(r)["task_id"] for r in records}) == 3
     documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()

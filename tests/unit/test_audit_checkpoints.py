@@ -25,7 +25,6 @@ from strongroom.services.audit.domain import (
     category_of,
     chain_entry,
     entry_line,
-    key_id,
     locate_rewrite,
     parse_line,
     pruned_line,
@@ -33,6 +32,7 @@ from strongroom.services.audit.domain import (
     verify_chain,
 )
 from strongroom.services.audit.merkle import tree_head
+from strongroom.services.common.signing import key_id
 
 KEY = Ed25519PrivateKey.generate()
 SEALS = (4, 8, 12)

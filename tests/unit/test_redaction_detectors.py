@@ -58,6 +58,8 @@ def _found(text: str) -> list[tuple[str, str]]:
         ("Aged 101, she still walks.", AGE, "101"),
         ("Fax: (217) 555-0199 for records.", FAX, "(217) 555-0199"),
         ("Call 020 7946 0958 today.", PHONE, "020 7946 0958"),
+        ("Call 555-0134 about the dose.", PHONE, "555-0134"),
+        ("Phone: 555 0134 after six.", PHONE, "555 0134"),
         ("Write to a.b@example.org today.", EMAIL, "a.b@example.org"),
         (
             "Portal https://portal.example.org/p/88 here.",
@@ -118,6 +120,7 @@ def test_finds_each_type(text: str, type_: str, value: str) -> None:
         ("Invoice total 123-456-7890 paid.", PHONE),  # area code 1xx
         ("Order 555-123-45678 shipped.", PHONE),  # too many digits
         ("Version 1.555.123.4567 released.", PHONE),  # a dotted version
+        ("Lot 555-0134 was recalled.", PHONE),  # seven digits without a phone word
         ("Host 256.1.1.1 unreachable.", IP_ADDRESS),  # octet over 255
         ("A 45-year-old man.", AGE),  # ages up to 89 stay
         ("Room 62704 on the left.", ZIP),  # five digits without context

@@ -20,6 +20,7 @@ from strongroom.services.common.errors import (
     InvalidArgument,
     PermissionDenied,
 )
+from strongroom.services.common.text import tokens
 from strongroom.services.tasks.domain import (
     COMPLETED,
     FULL,
@@ -50,7 +51,6 @@ from strongroom.services.tasks.domain import (
     split_windows,
     state_after,
     suggestions_in,
-    tokens,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from strongroom.services.common.errors import InvalidArgument
+from strongroom.services.common.text import tokens
 from strongroom.services.export.records import ExportSchema, Record, Span
-
-# Word and punctuation tokens for records that arrive without their own.
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 class Writer(Protocol):
@@ -57,10 +54,8 @@ def signed_hash(*parts: str) -> int:
 
 
 def tokens_of(record: Record) -> tuple[tuple[int, int], ...]:
-    """The record's tokens, or word and punctuation tokens of its text."""
-    if record.tokens:
-        return record.tokens
-    return tuple(match.span() for match in _TOKEN.finditer(record.text))
+    """The record's tokens, or the platform's tokens of its text."""
+    return record.tokens or tuple(tokens(record.text))
 
 
 def token_range(

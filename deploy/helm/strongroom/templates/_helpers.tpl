@@ -70,6 +70,7 @@ keycloak: http://{{ $trial }}-keycloak:8080/realms/strongroom
 s3Secret: {name: {{ $trial }}, accessKeyKey: s3-access-key, secretKeyKey: s3-secret-key}
 postgresqlSecret: {name: {{ $trial }}, key: postgresql-url-template}
 redactionSecret: {name: {{ $trial }}, key: redaction-key}
+exportSigningSecret: {name: {{ $trial }}, key: export-signing-key}
 {{- else -}}
 kafka: {{ $v.kafka.bootstrapServers | quote }}
 kafkaTls: {{ $v.kafka.tls }}
@@ -80,6 +81,7 @@ keycloak: {{ $v.keycloak.issuer | quote }}
 s3Secret: {{ toJson $v.s3.credentialsSecret }}
 postgresqlSecret: {{ toJson $v.postgresql.urlSecret }}
 redactionSecret: {{ toJson .Values.keys.redactionSecret }}
+exportSigningSecret: {{ toJson .Values.keys.exportSigningSecret }}
 {{- end -}}
 {{- end -}}
 
@@ -190,6 +192,10 @@ Secrets arrive through secretKeyRef only.
 - name: STRONGROOM_REDACTION_KEY_FILE
   value: /etc/strongroom/keys/redaction.key
 {{- end }}
+{{- if eq .component "export" }}
+- name: STRONGROOM_EXPORT_SIGNING_KEY_FILE
+  value: /etc/strongroom/keys/export-signing-key.pem
+{{- end }}
 {{- if $root.Values.backends.tls.caSecret }}
 - name: SSL_CERT_FILE
   value: /etc/strongroom/ca/{{ $root.Values.backends.tls.caKey }}
@@ -222,7 +228,7 @@ seccompProfile:
   mountPath: /etc/strongroom/ca
   readOnly: true
 {{- end }}
-{{- if eq .component "redaction" }}
+{{- if or (eq .component "redaction") (eq .component "export") }}
 - name: keys
   mountPath: /etc/strongroom/keys
   readOnly: true
@@ -255,5 +261,15 @@ seccompProfile:
     items:
       - key: {{ $key.key }}
         path: redaction.key
+{{- end }}
+{{- if eq .component "export" }}
+{{- $key := (include "strongroom.backends" .root | fromYaml).exportSigningSecret }}
+- name: keys
+  secret:
+    secretName: {{ $key.name }}
+    defaultMode: 0440
+    items:
+      - key: {{ $key.key }}
+        path: export-signing-key.pem
 {{- end }}
 {{- end -}}
