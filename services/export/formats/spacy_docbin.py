@@ -17,10 +17,14 @@ counted as ``spans_without_tokens``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import spacy
+import srsly.msgpack  # type: ignore[import-untyped]
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.tokens import Span as SpacySpan
@@ -34,6 +38,8 @@ DOCS_PER_FILE = 5_000
 # many distinct words an export has.
 MAX_STRINGS = 100_000
 SPAN_KEY = "sc"
+# The msgpack encoders, looked up once per process (see below).
+_ENCODERS: dict[str, Any] = {}
 
 
 class SpacyWriter:
@@ -56,7 +62,8 @@ class SpacyWriter:
             docs = self.shards[record.split] = DocBin(store_user_data=True)
         if len(self.nlp.vocab.strings) > MAX_STRINGS:
             self.nlp = spacy.blank("en")
-        docs.add(self.doc(self.nlp, record))
+        with _encoders_looked_up_once():
+            docs.add(self.doc(self.nlp, record))
         if len(docs) >= DOCS_PER_FILE:
             self._write(record.split)
 
@@ -116,3 +123,24 @@ class SpacyWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(docs.to_bytes())
         self.names.append(name)
+
+
+@contextmanager
+def _encoders_looked_up_once() -> Iterator[None]:
+    """Serialise with the msgpack encoders found once, not once per doc.
+
+    DocBin packs each doc's spans and user data with a new msgpack packer, and
+    every packer asks the encoder registry for its entries, which scans the
+    whole function registry and the installed packages' entry points: about
+    2.5 ms a doc, most of the writer's time. While a doc is added, the
+    registry answers with the entries it gave the first time.
+    """
+    registry = srsly.msgpack.msgpack_encoders
+    if "found" not in _ENCODERS:
+        _ENCODERS["found"] = registry.get_all()
+    found = _ENCODERS["found"]
+    registry.get_all = lambda: found
+    try:
+        yield
+    finally:
+        del registry.get_all
