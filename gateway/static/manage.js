@@ -2,6 +2,7 @@
 // agreement, reviews), its members and documents; new projects and people.
 
 import { $, api, el, formatNumber, say, session } from "./api.js";
+import { openExports, wireExports } from "./exports.js";
 
 const view = { project: null, names: new Map() };
 
@@ -22,6 +23,7 @@ export async function openDashboard(project, { showSection }) {
   }
   showMembers();
   showSection("dashboard");
+  openExports(project);
   await refresh();
 }
 
@@ -219,6 +221,7 @@ export function wireDashboard() {
   $("dashboard-refresh").addEventListener("click", refresh);
   $("member-form").addEventListener("submit", addMember);
   $("upload-form").addEventListener("submit", upload);
+  wireExports();
 }
 
 // --- new project ---------------------------------------------------------------
