@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -120,7 +120,50 @@ def export_router(
             call_streaming(clients.export.ReadExportFile, request, meta(caller))
         )
 
+    # --- imports ----------------------------------------------------------------
+
+    @router.post(
+        "/projects/{project_id}/imports",
+        status_code=202,
+        response_model=schemas.ImportJob,
+        tags=["imports"],
+    )
+    def start_import(
+        project_id: str,
+        file: Annotated[UploadFile, File()],
+        format: Annotated[str, Form(max_length=32)],
+        caller: Caller,
+    ) -> schemas.ImportJob:
+        """Bring a Label Studio JSON, Prodigy JSONL or Doccano JSONL export into
+        the project; poll `GET /imports/{id}` for its report."""
+
+        def chunks() -> Iterator[export_pb2.ImportChunk]:
+            yield export_pb2.ImportChunk(
+                header=export_pb2.ImportHeader(
+                    project_id=project_id, format=format, file_name=file.filename or ""
+                )
+            )
+            while data := file.file.read(_CHUNK):
+                yield export_pb2.ImportChunk(data=data)
+
+        job = call(clients.export.StartImport, chunks(), meta(caller), timeout=600.0)
+        return schemas.ImportJob.from_proto(job)
+
+    @router.get(
+        "/imports/{import_id}", response_model=schemas.ImportJob, tags=["imports"]
+    )
+    def get_import(import_id: str, caller: Caller) -> schemas.ImportJob:
+        job = call(
+            clients.export.GetImport,
+            export_pb2.GetImportRequest(import_id=import_id),
+            meta(caller),
+        )
+        return schemas.ImportJob.from_proto(job)
+
     return router
+
+
+_CHUNK = 256 * 1024
 
 
 def _timestamp(moment: datetime) -> Timestamp:

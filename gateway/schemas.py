@@ -935,6 +935,53 @@ class Export(BaseModel):
         )
 
 
+_IMPORT_STATES = {
+    export_pb2.IMPORT_STATE_RUNNING: "running",
+    export_pb2.IMPORT_STATE_DONE: "done",
+    export_pb2.IMPORT_STATE_FAILED: "failed",
+}
+
+
+class ImportJob(BaseModel):
+    id: str
+    project_id: str
+    format: str
+    # "running", "done" or "failed" (see error_code).
+    state: str
+    items: int
+    documents: int
+    answers: int
+    annotators: int
+    # What was not carried over, by reason.
+    left_out: dict[str, int]
+    progress_done: int
+    progress_total: int
+    error_code: str
+    document_ids: list[str]
+    created_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def from_proto(cls, j: export_pb2.ImportJob) -> ImportJob:
+        return cls(
+            id=j.id,
+            project_id=j.project_id,
+            format=j.format,
+            state=_IMPORT_STATES.get(j.state, "unknown"),
+            items=j.items,
+            documents=j.documents,
+            answers=j.answers,
+            annotators=j.annotators,
+            left_out=dict(j.left_out),
+            progress_done=j.progress_done,
+            progress_total=j.progress_total,
+            error_code=j.error_code,
+            document_ids=list(j.document_ids),
+            created_at=_time(j.created_at),
+            finished_at=_time(j.finished_at) if j.HasField("finished_at") else None,
+        )
+
+
 class ExportList(BaseModel):
     exports: list[Export]
     total: int

@@ -621,6 +621,52 @@ def export_verify(directory: Path, public_key: Path) -> None:
     )
 
 
+@main.command("import")
+@_api_options
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option(
+    "--format",
+    "import_format",
+    required=True,
+    type=click.Choice(["label-studio", "prodigy", "doccano"]),
+    help="The tool the file was exported from.",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--no-wait", is_flag=True, help="Return once the import has started.")
+def import_file(
+    url: str | None,
+    token: str | None,
+    project_id: str,
+    import_format: str,
+    file: Path,
+    no_wait: bool,
+) -> None:
+    """Bring another tool's export into a project: texts become documents
+    (redacted like any upload), answers those of pseudonymous annotators."""
+    api = Api(url, token)
+    with file.open("rb") as handle:
+        job = api.json(
+            "POST",
+            f"/api/v1/projects/{project_id}/imports",
+            data={"format": import_format},
+            files={"file": (file.name, handle)},
+        )
+    if no_wait:
+        click.echo(f"Import {job['id']} started.")
+        return
+    while job["state"] == "running":
+        time.sleep(0.5)
+        job = api.json("GET", f"/api/v1/imports/{job['id']}")
+    if job["state"] == "failed":
+        raise click.ClickException(f"Import {job['id']} failed ({job['error_code']}).")
+    click.echo(
+        f"Import {job['id']}: {job['items']} item(s), {job['documents']} document(s), "
+        f"{job['answers']} answer(s) from {job['annotators']} annotator(s)."
+    )
+    for reason, count in sorted(job["left_out"].items()):
+        click.echo(f"Left out: {count} {reason}")
+
+
 @main.group()
 def audit() -> None:
     """Search and verify the audit trail."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,14 @@ def require_role(principal: Principal, *roles: str) -> None:
             f"This action needs one of the roles {', '.join(sorted(roles))}.",
             code="role_required",
         )
+
+
+def manages(principal: Principal, members: Iterable[tuple[str, str]]) -> bool:
+    """Whether the caller administers, or is a manager among ``members``
+    (subject, role) of a project."""
+    return ADMIN in principal.roles or any(
+        subject == principal.subject and role == MANAGER for subject, role in members
+    )
 
 
 def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:

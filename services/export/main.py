@@ -11,6 +11,7 @@ from strongroom.services.common.grpc_clients import open_channel
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.export import store
 from strongroom.services.export.builder import SERVICE, Clients, ExportBuilder
+from strongroom.services.export.importer import Importer
 from strongroom.services.export.servicer import ExportServicer
 from strongroom.v1 import (
     export_pb2,
@@ -53,7 +54,8 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         signing.load_signing_key(signing_key_path(settings), "export"),
         settings.service_dir(SERVICE) / "work",
     )
-    servicer = ExportServicer(engine, backends.objects, builder)
+    importer = Importer(engine, backends.objects, clients, builder.pseudonym_key)
+    servicer = ExportServicer(engine, backends.objects, builder, importer)
     return ServiceDefinition(
         name=SERVICE,
         engine=engine,

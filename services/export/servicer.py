@@ -13,16 +13,22 @@ import grpc
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common.audit_trail import stage_audit
-from strongroom.services.common.auth import ADMIN, MANAGER, require_role
+from strongroom.services.common.auth import ADMIN, MANAGER, manages, require_role
 from strongroom.services.common.database import to_iso, utc_now
-from strongroom.services.common.errors import Conflict, NotFound
+from strongroom.services.common.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+)
 from strongroom.services.common.grpc_clients import call, caller_metadata
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.ports import ObjectStore
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.common.runtime import EXPORTS
 from strongroom.services.common.signing import public_pem
-from strongroom.services.export import domain, store
+from strongroom.services.export import domain, importers, store
 from strongroom.services.export.builder import (
     SERVICE,
     ExportBuilder,
@@ -30,6 +36,11 @@ from strongroom.services.export.builder import (
     fail_stalled,
 )
 from strongroom.services.export.formats import writer_for
+from strongroom.services.export.importer import (
+    Importer,
+    fail_stalled_imports,
+    label_names,
+)
 from strongroom.services.export.records import ExportSchema
 from strongroom.v1 import common_pb2, export_pb2, export_pb2_grpc, tasks_pb2
 
@@ -45,11 +56,16 @@ _STATES = {
 
 class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     def __init__(
-        self, engine: Engine, objects: ObjectStore, builder: ExportBuilder
+        self,
+        engine: Engine,
+        objects: ObjectStore,
+        builder: ExportBuilder,
+        importer: Importer,
     ) -> None:
         self.engine = engine
         self.objects = objects
         self.builder = builder
+        self.importer = importer
 
     def CreateExport(
         self, request: export_pb2.CreateExportRequest, context: grpc.ServicerContext
@@ -210,6 +226,136 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         return export_pb2.SigningKey(
             public_key_pem=public_pem(key).decode("ascii"), key_id=self.builder.key_id
         )
+
+    # --- imports ----------------------------------------------------------------
+
+    def StartImport(
+        self,
+        request_iterator: Iterator[export_pb2.ImportChunk],
+        context: grpc.ServicerContext,
+    ) -> export_pb2.ImportJob:
+        """Keep the uploaded file and start bringing it into the project.
+
+        Raises:
+            InvalidArgument: no header first, an unknown format, or no data.
+            FileTooLarge: the file is over the import limit.
+            PermissionDenied: the caller does not manage the project.
+        """
+        principal = current_principal()
+        require_role(principal, ADMIN, MANAGER)
+        metadata = caller_metadata(principal.token, principal.client_address)
+        first = next(request_iterator, None)
+        if first is None or not first.HasField("header"):
+            raise InvalidArgument(
+                "An import starts with its header.", code="import_header_required"
+            )
+        header = first.header
+        if header.format not in importers.FORMATS:
+            raise InvalidArgument(
+                f"Import format {header.format!r} is not supported; choose one of "
+                f"{', '.join(importers.FORMATS)}.",
+                code="import_format_unknown",
+            )
+        project = call(
+            self.builder.clients.tasks.GetProject,
+            tasks_pb2.GetProjectRequest(project_id=header.project_id),
+            metadata,
+        )
+        if not manages(principal, ((m.subject, m.role) for m in project.members)):
+            raise PermissionDenied(
+                f"Imports into project {project.id} are for its managers.",
+                code="project_manager_required",
+            )
+        data = b"".join(_upload(request_iterator))
+        if not data:
+            raise InvalidArgument("The import file is empty.", code="import_empty")
+        # Read now, so a file that cannot be read is refused with its reason.
+        items, report = importers.parse(header.format, data, label_names(project))
+        stored = self.objects.put(EXPORTS, [data])
+        del data
+        row = store.ImportRow(
+            id=str(uuid.uuid4()),
+            project_id=project.id,
+            format=header.format,
+            upload_sha256=stored.sha256,
+            created_at=utc_now(),
+        )
+        with self.engine.begin() as conn:
+            store.insert_import(conn, row)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="import.start",
+                actor=principal,
+                resource_type="import",
+                resource_id=row.id,
+                project_id=project.id,
+                details={"format": row.format, "size_bytes": stored.size},
+            )
+        self.importer.start(row, items, report, header.file_name, principal, metadata)
+        return _import_proto(row)
+
+    def GetImport(
+        self, request: export_pb2.GetImportRequest, context: grpc.ServicerContext
+    ) -> export_pb2.ImportJob:
+        principal = current_principal()
+        require_role(principal, ADMIN, MANAGER)
+        fail_stalled_imports(self.engine, datetime.now(UTC))
+        with self.engine.begin() as conn:
+            row = store.get_import(conn, request.import_id)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="import.read",
+                actor=principal,
+                resource_type="import",
+                resource_id=row.id,
+                project_id=row.project_id,
+            )
+        return _import_proto(row)
+
+
+def _upload(chunks: Iterator[export_pb2.ImportChunk]) -> Iterator[bytes]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk.data)
+        if size > MAX_IMPORT_BYTES:
+            raise QuotaExceeded(
+                f"An import file holds at most {MAX_IMPORT_BYTES // 2**20} MiB.",
+                code="import_too_large",
+            )
+        yield chunk.data
+
+
+MAX_IMPORT_BYTES = 100 * 2**20
+
+_IMPORT_STATES = {
+    store.RUNNING: export_pb2.IMPORT_STATE_RUNNING,
+    store.DONE: export_pb2.IMPORT_STATE_DONE,
+    domain.FAILED: export_pb2.IMPORT_STATE_FAILED,
+}
+
+
+def _import_proto(row: store.ImportRow) -> export_pb2.ImportJob:
+    job = export_pb2.ImportJob(
+        id=row.id,
+        project_id=row.project_id,
+        format=row.format,
+        state=_IMPORT_STATES.get(row.state, export_pb2.IMPORT_STATE_UNSPECIFIED),
+        items=row.items,
+        documents=row.documents,
+        answers=row.answers,
+        annotators=row.annotators,
+        left_out=row.left_out,
+        progress_done=row.progress_done,
+        progress_total=row.progress_total,
+        error_code=row.error_code,
+        created_at=to_timestamp(row.created_at),
+        document_ids=list(row.document_ids),
+    )
+    if row.finished_at:
+        job.finished_at.CopyFrom(to_timestamp(row.finished_at))
+    return job
 
 
 def check_suitable(names: tuple[str, ...], schema: ExportSchema) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from strongroom.services.common.database import Migration, utc_now
+from strongroom.services.common.database import Migration, bulk_insert, utc_now
 from strongroom.services.common.errors import NotFound
 from strongroom.services.export.domain import (
     BUILDING,
@@ -56,6 +56,37 @@ MIGRATIONS = (
             "ALTER TABLE exports ADD COLUMN signature TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE exports ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
             "CREATE INDEX exports_building ON exports (state, heartbeat_at)",
+        ),
+    ),
+    Migration(
+        102,
+        "imports from other tools",
+        (
+            """CREATE TABLE imports (
+                id TEXT PRIMARY KEY,
+                project_id TEXT NOT NULL,
+                format TEXT NOT NULL,
+                upload_sha256 TEXT NOT NULL,
+                state TEXT NOT NULL,
+                items BIGINT NOT NULL DEFAULT 0,
+                documents BIGINT NOT NULL DEFAULT 0,
+                answers BIGINT NOT NULL DEFAULT 0,
+                annotators BIGINT NOT NULL DEFAULT 0,
+                left_out TEXT NOT NULL DEFAULT '{}',
+                progress_done BIGINT NOT NULL DEFAULT 0,
+                progress_total BIGINT NOT NULL DEFAULT 0,
+                error_code TEXT NOT NULL DEFAULT '',
+                heartbeat_at TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                finished_at TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX imports_running ON imports (state, heartbeat_at)",
+            """CREATE TABLE import_documents (
+                import_id TEXT NOT NULL,
+                position BIGINT NOT NULL,
+                document_id TEXT NOT NULL,
+                PRIMARY KEY (import_id, position)
+            )""",
         ),
     ),
 )
@@ -239,4 +270,169 @@ def _row(m: sa.RowMapping) -> ExportRow:
         split_counts=json.loads(m["split_counts"]),
         signature=m["signature"],
         key_id=m["key_id"],
+    )
+
+
+# --- imports ------------------------------------------------------------------
+
+RUNNING, DONE = "running", "done"
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    id: str
+    project_id: str
+    format: str
+    upload_sha256: str
+    created_at: str
+    state: str = RUNNING
+    items: int = 0
+    documents: int = 0
+    answers: int = 0
+    annotators: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)
+    progress_done: int = 0
+    progress_total: int = 0
+    error_code: str = ""
+    finished_at: str = ""
+    document_ids: tuple[str, ...] = ()
+
+
+def insert_import(conn: Connection, row: ImportRow) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO imports (id, project_id, format, upload_sha256, state, "
+            "heartbeat_at, created_at) VALUES (:id, :p, :format, :upload, :state, "
+            ":now, :now)"
+        ),
+        {
+            "id": row.id,
+            "p": row.project_id,
+            "format": row.format,
+            "upload": row.upload_sha256,
+            "state": RUNNING,
+            "now": row.created_at,
+        },
+    )
+
+
+def import_progress(conn: Connection, import_id: str, done: int, total: int) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE imports SET progress_done = :done, progress_total = :total, "
+            "heartbeat_at = :now WHERE id = :id AND state = :running"
+        ),
+        {
+            "id": import_id,
+            "done": done,
+            "total": total,
+            "now": utc_now(),
+            "running": RUNNING,
+        },
+    )
+
+
+def add_import_documents(
+    conn: Connection, import_id: str, start: int, document_ids: list[str]
+) -> None:
+    bulk_insert(
+        conn,
+        "import_documents",
+        ("import_id", "position", "document_id"),
+        [(import_id, start + i, d) for i, d in enumerate(document_ids)],
+        on_conflict_do_nothing=True,
+    )
+
+
+def finish_import(
+    conn: Connection,
+    import_id: str,
+    *,
+    items: int,
+    documents: int,
+    answers: int,
+    annotators: int,
+    left_out: dict[str, int],
+) -> bool:
+    result = conn.execute(
+        sa.text(
+            "UPDATE imports SET state = :done, items = :items, documents = :documents, "
+            "answers = :answers, annotators = :annotators, left_out = :left_out, "
+            "progress_done = progress_total, finished_at = :now, heartbeat_at = :now "
+            "WHERE id = :id AND state = :running"
+        ),
+        {
+            "id": import_id,
+            "done": DONE,
+            "running": RUNNING,
+            "items": items,
+            "documents": documents,
+            "answers": answers,
+            "annotators": annotators,
+            "left_out": json.dumps(left_out, sort_keys=True),
+            "now": utc_now(),
+        },
+    )
+    return bool(result.rowcount)
+
+
+def fail_import(conn: Connection, import_id: str, error_code: str) -> bool:
+    result = conn.execute(
+        sa.text(
+            "UPDATE imports SET state = :failed, error_code = :code, "
+            "finished_at = :now WHERE id = :id AND state = :running"
+        ),
+        {
+            "id": import_id,
+            "failed": FAILED,
+            "running": RUNNING,
+            "code": error_code,
+            "now": utc_now(),
+        },
+    )
+    return bool(result.rowcount)
+
+
+def stalled_imports(conn: Connection, before: str) -> list[str]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT id FROM imports WHERE state = :running AND heartbeat_at < :before"
+        ),
+        {"running": RUNNING, "before": before},
+    ).all()
+    return [r.id for r in rows]
+
+
+def get_import(conn: Connection, import_id: str) -> ImportRow:
+    """Raises: NotFound: no import has that id."""
+    row = conn.execute(
+        sa.text("SELECT * FROM imports WHERE id = :id"), {"id": import_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"Import {import_id} does not exist.", code="import_not_found")
+    documents = conn.execute(
+        sa.text(
+            "SELECT document_id FROM import_documents WHERE import_id = :id "
+            "ORDER BY position"
+        ),
+        {"id": import_id},
+    ).scalars()
+    m = row._mapping
+    return ImportRow(
+        id=m["id"],
+        project_id=m["project_id"],
+        format=m["format"],
+        upload_sha256=m["upload_sha256"],
+        created_at=m["created_at"],
+        state=m["state"],
+        items=int(m["items"]),
+        documents=int(m["documents"]),
+        answers=int(m["answers"]),
+        annotators=int(m["annotators"]),
+        left_out=json.loads(m["left_out"]),
+        progress_done=int(m["progress_done"]),
+        progress_total=int(m["progress_total"]),
+        error_code=m["error_code"],
+        finished_at=m["finished_at"],
+        document_ids=tuple(documents),
     )

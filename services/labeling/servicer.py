@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC
 
 import grpc
 from sqlalchemy.engine import Engine
 
+from strongroom.services.common import auth
 from strongroom.services.common.audit_trail import stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
-from strongroom.services.common.database import utc_now
+from strongroom.services.common.database import to_iso, utc_now
 from strongroom.services.common.errors import (
     InvalidArgument,
     PermissionDenied,
@@ -42,6 +45,8 @@ logger = logging.getLogger(__name__)
 SERVICE = "labeling"
 # Answers the caller may still change: their lease, or a reopened answer.
 _ANSWERING = ("leased",)
+# Who an imported answer is kept under: never a real subject.
+_IMPORTED = re.compile(r"imported-[A-Za-z0-9-]{1,64}")
 # Tasks per ListAnnotations call when asking for given tasks.
 _TASKS_PER_LIST = 1000
 
@@ -138,6 +143,90 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             ),
             metadata,
         )
+        return annotation_proto(annotation)
+
+    def ImportAnnotation(
+        self,
+        request: labeling_pb2.ImportAnnotationRequest,
+        context: grpc.ServicerContext,
+    ) -> common_pb2.Annotation:
+        """Keep an answer from another tool under a pseudonymous annotator.
+
+        The tasks service counts it from its annotation.submitted event.
+
+        Raises:
+            PermissionDenied: the caller does not manage the task's project.
+            InvalidArgument: the annotator is not an imported identity, or the
+                answer does not fit the schema or the task's window.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        if not _IMPORTED.fullmatch(request.annotator):
+            raise InvalidArgument(
+                "An imported answer's annotator is 'imported-' and 1 to 64 "
+                "letters, digits or dashes.",
+                code="annotator_invalid",
+            )
+        task = self._task(request.task_id, metadata)
+        project = self._managed_project(principal, task.project_id, metadata, "Imports")
+        content = domain.check_content(
+            content_from_proto(request.content),
+            schema_of(project),
+            (task.window_start, task.window_end),
+            {page.page for page in task.pages},
+        )
+        created = (
+            to_iso(request.created_at.ToDatetime(UTC))
+            if request.HasField("created_at")
+            else utc_now()
+        )
+        with self.engine.begin() as conn:
+            existing = store.current(conn, task.id, request.annotator)
+            if existing is not None:
+                return annotation_proto(existing)
+            annotation = Annotation(
+                id=str(uuid.uuid4()),
+                task_id=task.id,
+                project_id=task.project_id,
+                document_id=task.document_id,
+                text_sha256=task.text_sha256,
+                annotator=request.annotator,
+                content=content,
+                created_at=created,
+            )
+            store.insert_annotation(conn, annotation)
+            stage_event(
+                conn,
+                ANNOTATION_SUBMITTED,
+                task.id,
+                {
+                    "annotation_id": annotation.id,
+                    "task_id": task.id,
+                    "project_id": task.project_id,
+                    "document_id": task.document_id,
+                    "annotator": request.annotator,
+                    "version": annotation.version,
+                    "seconds": 0.0,
+                    "span_count": len(content.spans),
+                },
+            )
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="annotation.import",
+                actor=principal,
+                resource_type="annotation",
+                resource_id=annotation.id,
+                project_id=task.project_id,
+                details={
+                    "task_id": task.id,
+                    "document_id": task.document_id,
+                    "annotator": request.annotator,
+                    "spans": len(content.spans),
+                    "classes": len(content.classes),
+                },
+                documents=[task.document_id],
+            )
         return annotation_proto(annotation)
 
     def _tell_tasks(self, method: object, request: object, metadata: Metadata) -> None:
@@ -478,9 +567,7 @@ def _gold_measures(score: agreement.GoldScore) -> dict[str, float]:
 
 
 def manages(principal: Principal, project: tasks_pb2.Project) -> bool:
-    return ADMIN in principal.roles or any(
-        m.subject == principal.subject and m.role == MANAGER for m in project.members
-    )
+    return auth.manages(principal, ((m.subject, m.role) for m in project.members))
 
 
 def schema_of(project: tasks_pb2.Project) -> domain.Schema:

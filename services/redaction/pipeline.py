@@ -175,4 +175,39 @@ def redacted_to_original(
     return span, None
 
 
+def original_to_redacted(
+    outcome: Outcome, start: int, end: int
+) -> tuple[tuple[int, int] | None, bool]:
+    """Map a span of the original text onto the redacted text.
+
+    Returns the span (None when nothing of it survived cleaning) and whether
+    it was widened: an edge inside a redacted identifier moves out to the
+    edge of that identifier's replacement, since the characters it pointed at
+    are gone.
+    """
+    clean_start, clean_end = _to_cleaned(outcome.cleaned.offsets, start, end)
+    if clean_start >= clean_end:
+        return None, False
+    spans = outcome.redaction.output_spans
+    widened = False
+
+    def place(position: int, is_end: bool) -> int:
+        nonlocal widened
+        delta = 0
+        for index, (finding, (_, out_start, out_end)) in enumerate(
+            zip(outcome.findings, spans, strict=True)
+        ):
+            if index in outcome.redaction.kept:
+                continue  # left as it was: its characters are all still there
+            if finding.start < position < finding.end:
+                widened = True
+                return out_end if is_end else out_start
+            if finding.end <= position:
+                delta += (out_end - out_start) - (finding.end - finding.start)
+        return position + delta
+
+    mapped = (place(clean_start, False), place(clean_end, True))
+    return (mapped if mapped[0] < mapped[1] else None), widened
+
+
 __all__ = ["ADD", "HASH", "MASK", "REMOVE", "REVIEW", "SURROGATE", "Correction", "run"]

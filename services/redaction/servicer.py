@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from typing import Any
 
@@ -28,6 +29,7 @@ from strongroom.services.redaction.surrogates import SurrogateBook
 from strongroom.v1 import common_pb2, redaction_pb2, redaction_pb2_grpc
 
 _MAX_CORRECTIONS = 500
+_MAX_MAPPED_SPANS = 10_000
 
 
 def _report_message(report: store.ReportRow) -> redaction_pb2.RedactionReport:
@@ -343,6 +345,79 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             )
             updated = self.redactor.process(conn, source, principal)
         return _report_message(updated)
+
+    def MapSpans(
+        self, request: redaction_pb2.MapSpansRequest, context: grpc.ServicerContext
+    ) -> redaction_pb2.MapSpansResponse:
+        """Place spans of a document's original text on its redacted text.
+
+        Raises:
+            InvalidArgument: too many spans, or one outside the original text.
+            NotFound: the document has no redaction report.
+            FailedPrecondition: it was redacted before its source was kept.
+        """
+        principal = current_principal()
+        require_role(principal, ADMIN, MANAGER)
+        if len(request.spans) > _MAX_MAPPED_SPANS:
+            raise InvalidArgument(
+                f"Map at most {_MAX_MAPPED_SPANS} spans at once.",
+                code="too_many_spans",
+            )
+        with self.engine.begin() as conn:
+            report = store.get_report(conn, request.document_id)
+            source = Source(
+                report.document_id,
+                report.project_id,
+                report.details.get("source_text_sha256", ""),
+                report.details.get("structure_sha256", ""),
+            )
+            if not source.text_sha256:
+                raise FailedPrecondition(
+                    f"Document {report.document_id} was redacted before its "
+                    "source text was kept.",
+                    code="mapping_unsupported",
+                )
+            length = len(
+                self.redactor.objects.read(DERIVED, source.text_sha256).decode()
+            )
+            current = self._current_outcome(conn, source)
+            mapped = []
+            for span in request.spans:
+                if not 0 <= span.start < span.end <= length:
+                    raise InvalidArgument(
+                        "A span must lie inside the document's original text.",
+                        code="span_out_of_range",
+                    )
+                place, widened = pipeline.original_to_redacted(
+                    current, span.start, span.end
+                )
+                if place is None:
+                    mapped.append(redaction_pb2.MappedSpan(found=False))
+                    continue
+                mapped.append(
+                    redaction_pb2.MappedSpan(
+                        span=common_pb2.Span(start=place[0], end=place[1]),
+                        found=True,
+                        widened=widened,
+                    )
+                )
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="redaction.spans.map",
+                actor=principal,
+                resource_type="document",
+                resource_id=report.document_id,
+                project_id=report.project_id,
+                details={"spans": len(request.spans)},
+                documents=[report.document_id],
+            )
+        return redaction_pb2.MapSpansResponse(
+            redacted_text_sha256=hashlib.sha256(
+                current.redaction.text.encode("utf-8")
+            ).hexdigest(),
+            spans=mapped,
+        )
 
     def _current_outcome(self, conn: Connection, source: Source) -> pipeline.Outcome:
         """The redaction as it stands, rebuilt to map the reviewer's offsets."""

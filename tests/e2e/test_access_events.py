@@ -8,6 +8,7 @@ that touch no data. A new route or method with neither fails the test.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -177,6 +178,17 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             ),
             timeout=120,
         )
+        return made
+
+    def start_import(c: Ctx, h: dict[str, str]) -> Any:
+        line = json.dumps({"text": "Imported through the route table.", "spans": []})
+        made = admin(c).post(
+            f"/api/v1/projects/{c['project']}/imports",
+            data={"format": "prodigy"},
+            files={"file": ("import.jsonl", line.encode())},
+            headers=h,
+        )
+        c["import"] = made.json()["id"]
         return made
 
     def get(path: str, who: Callable[[Ctx], httpx.Client] = admin, **params: str):
@@ -360,6 +372,8 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             "/api/v1/exports/signing-key",
             get("/api/v1/exports/signing-key"),
         ),
+        ("POST", "/api/v1/projects/{project_id}/imports", start_import),
+        ("GET", "/api/v1/imports/{import_id}", get("/api/v1/imports/{import}")),
         ("GET", "/api/v1/audit/events", get("/api/v1/audit/events")),
         ("GET", "/api/v1/audit/verify", get("/api/v1/audit/verify")),
         (
@@ -599,6 +613,27 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
             export_id=c["export"], name="manifest.json"
         ),
         "ExportService/GetSigningKey": lambda: export_pb2.GetSigningKeyRequest(),
+        "ExportService/StartImport": lambda: iter(
+            [
+                export_pb2.ImportChunk(
+                    header=export_pb2.ImportHeader(
+                        project_id=c["project"], format="doccano"
+                    )
+                ),
+                export_pb2.ImportChunk(data=b'{"text": "Over gRPC.", "label": []}\n'),
+            ]
+        ),
+        "ExportService/GetImport": lambda: export_pb2.GetImportRequest(
+            import_id=c["import"]
+        ),
+        "RedactionService/MapSpans": lambda: redaction_pb2.MapSpansRequest(
+            document_id=c["document"], spans=[common_pb2.Span(start=0, end=4)]
+        ),
+        "LabelingService/ImportAnnotation": lambda: (
+            labeling_pb2.ImportAnnotationRequest(
+                task_id=c["task"], annotator="imported-route-table"
+            )
+        ),
         "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
         "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),
         "AuditService/GetDocumentLineage": lambda: audit_pb2.GetDocumentLineageRequest(

@@ -65,3 +65,26 @@ def test_policy_actions_per_type() -> None:
     assert "[US_SSN:" in out and "219-09-9999" not in out
     assert "03/14/2021" in out
     assert outcome.actions == {"review": 1, "hash": 1, "keep": 1}
+
+
+def test_original_spans_land_on_the_redacted_text() -> None:
+    outcome = _run(Policy(), [])
+    out = outcome.redaction.text
+
+    def mapped(words: str) -> tuple[str, bool]:
+        start = TEXT.index(words)
+        span, widened = pipeline.original_to_redacted(
+            outcome, start, start + len(words)
+        )
+        assert span is not None
+        return out[span[0] : span[1]], widened
+
+    # Text outside identifiers keeps its words, wherever replacements moved it.
+    assert mapped("code plum-seven") == ("code plum-seven", False)
+    assert mapped("seen") == ("seen", False)
+    # A span that is an identifier becomes its replacement.
+    assert mapped("Maria Lopez") == ("[NAME]", False)
+    assert mapped("SSN 219-09-9999") == ("SSN [US_SSN]", False)
+    # An edge inside an identifier moves out to the replacement's edge.
+    assert mapped("Lopez, SSN") == ("[NAME], SSN", True)
+    assert mapped("Patient  Maria") == ("Patient [NAME]", True)
