@@ -766,6 +766,7 @@ JSON_KEYS = st.sampled_from(
         "label", "answer", "accept", "options", "relations", "head_span",
         "entities", "start_offset", "end_offset", "cats", "completed_by",
         "_input_hash", "_timestamp", "from_name", "was_cancelled", "model_version",
+        "child_span", "_annotator_id", "_task_hash", "user", "type",
     ]
 )  # fmt: skip
 JSON_VALUES = st.recursive(
@@ -793,9 +794,40 @@ JSON_VALUES = st.recursive(
     max_leaves=30,
 )
 
+# Lines shaped like each format, with arbitrary values where the labels go, so
+# the search reaches the readers' inner loops and not only their first check.
+RESULTS = st.fixed_dictionaries(
+    {"type": st.sampled_from(["labels", "choices", "relation", "textarea"])},
+    optional={
+        "id": JSON_VALUES,
+        "value": st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=5),
+        "from_id": JSON_VALUES,
+        "to_id": JSON_VALUES,
+        "labels": JSON_VALUES,
+        "from_name": JSON_VALUES,
+    },
+)
+SHAPED_LINES = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "data": st.just({"text": TEXT}),
+            "annotations": st.lists(
+                st.fixed_dictionaries({"result": st.lists(RESULTS, max_size=4)}),
+                max_size=2,
+            ),
+        }
+    ),
+    st.dictionaries(JSON_KEYS, JSON_VALUES, max_size=6).map(
+        lambda line: line | {"text": TEXT, "answer": "accept"}
+    ),
+)
 
-@settings(max_examples=150, deadline=None)
-@given(values=st.lists(JSON_VALUES, max_size=4), format=st.sampled_from(FORMATS))
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(JSON_VALUES | SHAPED_LINES, max_size=4),
+    format=st.sampled_from(FORMATS),
+)
 def test_arbitrary_json_lines_raise_nothing_but_invalid_argument(
     values: list[Any], format: str
 ) -> None:
@@ -820,7 +852,14 @@ def test_odd_but_readable_values_are_left_out_and_counted() -> None:
     example = {
         "text": TEXT,
         "spans": [{"start": 0, "end": 3, "label": "PERSON"}],
-        "relations": [{"child_span": {"start": 0, "end": 3}, "label": "works_at"}],
+        "relations": [
+            {"child_span": {"start": 0, "end": 3}, "label": "works_at"},
+            {
+                "head_span": {"start": [0], "end": {"x": 3}, "label": ["PERSON"]},
+                "child_span": {"start": 0, "end": 3, "label": {"PERSON": 1}},
+                "label": "works_at",
+            },
+        ],
         "answer": "accept",
     }
 
@@ -840,7 +879,7 @@ def test_odd_but_readable_values_are_left_out_and_counted() -> None:
         "relations without a label": 1,
     }
     assert prodigy_items[0].answers[0].relations == ()
-    assert dict(prodigy_report.left_out) == {"relations whose span was left out": 1}
+    assert dict(prodigy_report.left_out) == {"relations whose span was left out": 2}
     assert (doccano_items, dict(doccano_report.left_out)) == (
         [],
         {"items without text": 1},
