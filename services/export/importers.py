@@ -226,6 +226,9 @@ class _Collection:
         self.report = report
         self.entries: dict[Hashable, _Entry] = {}
         self.keys: set[str] = set()
+        # The next suffix to try per repeated key, so a file that repeats one
+        # id 200,000 times costs one try per item, not one per earlier item.
+        self.suffixes: dict[str, int] = {}
 
     def entry(self, group: Hashable, key: str, text: str) -> _Entry:
         """The item of ``group``, started with ``key`` and ``text`` if new.
@@ -239,10 +242,11 @@ class _Collection:
         if len(self.entries) >= MAX_ITEMS:
             raise _too_large(self.title, f"more than {MAX_ITEMS} items")
 
-        unique, n = key, 1
+        unique, n = key, self.suffixes.get(key, 1)
         while unique in self.keys:
             n += 1
             unique = f"{key}#{n}"
+        self.suffixes[key] = n
         self.keys.add(unique)
         started = _Entry(unique, text)
         self.entries[group] = started
@@ -654,13 +658,13 @@ def _read_prodigy_example(
     input_hash = _identity(example.get("_input_hash"))
     entry = collection.entry((input_hash, text), input_hash or str(number), text)
     answer = example.get("answer")
-    if not isinstance(answer, str) or answer not in ("accept", "reject", "ignore"):
-        if answer is not None and not isinstance(answer, str):
-            raise _WrongType
-        report.leave_out("Prodigy lines without an accept, reject or ignore answer")
+    if answer is not None and not isinstance(answer, str):
+        raise _WrongType
+    if answer in PRODIGY_ANSWERS_LEFT_OUT:
+        report.leave_out(PRODIGY_ANSWERS_LEFT_OUT[answer])
         return
     if answer != "accept":
-        report.leave_out(PRODIGY_ANSWERS_LEFT_OUT[answer])
+        report.leave_out("Prodigy lines without an accept, reject or ignore answer")
         return
 
     draft = collection.draft(text)
@@ -714,9 +718,12 @@ def _span_at(spans: dict[tuple[object, ...], int], span: object) -> int | None:
     """The index of the kept span a Prodigy relation's end names, if any."""
     if not isinstance(span, dict):
         return None
-    start, end = span.get("start"), span.get("end")
-    found = spans.get((start, end, span.get("label")))
-    return found if found is not None else spans.get((start, end))
+    offsets = _offsets(span.get("start"), span.get("end"))
+    if offsets is None:
+        return None
+    label = span.get("label")
+    found = spans.get((*offsets, label)) if isinstance(label, str) else None
+    return found if found is not None else spans.get(offsets)
 
 
 def _timestamp(value: object) -> str:
