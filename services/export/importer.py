@@ -215,10 +215,13 @@ class Importer:
         spans = [s for answer in item.answers for s in answer.spans]
         placed = self._placed(document_id, spans, metadata)
         at = 0
-        for answer in item.answers:
+        for position, answer in enumerate(item.answers):
             mapped = placed[at : at + len(answer.spans)]
             at += len(answer.spans)
-            annotator = self._annotator(row, answer.annotator)
+            # A file that does not say who answered: the n-th answer of every
+            # item is one unnamed annotator, so no answer replaces another.
+            source = answer.annotator or f"\0unnamed-{position + 1}"
+            annotator = self._annotator(row, source)
             for task, content in _by_window(answer, mapped, windows, outcome.left_out):
                 request = labeling_pb2.ImportAnnotationRequest(
                     task_id=task.id, annotator=annotator, content=content

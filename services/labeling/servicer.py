@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import UTC
 
 import grpc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common import auth
 from strongroom.services.common.audit_trail import stage_audit
@@ -97,22 +97,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 created_at=utc_now(),
                 version=previous.version + 1 if previous else 1,
             )
-            store.insert_annotation(conn, annotation)
-            stage_event(
-                conn,
-                ANNOTATION_SUBMITTED,
-                task.id,
-                {
-                    "annotation_id": annotation.id,
-                    "task_id": task.id,
-                    "project_id": task.project_id,
-                    "document_id": task.document_id,
-                    "annotator": principal.subject,
-                    "version": annotation.version,
-                    "seconds": content.seconds,
-                    "span_count": len(content.spans),
-                },
-            )
+            _store_answer(conn, annotation)
             stage_audit(
                 conn,
                 service=SERVICE,
@@ -194,22 +179,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 content=content,
                 created_at=created,
             )
-            store.insert_annotation(conn, annotation)
-            stage_event(
-                conn,
-                ANNOTATION_SUBMITTED,
-                task.id,
-                {
-                    "annotation_id": annotation.id,
-                    "task_id": task.id,
-                    "project_id": task.project_id,
-                    "document_id": task.document_id,
-                    "annotator": request.annotator,
-                    "version": annotation.version,
-                    "seconds": 0.0,
-                    "span_count": len(content.spans),
-                },
-            )
+            _store_answer(conn, annotation)
             stage_audit(
                 conn,
                 service=SERVICE,
@@ -564,6 +534,26 @@ def _gold_measures(score: agreement.GoldScore) -> dict[str, float]:
         "box_mean_iou": score.boxes.mean_iou,
     }
     return {name: value for name, value in measures.items() if value is not None}
+
+
+def _store_answer(conn: Connection, annotation: Annotation) -> None:
+    """Keep an answer and announce it to the tasks service, which counts it."""
+    store.insert_annotation(conn, annotation)
+    stage_event(
+        conn,
+        ANNOTATION_SUBMITTED,
+        annotation.task_id,
+        {
+            "annotation_id": annotation.id,
+            "task_id": annotation.task_id,
+            "project_id": annotation.project_id,
+            "document_id": annotation.document_id,
+            "annotator": annotation.annotator,
+            "version": annotation.version,
+            "seconds": annotation.content.seconds,
+            "span_count": len(annotation.content.spans),
+        },
+    )
 
 
 def manages(principal: Principal, project: tasks_pb2.Project) -> bool:

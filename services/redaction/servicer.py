@@ -278,18 +278,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             )
         with self.engine.begin() as conn:
             report = store.get_report(conn, request.document_id)
-            source = Source(
-                report.document_id,
-                report.project_id,
-                report.details.get("source_text_sha256", ""),
-                report.details.get("structure_sha256", ""),
-            )
-            if not source.text_sha256:
-                raise FailedPrecondition(
-                    f"Document {report.document_id} was redacted before corrections "
-                    "were possible.",
-                    code="correction_unsupported",
-                )
+            source = _source_of(report, "corrections were possible", "correction")
             current = self._current_outcome(conn, source)
             added = removed = 0
             for correction in request.corrections:
@@ -365,18 +354,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             )
         with self.engine.begin() as conn:
             report = store.get_report(conn, request.document_id)
-            source = Source(
-                report.document_id,
-                report.project_id,
-                report.details.get("source_text_sha256", ""),
-                report.details.get("structure_sha256", ""),
-            )
-            if not source.text_sha256:
-                raise FailedPrecondition(
-                    f"Document {report.document_id} was redacted before its "
-                    "source text was kept.",
-                    code="mapping_unsupported",
-                )
+            source = _source_of(report, "its source text was kept", "mapping")
             length = len(
                 self.redactor.objects.read(DERIVED, source.text_sha256).decode()
             )
@@ -483,3 +461,22 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
                 for type_, surrogate, sealed in rows
             ],
         )
+
+
+def _source_of(report: store.ReportRow, since: str, what: str) -> Source:
+    """What a report's redaction was made from, to make it again.
+
+    Raises: FailedPrecondition: the document was redacted before ``since``.
+    """
+    source = Source(
+        report.document_id,
+        report.project_id,
+        report.details.get("source_text_sha256", ""),
+        report.details.get("structure_sha256", ""),
+    )
+    if not source.text_sha256:
+        raise FailedPrecondition(
+            f"Document {report.document_id} was redacted before {since}.",
+            code=f"{what}_unsupported",
+        )
+    return source

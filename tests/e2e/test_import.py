@@ -180,6 +180,15 @@ def test_a_label_studio_export_comes_in_and_goes_back_out(
     everything = json.dumps(back)
     assert "second@example.org" not in everything
 
+    # Strongroom's own Label Studio file comes back in, though it names no one.
+    again = tmp_path / "again.json"
+    again.write_bytes(exported["label-studio/tasks.json"])
+    second = _project(admin, "Back from Label Studio")
+    done = strongroom.cli(
+        "import", "--project", second, "--format", "label-studio", str(again)
+    )
+    assert "6 answer(s) from 2 annotator(s)" in done.stdout
+
 
 def test_prodigy_and_doccano_files_come_in(
     strongroom: Strongroom, manager: dict[str, Any], tmp_path: Path
