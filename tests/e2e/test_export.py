@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +198,12 @@ def test_a_tampered_copy_fails_verification(
     assert f"content differs: jsonl/{target.name}" in failed.stderr
 
 
-def test_each_format_loads_in_its_own_library(gold: dict[str, Any]) -> None:
+def test_each_format_loads_in_its_own_library(
+    gold: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     import spacy
     from datasets import load_dataset
     from spacy.tokens import DocBin
@@ -216,7 +223,9 @@ def test_each_format_loads_in_its_own_library(gold: dict[str, Any]) -> None:
     files = {
         path.stem.split("-")[0]: str(path) for path in directory.glob("data/*.parquet")
     }
-    loaded = load_dataset("parquet", data_files=files)
+    loaded = load_dataset(
+        "parquet", data_files=files, cache_dir=str(tmp_path / "cache")
+    )
     assert sum(len(split) for split in loaded.values()) == 6
 
     conll = "".join(p.read_text() for p in directory.glob("conll/*.conll"))
@@ -354,3 +363,31 @@ def test_building_and_downloading_are_in_the_audit_trail(
         timeout=60,
     )
     assert "export.read" in seen
+
+
+def test_spacy_trains_straight_from_the_exported_docbin(
+    gold: dict[str, Any], tmp_path: Path
+) -> None:
+    import spacy
+    from spacy.cli.init_config import init_config
+
+    config = tmp_path / "config.cfg"
+    init_config(lang="en", pipeline=["ner"], optimize="efficiency").to_disk(config)
+    shards = gold["dir"] / "spacy"
+    # Six documents may leave dev empty; train doubles as dev here.
+    trained = subprocess.run(
+        [
+            sys.executable, "-m", "spacy", "train", str(config),
+            "--output", str(tmp_path / "model"),
+            "--paths.train", str(shards),
+            "--paths.dev", str(shards),
+            "--training.max_steps", "20",
+            "--training.eval_frequency", "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
+    model = spacy.load(tmp_path / "model" / "model-last")
+    assert set(model.get_pipe("ner").labels) == {"DRUG", "DISEASE"}

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,7 +316,6 @@ def test_spacy_train_learns_from_the_files(
     init_config(lang="en", pipeline=["ner"], optimize="efficiency").to_disk(config)
     spacy_dir = exported["directory"] / "spacy"
 
-    started = time.monotonic()
     done = subprocess.run(
         [
             sys.executable,
@@ -344,7 +342,6 @@ def test_spacy_train_learns_from_the_files(
     assert "✔ Saved pipeline to output directory" in done.stdout
     trained = spacy.load(tmp_path / "model" / "model-last")
     assert set(trained.get_pipe("ner").labels) == {"PERSON", "LOCATION", "ORG"}
-    assert time.monotonic() - started < 60
 
 
 # --- Parquet -------------------------------------------------------------------
