@@ -952,6 +952,8 @@ class ImportJob(BaseModel):
     documents: int
     answers: int
     annotators: int
+    # Predicted spans kept as suggestions.
+    suggestions: int
     # What was not carried over, by reason.
     left_out: dict[str, int]
     progress_done: int
@@ -972,6 +974,7 @@ class ImportJob(BaseModel):
             documents=j.documents,
             answers=j.answers,
             annotators=j.annotators,
+            suggestions=j.suggestions,
             left_out=dict(j.left_out),
             progress_done=j.progress_done,
             progress_total=j.progress_total,

@@ -661,7 +661,8 @@ def import_file(
         raise click.ClickException(f"Import {job['id']} failed ({job['error_code']}).")
     click.echo(
         f"Import {job['id']}: {job['items']} item(s), {job['documents']} document(s), "
-        f"{job['answers']} answer(s) from {job['annotators']} annotator(s)."
+        f"{job['answers']} answer(s) from {job['annotators']} annotator(s), "
+        f"{job['suggestions']} suggestion(s)."
     )
     for reason, count in sorted(job["left_out"].items()):
         click.echo(f"Left out: {count} {reason}")

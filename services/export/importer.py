@@ -59,6 +59,7 @@ class Outcome:
     documents: list[str] = field(default_factory=list)
     answers: int = 0
     annotators: set[str] = field(default_factory=set)
+    suggestions: int = 0
     left_out: Counter[str] = field(default_factory=Counter)
 
 
@@ -140,10 +141,6 @@ class Importer:
                 continue
             self._answers(row, item, document_id, windows, outcome, metadata)
             beat(len(items) + index + 1)
-        if report.predictions:
-            outcome.left_out["predictions (Strongroom makes its own suggestions)"] += (
-                report.predictions
-            )
         self._finish(row, principal, len(items), outcome)
 
     # --- documents --------------------------------------------------------------
@@ -212,8 +209,11 @@ class Importer:
         outcome: Outcome,
         metadata: Metadata,
     ) -> None:
-        spans = [s for answer in item.answers for s in answer.spans]
+        everyone = (*item.answers, *item.predictions)
+        spans = [s for answer in everyone for s in answer.spans]
         placed = self._placed(document_id, spans, metadata)
+        self._suggestions(item, placed[sum(len(a.spans) for a in item.answers) :],
+                          windows, outcome, metadata)  # fmt: skip
         at = 0
         for position, answer in enumerate(item.answers):
             mapped = placed[at : at + len(answer.spans)]
@@ -232,6 +232,48 @@ class Importer:
                 call(self.clients.labeling.ImportAnnotation, request, metadata)
                 outcome.answers += 1
                 outcome.annotators.add(annotator)
+
+    def _suggestions(
+        self,
+        item: importers.ImportedItem,
+        placed: Sequence[tuple[int, int, str] | None],
+        windows: Sequence[tasks_pb2.Task],
+        outcome: Outcome,
+        metadata: Metadata,
+    ) -> None:
+        """A model's predictions become that model's suggestions on each task."""
+        at = 0
+        by_task: dict[tuple[str, str], list[tasks_pb2.Suggestion]] = {}
+        for prediction in item.predictions:
+            source = f"import {prediction.annotator}"[:64]
+            for span in placed[at : at + len(prediction.spans)]:
+                home = (
+                    None
+                    if span is None
+                    else next((t for t in windows if _holds(t, *span[:2])), None)
+                )
+                if span is None or home is None:
+                    outcome.left_out["predicted spans inside a redacted identifier "
+                                     "or across windows"] += 1  # fmt: skip
+                    continue
+                by_task.setdefault((home.id, source), []).append(
+                    tasks_pb2.Suggestion(
+                        span=common_pb2.Span(start=span[0], end=span[1]),
+                        label=span[2],
+                        source=source,
+                        score=1.0,
+                    )
+                )
+            at += len(prediction.spans)
+        for (task_id, source), suggestions in by_task.items():
+            call(
+                self.clients.tasks.SetSuggestions,
+                tasks_pb2.SetSuggestionsRequest(
+                    task_id=task_id, source=source, suggestions=suggestions
+                ),
+                metadata,
+            )
+            outcome.suggestions += len(suggestions)
 
     def _placed(
         self,
@@ -277,6 +319,7 @@ class Importer:
                 documents=len(outcome.documents),
                 answers=outcome.answers,
                 annotators=len(outcome.annotators),
+                suggestions=outcome.suggestions,
                 left_out=dict(outcome.left_out),
             ):
                 return
@@ -293,6 +336,7 @@ class Importer:
                     "items": items,
                     "documents": len(outcome.documents),
                     "answers": outcome.answers,
+                    "suggestions": outcome.suggestions,
                     "left_out": sum(outcome.left_out.values()),
                 },
             )

@@ -346,6 +346,7 @@ def _import_proto(row: store.ImportRow) -> export_pb2.ImportJob:
         documents=row.documents,
         answers=row.answers,
         annotators=row.annotators,
+        suggestions=row.suggestions,
         left_out=row.left_out,
         progress_done=row.progress_done,
         progress_total=row.progress_total,

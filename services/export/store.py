@@ -72,6 +72,7 @@ MIGRATIONS = (
                 documents BIGINT NOT NULL DEFAULT 0,
                 answers BIGINT NOT NULL DEFAULT 0,
                 annotators BIGINT NOT NULL DEFAULT 0,
+                suggestions BIGINT NOT NULL DEFAULT 0,
                 left_out TEXT NOT NULL DEFAULT '{}',
                 progress_done BIGINT NOT NULL DEFAULT 0,
                 progress_total BIGINT NOT NULL DEFAULT 0,
@@ -290,6 +291,7 @@ class ImportRow:
     documents: int = 0
     answers: int = 0
     annotators: int = 0
+    suggestions: int = 0
     left_out: dict[str, int] = field(default_factory=dict)
     progress_done: int = 0
     progress_total: int = 0
@@ -352,12 +354,14 @@ def finish_import(
     documents: int,
     answers: int,
     annotators: int,
+    suggestions: int,
     left_out: dict[str, int],
 ) -> bool:
     result = conn.execute(
         sa.text(
             "UPDATE imports SET state = :done, items = :items, documents = :documents, "
-            "answers = :answers, annotators = :annotators, left_out = :left_out, "
+            "answers = :answers, annotators = :annotators, "
+            "suggestions = :suggestions, left_out = :left_out, "
             "progress_done = progress_total, finished_at = :now, heartbeat_at = :now "
             "WHERE id = :id AND state = :running"
         ),
@@ -369,6 +373,7 @@ def finish_import(
             "documents": documents,
             "answers": answers,
             "annotators": annotators,
+            "suggestions": suggestions,
             "left_out": json.dumps(left_out, sort_keys=True),
             "now": utc_now(),
         },
@@ -429,6 +434,7 @@ def get_import(conn: Connection, import_id: str) -> ImportRow:
         documents=int(m["documents"]),
         answers=int(m["answers"]),
         annotators=int(m["annotators"]),
+        suggestions=int(m["suggestions"]),
         left_out=json.loads(m["left_out"]),
         progress_done=int(m["progress_done"]),
         progress_total=int(m["progress_total"]),

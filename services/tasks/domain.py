@@ -481,6 +481,50 @@ def suggestions_in(
     return tuple(chosen)
 
 
+_SUGGESTION_SOURCE = re.compile(r"[\w .:/+-]{1,64}")
+MAX_SUGGESTIONS = 1000
+
+
+def check_suggestions(
+    source: str,
+    spans: Sequence[tuple[int, int, str, float]],
+    project: Project,
+    task: Task,
+) -> tuple[Suggestion, ...]:
+    """Suggestions from ``source`` that fit the task's window and schema.
+
+    Raises:
+        InvalidArgument: a bad or reserved source, too many suggestions, or one
+            outside the window or with a label the project lacks.
+    """
+    if not _SUGGESTION_SOURCE.fullmatch(source) or source == "redaction":
+        raise InvalidArgument(
+            "A suggestion source is 1 to 64 letters, digits and . : / + - "
+            "and not 'redaction'.",
+            code="suggestion_source_invalid",
+        )
+    if len(spans) > MAX_SUGGESTIONS:
+        raise InvalidArgument(
+            f"A task takes at most {MAX_SUGGESTIONS} suggestions from one source.",
+            code="too_many_suggestions",
+        )
+    labels = {label.name for label in project.settings.schema.spans}
+    end_of_window = task.window_end or task.text_length
+    made = []
+    for start, end, label, score in spans:
+        if not task.window_start <= start < end <= end_of_window:
+            raise InvalidArgument(
+                "A suggestion must lie inside the task's window.",
+                code="span_out_of_window",
+            )
+        if label not in labels:
+            raise InvalidArgument(
+                f"The project has no span label {label!r}.", code="label_unknown"
+            )
+        made.append(Suggestion(start, end, label, source, min(max(score, 0.0), 1.0)))
+    return tuple(made)
+
+
 def state_after(
     state: str,
     overlap: int,

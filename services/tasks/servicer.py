@@ -446,6 +446,43 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             task = store.get_task(conn, task.id)
         return self._task_proto(task, mine, include_text=False)
 
+    def SetSuggestions(
+        self, request: tasks_pb2.SetSuggestionsRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Set one source's suggestions on a task (an imported model's
+        predictions), shown to its annotators like the redaction stage's.
+
+        Raises:
+            PermissionDenied: the caller does not manage the task's project.
+            InvalidArgument: a bad source, too many suggestions, or one outside
+                the window or with a label the project lacks.
+        """
+        principal = current_principal()
+        with self.engine.begin() as conn:
+            task, project, mine = self._load(conn, request.task_id, principal)
+            domain.require_manager(principal, project)
+            suggestions = domain.check_suggestions(
+                request.source,
+                [
+                    (s.span.start, s.span.end, s.label, s.score)
+                    for s in request.suggestions
+                ],
+                project,
+                task,
+            )
+            store.set_suggestions(conn, task, request.source, suggestions)
+            self._audit(
+                conn,
+                principal,
+                "task.suggestions.set",
+                "task",
+                task.id,
+                project.id,
+                {"document_id": task.document_id, "suggestions": len(suggestions)},
+            )
+            task = store.get_task(conn, task.id)
+        return self._task_proto(task, mine, include_text=False)
+
     def AssignTasks(
         self, request: tasks_pb2.AssignTasksRequest, context: grpc.ServicerContext
     ) -> tasks_pb2.AssignTasksResponse:

@@ -386,6 +386,17 @@ def list_tasks(
     return [_task(r._mapping) for r in rows], int(total)
 
 
+def set_suggestions(
+    conn: Connection, task: Task, source: str, suggestions: Sequence[Suggestion]
+) -> None:
+    """Replace the task's suggestions from ``source``, keeping the others."""
+    kept = [s for s in task.suggestions if s.source != source]
+    conn.execute(
+        sa.text("UPDATE tasks SET suggestions = :suggestions WHERE id = :id"),
+        {"id": task.id, "suggestions": _dump([*kept, *suggestions])},
+    )
+
+
 def set_priority(conn: Connection, task_id: str, priority: int) -> None:
     conn.execute(
         sa.text("UPDATE tasks SET priority = :priority WHERE id = :id"),

@@ -629,6 +629,9 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         "RedactionService/MapSpans": lambda: redaction_pb2.MapSpansRequest(
             document_id=c["document"], spans=[common_pb2.Span(start=0, end=4)]
         ),
+        "TaskService/SetSuggestions": lambda: tasks_pb2.SetSuggestionsRequest(
+            task_id=c["task"], source="import route-table"
+        ),
         "LabelingService/ImportAnnotation": lambda: (
             labeling_pb2.ImportAnnotationRequest(
                 task_id=c["task"], annotator="imported-route-table"

@@ -157,12 +157,18 @@ def test_a_label_studio_export_comes_in_and_goes_back_out(
     done = strongroom.cli(
         "import", "--project", project_id, "--format", "label-studio", str(source)
     )
-    assert "3 item(s), 3 document(s), 6 answer(s) from 2 annotator(s)" in done.stdout
+    assert (
+        "3 item(s), 3 document(s), 6 answer(s) from 2 annotator(s), "
+        "3 suggestion(s)." in done.stdout
+    )
     assert "Left out: 3 unsupported Label Studio result type: rating" in done.stdout
-    assert "predictions" in done.stdout
 
     tasks = admin.get(f"/api/v1/projects/{project_id}/tasks").json()["tasks"]
     assert len(tasks) == 3 and all(t["submitted"] == 2 for t in tasks)
+    # The model's predictions wait in each task as its suggestions.
+    for task in tasks:
+        shown = admin.get(f"/api/v1/tasks/{task['id']}").json()
+        assert [s["source"] for s in shown["suggestions"]] == ["import model:tagger-3"]
     exported = _export(admin, project_id, "label-studio")
     back = json.loads(exported["label-studio/tasks.json"])
     texts = {t["data"]["text"] for t in back}

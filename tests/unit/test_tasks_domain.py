@@ -40,6 +40,7 @@ from strongroom.services.tasks.domain import (
     check_member_role,
     check_settings,
     check_skip_reason,
+    check_suggestions,
     lease_expiry,
     may_read,
     page_of_window,
@@ -429,3 +430,29 @@ def test_tokens_are_words_and_punctuation_in_document_offsets() -> None:
     found = [text[a - 100 : b - 100] for a, b in tokens(text, offset=100)]
 
     assert found == ["Dr", ".", "O'Neil's", "re-check", ",", "12", ".", "5", "mg", "."]
+
+
+def test_imported_suggestions_fit_the_window_and_the_schema() -> None:
+    task = _task(window_start=2, window_end=8)
+    made = check_suggestions(
+        "import model:ner-v2",
+        [(2, 5, "PERSON", 0.7), (5, 8, "PERSON", 3.0)],
+        PROJECT,
+        task,
+    )
+    assert [(s.start, s.end, s.source, s.score) for s in made] == [
+        (2, 5, "import model:ner-v2", 0.7),
+        (5, 8, "import model:ner-v2", 1.0),
+    ]
+    refusals = [
+        ("redaction", [(2, 5, "PERSON", 1.0)], "suggestion_source_invalid"),
+        ("bad\nsource", [(2, 5, "PERSON", 1.0)], "suggestion_source_invalid"),
+        ("import m", [(0, 5, "PERSON", 1.0)], "span_out_of_window"),
+        ("import m", [(2, 9, "PERSON", 1.0)], "span_out_of_window"),
+        ("import m", [(2, 5, "PLACE", 1.0)], "label_unknown"),
+        ("import m", [(2, 3, "PERSON", 1.0)] * 1001, "too_many_suggestions"),
+    ]
+    for source, spans, code in refusals:
+        with pytest.raises(InvalidArgument) as refused:
+            check_suggestions(source, spans, PROJECT, task)
+        assert refused.value.code == code
