@@ -391,3 +391,77 @@ def test_spacy_trains_straight_from_the_exported_docbin(
     assert trained.returncode == 0, trained.stdout[-2000:] + trained.stderr[-2000:]
     model = spacy.load(tmp_path / "model" / "model-last")
     assert set(model.get_pipe("ner").labels) == {"DRUG", "DISEASE"}
+
+
+def test_boxes_on_a_scanned_page_export_as_coco_with_their_image(
+    strongroom: Strongroom, admin: httpx.Client, tmp_path: Path
+) -> None:
+    from pycocotools.coco import COCO
+
+    from tests.fixtures.ingestion import corpus
+
+    made = admin.post(
+        "/api/v1/projects",
+        json={
+            "name": "Scanned forms",
+            "schema": {"boxes": [{"name": "STAMP"}, {"name": "SIGNATURE"}]},
+        },
+    )
+    assert made.status_code == 201, made.text
+    project_id = made.json()["id"]
+    box_annotator = _user(admin, "exp-boxes", "annotator")
+    admin.post(
+        f"/api/v1/projects/{project_id}/members",
+        json={"username": "exp-boxes", "role": "annotator"},
+    ).raise_for_status()
+    scan = corpus.image_bytes(
+        corpus.scan_image(("Delivery note", "Received in good order")), "PNG"
+    )
+    upload_file(admin, project_id, "delivery.png", scan).raise_for_status()
+    client = strongroom.client(strongroom.token("exp-boxes", box_annotator["password"]))
+
+    def leased() -> dict[str, Any] | None:
+        response = client.post(f"/api/v1/projects/{project_id}/tasks/next")
+        task: dict[str, Any] = response.json()
+        return task if response.status_code == 200 and task.get("pages") else None
+
+    task = wait_for(leased, timeout=90, interval=0.5)
+    page = task["pages"][0]
+    client.post(
+        f"/api/v1/tasks/{task['id']}/annotations",
+        json={
+            "boxes": [
+                {"page": page["page"], "x": 0.5, "y": 0.25, "width": 0.25,
+                 "height": 0.5, "label": "SIGNATURE"},
+            ]
+        },
+    ).raise_for_status()  # fmt: skip
+
+    export = admin.post(
+        f"/api/v1/projects/{project_id}/exports", json={"formats": ["coco"]}
+    ).json()
+    ready = _ready(admin, export["id"])
+    assert ready["state"] == "ready", ready
+    names = {f["name"] for f in ready["files"]}
+    (coco_file,) = [n for n in names if n.startswith("coco/")]
+    (image_name,) = [n for n in names if n.startswith("images/")]
+    for name in (coco_file, image_name):
+        body = admin.get(f"/api/v1/exports/{ready['id']}/files/{name}")
+        assert body.status_code == 200
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(body.content)
+
+    coco = COCO(str(tmp_path / coco_file))
+    (image,) = coco.loadImgs(coco.getImgIds())
+    assert image["file_name"] == image_name
+    assert (image["width"], image["height"]) == (page["width"], page["height"])
+    (box,) = coco.loadAnns(coco.getAnnIds())
+    assert coco.loadCats(box["category_id"])[0]["name"] == "SIGNATURE"
+    assert box["bbox"] == pytest.approx(
+        [0.5 * page["width"], 0.25 * page["height"],
+         0.25 * page["width"], 0.5 * page["height"]], abs=1
+    )  # fmt: skip
+    # The image is the redacted page the annotator saw.
+    shown = admin.get(f"/api/v1/tasks/{task['id']}/pages/{page['page']}")
+    assert shown.status_code == 200
+    assert (tmp_path / image_name).read_bytes() == shown.content
