@@ -1,5 +1,6 @@
 // A project's dataset versions on its dashboard: build one, follow its
-// progress, download its files and read its dataset card.
+// progress, download its files and read its dataset card; and imports of
+// another tool's export, with what they left out.
 
 import { $, api, el, request } from "./api.js";
 
@@ -9,6 +10,8 @@ const CARD = "dataset-card.md";
 export function openExports(project) {
   view.project = project;
   $("export-result").textContent = "";
+  $("import-result").textContent = "";
+  $("import-left-out").replaceChildren();
   $("export-card").hidden = true;
   showExports();
 }
@@ -105,7 +108,39 @@ async function showCard(e) {
   }
 }
 
+async function startImport(event) {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const project = view.project;
+  $("import-left-out").replaceChildren();
+  try {
+    let job = await api("POST", `/api/v1/projects/${project.id}/imports`, form);
+    $("import-result").textContent = "Importing…";
+    while (job.state === "running") {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (view.project !== project) return;
+      job = await api("GET", `/api/v1/imports/${job.id}`);
+      if (job.progress_total) {
+        $("import-result").textContent = `Importing… ${job.progress_done} of ${job.progress_total} steps.`;
+      }
+    }
+    if (job.state === "failed") {
+      $("import-result").textContent = `The import failed (${job.error_code}).`;
+      return;
+    }
+    $("import-result").textContent =
+      `Imported ${job.items} item(s) as ${job.documents} document(s): ${job.answers} answer(s) ` +
+      `from ${job.annotators} annotator(s), ${job.suggestions} suggestion(s).`;
+    $("import-left-out").replaceChildren(...Object.entries(job.left_out).map(([reason, count]) =>
+      el("li", { text: `Left out: ${count} ${reason}` })));
+    event.target.reset();
+  } catch (error) {
+    $("import-result").textContent = error.message;
+  }
+}
+
 export function wireExports() {
+  $("import-form").addEventListener("submit", startImport);
   $("export-form").addEventListener("submit", build);
   $("dashboard-exports").addEventListener("toggle", showExports);
 }

@@ -4,6 +4,7 @@ ready, reads its dataset card and downloads its signed manifest."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -93,3 +94,30 @@ def test_a_format_the_project_cannot_use_is_refused_in_the_page(
     page.get_by_role("button", name="Build version").click()
     expect(page.locator("#export-result")).to_contain_text("'coco'")
     expect(page.locator("#export-result")).to_contain_text("box labels")
+
+
+def test_a_manager_imports_a_prodigy_file_and_reads_the_report(
+    strongroom: Strongroom, setup: dict, page: Page, tmp_path: Path
+) -> None:
+    text = "Formoterol was started for the asthma."
+    lines = [
+        {"text": text, "_annotator_id": "p-1", "answer": "accept",
+         "spans": [{"start": 0, "end": 10, "label": "DRUG"}]},
+        {"text": text, "_annotator_id": "p-2", "answer": "accept",
+         "spans": [{"start": 31, "end": 37, "label": "DISEASE"}]},
+    ]  # fmt: skip
+    source = tmp_path / "news.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    sign_in(page, strongroom, "ex-manager", setup["passwords"]["ex-manager"])
+    open_view(page, "Inhaler notes", "Dashboard")
+    page.get_by_text("Import from another tool", exact=True).click()
+    page.get_by_label("Export file").set_input_files(source)
+    page.locator("#import-form").get_by_label("From").select_option("prodigy")
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("#import-result")).to_have_text(
+        "Imported 1 item(s) as 1 document(s): 1 answer(s) from 1 annotator(s), "
+        "0 suggestion(s).",
+        timeout=90_000,
+    )
+    expect(page.locator("#import-left-out li")).to_contain_text(["Left out: 1"])
