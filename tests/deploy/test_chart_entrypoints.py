@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets as secrets_module
 import signal
 import subprocess
 import sys
@@ -26,6 +27,12 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from strongroom.services.common.config import SERVICE_NAMES
@@ -99,6 +106,14 @@ class ChartProcesses:
                 env[entry["name"]] = self.secrets[ref["name"]][ref["key"]]
         # What the pod's volume mounts and the cluster's Services provide.
         env["STRONGROOM_DATA_DIR"] = str(self.root / component)
+        for entry in container.get("volumeMounts", []):
+            if entry["name"] != "keys":
+                continue
+            # The Secret's files, in a scratch folder instead of the mount.
+            mounted = self.mount_keys(component)
+            for name, value in env.items():
+                if value.startswith(entry["mountPath"] + "/"):
+                    env[name] = str(mounted / Path(value).name)
         for name in SERVICE_NAMES:
             address = env[f"STRONGROOM_{name.upper()}_ADDRESS"]
             assert address == f"{named(name)}:{8470 + 1 + SERVICE_NAMES.index(name)}"
@@ -112,6 +127,22 @@ class ChartProcesses:
             assert listen.startswith("0.0.0.0:"), listen
             env["STRONGROOM_GRPC_LISTEN_ADDRESS"] = f"127.0.0.1:{self.ports[component]}"
         return env
+
+    def mount_keys(self, component: str) -> Path:
+        """Write the files a component's ``keys`` Secret volume holds."""
+        deployment = by_kind(self.manifests, "Deployment")[named(component)]
+        (volume,) = [
+            v for v in deployment["spec"]["template"]["spec"]["volumes"]
+            if v["name"] == "keys"
+        ]  # fmt: skip
+        folder = self.root / "keys" / component
+        folder.mkdir(parents=True, exist_ok=True)
+        secret = self.secrets[volume["secret"]["secretName"]]
+        for item in volume["secret"]["items"]:
+            path = folder / item["path"]
+            path.write_text(secret[item["key"]])
+            path.chmod(0o440)
+        return folder
 
     def run_migrations(self) -> str:
         container = _container(self.manifests, "Job", named("migrate"))
@@ -203,6 +234,13 @@ def release(
             "secret-key": s3_server.secret_key,
         },
         "strongroom-postgresql": {"url-template": template},
+        # Made once by the operator (values.yaml tells how).
+        "strongroom-redaction-key": {"redaction.key": secrets_module.token_hex(32)},
+        "strongroom-export-signing-key": {
+            "export-signing-key.pem": Ed25519PrivateKey.generate()
+            .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+            .decode()
+        },
     }
     processes = ChartProcesses(manifests, secrets, tmp_path)
     yield processes
