@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 TESSERACT := /usr/bin/tesseract
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test check unit e2e browser bench proto clean
+.PHONY: install run test check unit e2e browser bench reliability proto clean
 
 $(INSTALLED): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ browser: install $(CHROMIUM)
 
 test: check $(CHROMIUM)
 	$(BIN)/pytest
+
+# The long reliability runs; `make test` runs a short version of each.
+reliability: install
+	NO_EGRESS_TESTS="tests/e2e/test_path.py tests/e2e/test_import.py tests/e2e/test_export.py tests/e2e/test_labeling.py tests/e2e/test_audit_trail.py tests/e2e/test_redaction_policy.py" \
+		$(BIN)/pytest tests/reliability
 
 # Long measurements; `make test` runs a short version of each.
 bench: install
