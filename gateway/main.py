@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from strongroom.gateway.app import create_app
 from strongroom.services.common.config import Settings
 from strongroom.services.common.logs import configure_logging
+from strongroom.services.common.runtime import PRIVATE_UMASK
 
 
 def main() -> None:
+    os.umask(PRIVATE_UMASK)
     settings = Settings()
     configure_logging("gateway", settings.log_level)
     app = create_app(settings)

@@ -29,6 +29,7 @@ import httpx
 
 from strongroom.services.common.config import SERVICE_NAMES, Settings
 from strongroom.services.common.database import create_database_engine, migrate
+from strongroom.services.common.runtime import PRIVATE_UMASK
 
 _READY_TIMEOUT_SECONDS = 90.0
 _STOP_GRACE_SECONDS = 15.0
@@ -171,7 +172,10 @@ class Launcher:
         return f"http://{self.host}:{self.port}"
 
     def run(self) -> int:
+        # Every process started from here inherits the mask as well.
+        os.umask(PRIVATE_UMASK)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
         lock = _lock_data_dir(self.data_dir)
         if lock is None:
             self.say(f"Another Strongroom is already running on {self.data_dir}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +42,10 @@ from strongroom.services.common.ports import (
 from strongroom.services.common.readiness import BackendCheck, ReadinessMonitor
 
 logger = logging.getLogger(__name__)
+
+# What Strongroom writes (databases, objects, keys, logs) is readable by the
+# user that runs it alone; every process sets this mask first.
+PRIVATE_UMASK = 0o077
 
 ORIGINALS = "originals"
 DERIVED = "derived"
@@ -235,6 +240,7 @@ def run_service(
     name: str, build: Callable[[Settings, Backends], ServiceDefinition]
 ) -> None:
     """Entry point body shared by every service's ``main``."""
+    os.umask(PRIVATE_UMASK)
     settings = Settings()
     configure_logging(name, settings.log_level)
     backends = open_backends(settings, client_id=f"strongroom-{name}")
