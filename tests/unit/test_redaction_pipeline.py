@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from strongroom.services.redaction import pipeline
 from strongroom.services.redaction.policy import Policy
 from strongroom.services.redaction.surrogates import SurrogateBook
@@ -88,3 +91,46 @@ def test_original_spans_land_on_the_redacted_text() -> None:
     # An edge inside an identifier moves out to the replacement's edge.
     assert mapped("Lopez, SSN") == ("[NAME], SSN", True)
     assert mapped("Patient  Maria") == ("Patient [NAME]", True)
+
+
+WORDS = ("aspirin", "eased", "the", "migraine", "dose", "raised", "on", "review")
+IDENTIFIERS = ("219-09-9999", "pat@example.org", "(415) 555-0134")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    parts=st.lists(
+        st.one_of(st.sampled_from(WORDS), st.sampled_from(IDENTIFIERS)),
+        min_size=2,
+        max_size=14,
+    ),
+    data=st.data(),
+)
+def test_mapped_spans_keep_their_words_and_their_order(
+    parts: list[str], data: st.DataObject
+) -> None:
+    text = " ".join(parts) + "."
+    outcome = pipeline.run(text, Policy(), SurrogateBook(KEY))
+    out = outcome.redaction.text
+    starts = [0]
+    for part in parts[:-1]:
+        starts.append(starts[-1] + len(part) + 1)
+    words = [(s, s + len(p)) for s, p in zip(starts, parts, strict=True) if p in WORDS]
+    if not words:
+        return
+    chosen = sorted(data.draw(st.sets(st.sampled_from(words), min_size=1)))
+    placed = []
+    for start, end in chosen:
+        span, widened = pipeline.original_to_redacted(outcome, start, end)
+        assert span is not None and not widened
+        # A word outside every identifier is the same word in the redacted text.
+        assert out[span[0] : span[1]] == text[start:end]
+        placed.append(span)
+    assert placed == sorted(placed), "mapping keeps the order of spans"
+    # A span over an identifier lands on its replacement, whole.
+    for start, part in zip(starts, parts, strict=True):
+        if part in IDENTIFIERS:
+            span, _ = pipeline.original_to_redacted(outcome, start, start + len(part))
+            assert span is not None
+            assert out[span[0] : span[1]].startswith("[")
+            assert out[span[0] : span[1]].endswith("]")
