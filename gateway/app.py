@@ -349,7 +349,7 @@ def create_app(settings: Settings) -> FastAPI:
     def list_projects(
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
     ) -> schemas.ProjectList:
         response = call(
             clients.tasks.ListProjects,
@@ -438,7 +438,7 @@ def create_app(settings: Settings) -> FastAPI:
         project_id: str,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
     ) -> schemas.DocumentList:
         response = call(
             clients.ingestion.ListDocuments,

@@ -71,7 +71,7 @@ def audit_router(
         since: datetime | None = None,
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
     ) -> schemas.AuditEventList:
         """Search the trail by person (``actor`` subject or ``username``), action,
         resource, document, project, outcome, period and free text."""
@@ -187,7 +187,7 @@ def audit_router(
     def prove_inclusion(
         event_id: str,
         caller: Caller,
-        checkpoint: Annotated[int, Query(ge=0)] = 0,
+        checkpoint: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
     ) -> schemas.InclusionProof:
         """The audit path from one event to a signed checkpoint's tree head."""
         proof = call(
@@ -208,8 +208,8 @@ def audit_router(
     @router.get("/consistency", response_model=schemas.ConsistencyProof)
     def prove_consistency(
         caller: Caller,
-        first: Annotated[int, Query(ge=1)],
-        second: Annotated[int, Query(ge=1)],
+        first: Annotated[int, Query(ge=1, le=schemas.MAX_INDEX)],
+        second: Annotated[int, Query(ge=1, le=schemas.MAX_INDEX)],
     ) -> schemas.ConsistencyProof:
         """The proof that checkpoint ``second`` extends checkpoint ``first``."""
         proof = call(
@@ -247,7 +247,9 @@ def _answer(
         events=story.events,
         is_truncated=story.is_truncated,
     )
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in filename)
+    safe = "".join(
+        c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in filename
+    )
     if format == "html":
         body, media_type = render_html(report).encode("utf-8"), "text/html"
     else:

@@ -71,7 +71,7 @@ def export_router(
         project_id: str,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
     ) -> schemas.ExportList:
         response = call(
             clients.export.ListExports,

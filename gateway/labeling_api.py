@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from strongroom.gateway import schemas
 from strongroom.gateway.clients import ServiceClients
@@ -61,7 +61,7 @@ def labeling_router(
         project_id: str,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
     ) -> schemas.TaskList:
         response = call(
             clients.tasks.ListTasks,
@@ -139,7 +139,11 @@ def labeling_router(
         response_class=Response,
         responses={200: {"content": {"image/png": {}}}},
     )
-    def task_page(task_id: str, page: int, caller: Caller) -> Response:
+    def task_page(
+        task_id: str,
+        page: Annotated[int, Path(ge=1, le=schemas.MAX_INDEX)],
+        caller: Caller,
+    ) -> Response:
         """The redacted image of one page of the task's document."""
         chunk = call(
             clients.tasks.GetTaskPage,
@@ -179,7 +183,7 @@ def labeling_router(
         project_id: str,
         caller: Caller,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=schemas.MAX_INDEX)] = 0,
         kind: Annotated[str, Query(pattern="^(answer|gold)$")] = "answer",
     ) -> schemas.AnnotationList:
         response = call(

@@ -19,6 +19,11 @@ from strongroom.v1 import (
     tasks_pb2,
 )
 
+# The largest offset, page, position or checkpoint number a request may name:
+# beyond it nothing reaches, and the services' integer fields (32-bit for
+# pages) never overflow.
+MAX_INDEX = 2**31 - 1
+
 
 def _time(stamp: Timestamp) -> str | None:
     if stamp.seconds == 0 and stamp.nanos == 0:
@@ -195,8 +200,8 @@ class ProjectList(BaseModel):
 
 
 class Span(BaseModel):
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_INDEX)
+    end: int = Field(ge=0, le=MAX_INDEX)
 
 
 class Page(BaseModel):
@@ -491,8 +496,8 @@ class ReidentificationMapping(BaseModel):
 
 class RedactionCorrectionIn(BaseModel):
     action: str = Field(pattern="^(add|remove)$")
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_INDEX)
+    end: int = Field(ge=0, le=MAX_INDEX)
     type: str = ""
 
 
@@ -522,8 +527,8 @@ _TASK_STATES = {
 
 
 class SpanLabel(BaseModel):
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
+    start: int = Field(ge=0, le=MAX_INDEX)
+    end: int = Field(ge=0, le=MAX_INDEX)
     label: str = Field(min_length=1, max_length=64)
 
 
@@ -542,15 +547,15 @@ class PageImage(BaseModel):
 
 
 class RelationIn(BaseModel):
-    from_: int = Field(alias="from", ge=0)
-    to: int = Field(ge=0)
+    from_: int = Field(alias="from", ge=0, le=MAX_INDEX)
+    to: int = Field(ge=0, le=MAX_INDEX)
     label: str = Field(min_length=1, max_length=64)
 
     model_config = ConfigDict(populate_by_name=True)
 
 
 class BoxIn(BaseModel):
-    page: int = Field(ge=1)
+    page: int = Field(ge=1, le=MAX_INDEX)
     x: float = Field(ge=0, le=1)
     y: float = Field(ge=0, le=1)
     width: float = Field(gt=0, le=1)
@@ -566,7 +571,7 @@ class AnnotationIn(BaseModel):
     fields: dict[str, str] = Field(default={}, max_length=100)
     # Time spent on the task, as the client measured it.
     seconds: float = Field(default=0.0, ge=0, le=86_400)
-    suggestions_accepted: int = Field(default=0, ge=0)
+    suggestions_accepted: int = Field(default=0, ge=0, le=MAX_INDEX)
 
     def to_proto(self) -> common_pb2.AnnotationContent:
         return common_pb2.AnnotationContent(
