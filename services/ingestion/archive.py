@@ -8,6 +8,7 @@ against one budget shared by the whole upload, however deeply it nests.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from strongroom.services.ingestion.domain import ZIP, Limits
@@ -24,6 +25,20 @@ _ENCRYPTED_FLAG = 0x1
 _DTD_MARKERS = (b"<!DOCTYPE", b"<!ENTITY")
 # How much of an XML part is searched for a DTD: it must precede the root.
 _XML_PROLOGUE = 64 * 1024
+
+
+# What reading a damaged archive raises: a broken structure, a stream cut
+# short, bad compressed data, a compression method the zip module lacks, or
+# an entry with an empty name (which the zip module indexes into).
+DAMAGED = (
+    zipfile.BadZipFile,
+    EOFError,
+    ValueError,
+    OSError,
+    zlib.error,
+    NotImplementedError,
+    IndexError,
+)
 
 
 @dataclass
@@ -96,7 +111,7 @@ def read_entry(
             while chunk := stream.read(_CHUNK):
                 budget.take_bytes(len(chunk))
                 parts.append(chunk)
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except DAMAGED as exc:
         raise CorruptDocument(ZIP) from exc
     return b"".join(parts)
 
@@ -113,7 +128,7 @@ def refuse_xml_declarations(
     try:
         with archive.open(info) as stream:
             prologue = stream.read(_XML_PROLOGUE)
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except DAMAGED as exc:
         raise CorruptDocument(media_type) from exc
     text = prologue.replace(b"\x00", b"")
     if any(marker in text for marker in _DTD_MARKERS):

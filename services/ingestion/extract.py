@@ -138,7 +138,7 @@ def _parse_zip(path: Path, context: ParseContext) -> ParsedDocument:
                 for info in package.infolist()
                 if not info.is_dir()
             ]
-    except zipfile.BadZipFile as exc:
+    except archive.DAMAGED as exc:
         raise CorruptDocument(ZIP) from exc
     document = ParsedDocument(
         text="",

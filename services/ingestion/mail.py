@@ -56,12 +56,20 @@ def parse_eml(data: bytes) -> tuple[ParsedDocument, list[Attachment]]:
 
 
 def _add_headers(builder: DocumentBuilder, message: EmailMessage) -> None:
-    subject = str(message.get("Subject", "") or "")
-    builder.add_block(HEADING, subject, level=1)
+    builder.add_block(HEADING, _header(message, "Subject"), level=1)
     for name in _SHOWN_HEADERS:
-        value = message.get(name)
+        value = _header(message, name)
         if value:
             builder.add_block(PARAGRAPH, f"{name}: {value}")
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    """A header's value; a damaged one (the standard library's parser can
+    fail on it) is left out rather than refusing the whole message."""
+    try:
+        return str(message.get(name, "") or "")
+    except (IndexError, ValueError, TypeError, LookupError, AttributeError):
+        return ""
 
 
 def _add_body(builder: DocumentBuilder, message: EmailMessage) -> None:

@@ -45,7 +45,7 @@ _LIBRARY_ERRORS = (
     TypeError,
     AttributeError,
     IndexError,
-    zipfile.BadZipFile,
+    *archive.DAMAGED,
     etree.XMLSyntaxError,
     InvalidFileException,
     PackageNotFoundError,

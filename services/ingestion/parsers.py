@@ -59,7 +59,7 @@ def parse_pdf(
     read one at a time, so memory stays flat however long the file is.
 
     Raises:
-        CorruptDocument: PDFium cannot open the file.
+        CorruptDocument: PDFium cannot open the file or one of its pages.
         EncryptedDocument: the file needs a password.
         LimitExceeded: the file has more pages than allowed.
     """
@@ -71,7 +71,10 @@ def parse_pdf(
         if len(pdf) > limits.max_pages:
             raise LimitExceeded("too_many_pages", "pages", limits.max_pages)
         for index in range(len(pdf)):
-            page = pdf[index]
+            try:
+                page = pdf[index]
+            except pypdfium2.PdfiumError as exc:
+                raise CorruptDocument(PDF) from exc
             try:
                 if not _read_text_layer(page, builder, limits, out_dir):
                     _read_scanned_page(page, builder, limits, out_dir)

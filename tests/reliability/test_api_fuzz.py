@@ -4,7 +4,7 @@ every refusal is a problem response.
 
 The operations come from the gateway's own OpenAPI description, so a new
 route is covered the day it is added. Bounded: a few examples per operation
-here, more in `make reliability` (FUZZ_EXAMPLES).
+here, more in `make reliability` (API_FUZZ_EXAMPLES).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from schemathesis import checks
 from tests.e2e.conftest import admin, strongroom  # noqa: F401  (one platform here)
 from tests.e2e.harness import Strongroom
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
 PROBLEM = {"type", "title", "status", "detail", "code"}
 
 
