@@ -168,7 +168,12 @@ class ExportBuilder:
                 name: formats.writer_for(name, schema, directory)
                 for name in settings.formats
             }
-            tally = domain.Tally()
+            lineage = (directory / "documents.txt").open("w", encoding="ascii")
+
+            def went_in(document_id: str) -> None:
+                lineage.write(document_id + "\n")
+
+            tally = domain.Tally(on_document=went_in)
             annotators: Counter[str] = Counter()
             pages: dict[tuple[str, int], Page] = {}
             wants_pages = "coco" in settings.formats or domain.JSONL in settings.formats
@@ -218,6 +223,7 @@ class ExportBuilder:
             signature_entry = self._keep_bytes(
                 domain.SIGNATURE_FILE, domain.render_signature(signature, self.key_id)
             )
+            lineage.close()
             self._finish(
                 row,
                 principal,
@@ -227,6 +233,7 @@ class ExportBuilder:
                     signature_entry,
                 ),
                 tally,
+                directory / "documents.txt",
                 manifest_entry.sha256,
                 signature.hex(),
             )
@@ -594,10 +601,10 @@ class ExportBuilder:
         principal: Principal,
         files: tuple[domain.FileEntry, ...],
         tally: domain.Tally,
+        lineage: Path,
         manifest_sha256: str,
         signature: str,
     ) -> None:
-        documents = sorted(tally.documents)
         with self.engine.begin() as conn:
             if not store.finish(
                 conn,
@@ -632,14 +639,14 @@ class ExportBuilder:
                 details={
                     "formats": ",".join(row.settings.formats),
                     "records": tally.records,
-                    "documents": len(documents),
+                    "documents": tally.documents,
                     "manifest_sha256": manifest_sha256,
                     "key_id": self.key_id,
                 },
             )
             # Which documents went into the export, for their lineage; in
             # parts, so no single event grows with the export.
-            for start in range(0, len(documents), _CONTENTS_PER_EVENT):
+            for start, part in enumerate(_parts(lineage, _CONTENTS_PER_EVENT)):
                 stage_audit(
                     conn,
                     service=SERVICE,
@@ -648,8 +655,8 @@ class ExportBuilder:
                     resource_type="export",
                     resource_id=row.id,
                     project_id=row.project_id,
-                    details={"part_start": start},
-                    documents=documents[start : start + _CONTENTS_PER_EVENT],
+                    details={"part_start": start * _CONTENTS_PER_EVENT},
+                    documents=part,
                 )
 
     def _fail(self, row: store.ExportRow, principal: Principal, code: str) -> None:
@@ -708,6 +715,19 @@ def export_schema(schema: tasks_pb2.LabelSchema) -> ExportSchema:
         boxes=infos(schema.boxes),
         fields=tuple(f.name for f in schema.fields),
     )
+
+
+def _parts(path: Path, size: int) -> Iterator[list[str]]:
+    """The file's lines, ``size`` at a time."""
+    part: list[str] = []
+    with path.open(encoding="ascii") as lines:
+        for line in lines:
+            part.append(line.rstrip("\n"))
+            if len(part) == size:
+                yield part
+                part = []
+    if part:
+        yield part
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -12,7 +12,7 @@ import hmac
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -252,12 +252,19 @@ def pseudonym(key: bytes, project_id: str, subject: str) -> str:
 
 @dataclass
 class Tally:
-    """What the version holds, counted as records are written."""
+    """What the version holds, counted as records are written.
+
+    Records arrive task by task and a document's tasks together, so tasks
+    and documents are counted as they change: nothing grows with the size
+    of the version but the label and annotator counters. ``on_document``
+    hears each document once, for the lineage events.
+    """
 
     records: int = 0
     synthetic: int = 0
-    documents: set[str] = field(default_factory=set)
-    tasks: set[str] = field(default_factory=set)
+    documents: int = 0
+    tasks: int = 0
+    reviewed_tasks: int = 0
     splits: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     spans: Counter[str] = field(default_factory=Counter)
@@ -265,15 +272,22 @@ class Tally:
     relations: Counter[str] = field(default_factory=Counter)
     boxes: Counter[str] = field(default_factory=Counter)
     annotators: Counter[str] = field(default_factory=Counter)
-    reviewed_tasks: set[str] = field(default_factory=set)
+    on_document: Callable[[str], None] | None = None
+    _task: str = ""
+    _document: str = ""
 
     def add(self, record: Record) -> None:
         self.records += 1
         self.synthetic += record.synthetic
-        self.documents.add(record.document_id)
-        self.tasks.add(record.task_id)
-        if record.reviewed:
-            self.reviewed_tasks.add(record.task_id)
+        if record.document_id != self._document:
+            self._document = record.document_id
+            self.documents += 1
+            if self.on_document is not None:
+                self.on_document(record.document_id)
+        if record.task_id != self._task:
+            self._task = record.task_id
+            self.tasks += 1
+            self.reviewed_tasks += record.reviewed
         self.splits[record.split] += 1
         self.kinds[record.kind] += 1
         self.spans.update(s.label for s in record.spans)
@@ -286,9 +300,9 @@ class Tally:
         return {
             "records": self.records,
             "synthetic": self.synthetic,
-            "documents": len(self.documents),
-            "tasks": len(self.tasks),
-            "reviewed_tasks": len(self.reviewed_tasks),
+            "documents": self.documents,
+            "tasks": self.tasks,
+            "reviewed_tasks": self.reviewed_tasks,
             "splits": {name: self.splits.get(name, 0) for name in SPLITS},
             "kinds": dict(sorted(self.kinds.items())),
             "spans_by_label": dict(sorted(self.spans.items())),

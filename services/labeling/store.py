@@ -200,8 +200,13 @@ def list_annotations(
     where = "project_id = :p AND kind = :k AND is_current = 1"
     params: dict[str, Any] = {"p": project_id, "k": kind}
     if task_ids:
+        # By task first: the planner would otherwise walk the whole project's
+        # answers by its project index. Task ids are unique, and the project
+        # is still checked.
         marks = ", ".join(f":t{i}" for i in range(len(task_ids)))
-        where += f" AND task_id IN ({marks})"
+        where = f"task_id IN ({marks}) AND is_current = 1 AND kind = :k AND " + (
+            "project_id || '' = :p"
+        )
         params.update({f"t{i}": task_id for i, task_id in enumerate(task_ids)})
     total = conn.execute(
         sa.text(f"SELECT COUNT(*) FROM annotations WHERE {where}"), params

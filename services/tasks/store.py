@@ -143,6 +143,11 @@ MIGRATIONS = (
             "CREATE INDEX assignments_expiry ON assignments (state, lease_expires_at)",
         ),
     ),
+    Migration(
+        201,
+        "a project's tasks in arrival order, for listing and export",
+        ("CREATE INDEX tasks_by_arrival ON tasks (project_id, seq)",),
+    ),
 )
 
 _TASK_COLUMNS = (
