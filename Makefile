@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python -m benchmarks.labeling_queue --tasks 100000 --levels 1,50,200 --seconds 25 --json benchmarks/results/labeling_queue-$$(date -u +%F).json
 	$(BIN)/python -m benchmarks.redaction --documents 400 --json benchmarks/results/redaction.json
 	$(BIN)/python -m benchmarks.agreement --tasks 100000 --json benchmarks/results/agreement.json
+	$(BIN)/python -m benchmarks.export --tasks 100000 --json benchmarks/results/export.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache
