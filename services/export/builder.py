@@ -127,6 +127,10 @@ class ExportBuilder:
         try:
             self._build(row, principal, metadata)
         except StrongroomError as exc:
+            # The code says why; the message may name a project, never data.
+            logger.warning(
+                "export_build_refused", extra={"export_id": row.id, "code": exc.code}
+            )
             self._fail(row, principal, exc.code)
         except Exception:
             # The traceback names code only; records never reach the log.

@@ -105,6 +105,9 @@ class Importer:
         try:
             self._run(row, items, report, file_name, metadata, principal)
         except StrongroomError as exc:
+            logger.warning(
+                "import_refused", extra={"import_id": row.id, "code": exc.code}
+            )
             self._fail(row, principal, exc.code)
         except Exception:
             logger.exception("import_failed", extra={"import_id": row.id})
