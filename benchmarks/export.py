@@ -59,8 +59,6 @@ import argparse
 import datetime
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -82,11 +80,9 @@ from benchmarks.labeling_queue import (
     PASSWORD,
     LabelStudio,
     descendants,
-    hot_spots,
     label_studio_binary,
     label_studio_version,
-    py_spy,
-    within,
+    sample_processes,
 )
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import (
@@ -618,44 +614,16 @@ def profile_strongroom(
 ) -> dict[str, list[str]]:
     """py-spy on the export, tasks and labeling services during one more
     export of every format (not one of the measured ones)."""
-    binary = py_spy()
-    out.mkdir(parents=True, exist_ok=True)
-    samplers = {}
-    for service in ("export", "tasks", "labeling"):
-        samplers[service] = subprocess.Popen(
-            [
-                str(binary),
-                "record",
-                "--pid",
-                str(pids[service]),
-                "--format",
-                "raw",
-                "--rate",
-                "50",
-                "--nonblocking",
-                "--output",
-                str(out / f"{service}.txt"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    time.sleep(1.0)
-    run = export_strongroom(admin, pids, seeded, "large", formats, name)
-    for sampler in samplers.values():
-        sampler.send_signal(signal.SIGINT)
-    found: dict[str, list[str]] = {
-        "export": [f"{'+'.join(run.formats)}: {run.state} in {run.seconds} s"]
+    run, found = sample_processes(
+        pids,
+        ("export", "tasks", "labeling"),
+        lambda: export_strongroom(admin, pids, seeded, "large", formats, name),
+        out,
+    )
+    return {
+        "export": [f"{'+'.join(run.formats)}: {run.state} in {run.seconds} s"],
+        **found,
     }
-    for service, sampler in samplers.items():
-        sampler.wait(60)
-        path = out / f"{service}.txt"
-        if not path.exists():
-            found[service] = ["py-spy wrote no samples"]
-            continue
-        collapsed = path.read_text()
-        found[f"{service} own time"] = hot_spots(collapsed)
-        found[f"{service} inclusive"] = within(collapsed, ("strongroom/", "services/"))
-    return found
 
 
 # --- Label Studio ------------------------------------------------------------

@@ -45,10 +45,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -59,6 +59,7 @@ LABELS = ("PERSON", "LOCATION", "DATE")
 # (STRONGROOM_INGEST_MAX_RECORDS, 100,000 by default); uploads stay below it.
 RECORDS_PER_FILE = 20_000
 LABEL_STUDIO_BATCH = 10_000
+T = TypeVar("T")
 LABEL_STUDIO_VENV = Path.home() / ".cache" / "strongroom" / "label-studio-venv"
 PASSWORD = "bench-only-password-1"
 
@@ -1007,33 +1008,24 @@ def within(collapsed: str, markers: tuple[str, ...], top: int = 15) -> list[str]
     return [f"{100 * n / max(total, 1):5.1f}% {frame}" for frame, n in ranked]
 
 
-def profile_strongroom(
-    pids: dict[str, int], run: Callable[[], Level], out: Path
-) -> dict[str, list[str]]:
-    """Sample the gateway, tasks and labeling processes during ``run``."""
+def sample_processes(
+    pids: dict[str, int], names: Sequence[str], run: Callable[[], T], out: Path
+) -> tuple[T, dict[str, list[str]]]:
+    """py-spy on the named processes while ``run`` runs: its result, and each
+    process's hot spots (own time, and inclusive within Strongroom's code)."""
     binary = py_spy()
     out.mkdir(parents=True, exist_ok=True)
-    samplers = {}
-    for name in ("gateway", "tasks", "labeling"):
-        samplers[name] = subprocess.Popen(
-            [
-                str(binary),
-                "record",
-                "--pid",
-                str(pids[name]),
-                "--format",
-                "raw",
-                "--rate",
-                "50",
-                "--nonblocking",
-                "--output",
-                str(out / f"{name}.txt"),
-            ],
+    samplers = {
+        name: subprocess.Popen(
+            [str(binary), "record", "--pid", str(pids[name]), "--format", "raw",
+             "--rate", "50", "--nonblocking", "--output", str(out / f"{name}.txt")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        for name in names
+    }  # fmt: skip
     time.sleep(1.0)
-    level = run()
+    result = run()
     for sampler in samplers.values():
         sampler.send_signal(signal.SIGINT)
     found: dict[str, list[str]] = {}
@@ -1046,6 +1038,14 @@ def profile_strongroom(
         collapsed = path.read_text()
         found[f"{name} own time"] = hot_spots(collapsed)
         found[f"{name} inclusive"] = within(collapsed, ("strongroom/", "services/"))
+    return result, found
+
+
+def profile_strongroom(
+    pids: dict[str, int], run: Callable[[], Level], out: Path
+) -> dict[str, list[str]]:
+    """Sample the gateway, tasks and labeling processes during ``run``."""
+    level, found = sample_processes(pids, ("gateway", "tasks", "labeling"), run, out)
     found["level"] = [
         f"{level.annotators} annotators, {level.completed} tasks, "
         f"next p50 {level.next.p50_ms} ms, submit p50 {level.submit.p50_ms} ms"

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.audit_trail import SYSTEM, stage_audit
 from strongroom.services.common.auth import Principal
@@ -179,7 +179,8 @@ class ExportBuilder:
 
             tally = domain.Tally(on_document=went_in)
             annotators: Counter[str] = Counter()
-            pages: dict[tuple[str, int], Page] = {}
+            # Page images copied in, by (document, page): the page and its file.
+            pages: dict[tuple[str, int], tuple[Page, domain.FileEntry]] = {}
             wants_pages = "coco" in settings.formats or domain.JSONL in settings.formats
             for record in self._records(row, project, duplicates, metadata):
                 record = domain.only_labels(record, settings.filter.labels)
@@ -194,10 +195,7 @@ class ExportBuilder:
                 for writer in writers.values()
                 for written in writer.close()
             ]
-            files += [
-                domain.FileEntry(page.file_name, page.sha256, size)
-                for page, size in self._page_sizes(pages.values())
-            ]
+            files += list({entry.name: entry for _, entry in pages.values()}.values())
             facts = self._facts(
                 row, project, report, tally, annotators, writers, metadata
             )
@@ -389,7 +387,10 @@ class ExportBuilder:
         )
 
     def _with_pages(
-        self, record: Record, kept: dict[tuple[str, int], Page], metadata: Metadata
+        self,
+        record: Record,
+        kept: dict[tuple[str, int], tuple[Page, domain.FileEntry]],
+        metadata: Metadata,
     ) -> Record:
         """The record with each page it has boxes on copied into the export."""
         boxed = {b.page for b in record.boxes}
@@ -405,16 +406,11 @@ class ExportBuilder:
                     metadata,
                 )
                 stored = self.objects.put(EXPORTS, [image.data])
-                kept[key] = Page(page.number, page.width, page.height, stored.sha256)
-            pages.append(kept.get(key, page))
+                copied = Page(page.number, page.width, page.height, stored.sha256)
+                entry = domain.FileEntry(copied.file_name, stored.sha256, stored.size)
+                kept[key] = (copied, entry)
+            pages.append(kept[key][0] if key in kept else page)
         return replace(record, pages=tuple(pages))
-
-    def _page_sizes(self, pages: Any) -> Iterator[tuple[Page, int]]:
-        seen = set()
-        for page in pages:
-            if page.sha256 and page.sha256 not in seen:
-                seen.add(page.sha256)
-                yield page, len(self.objects.read(EXPORTS, page.sha256))
 
     def _keep(self, path: Path, name: str) -> domain.FileEntry:
         stored = self.objects.put(EXPORTS, _chunks(path))
@@ -665,18 +661,7 @@ class ExportBuilder:
 
     def _fail(self, row: store.ExportRow, principal: Principal, code: str) -> None:
         with self.engine.begin() as conn:
-            if store.fail(conn, row.id, code):
-                stage_audit(
-                    conn,
-                    service=SERVICE,
-                    action="export.build",
-                    actor=principal,
-                    resource_type="export",
-                    resource_id=row.id,
-                    project_id=row.project_id,
-                    outcome="error",
-                    details={"error_code": code},
-                )
+            _failed(conn, row, principal, code)
 
     def _work(self) -> Path:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -686,23 +671,31 @@ class ExportBuilder:
 def fail_stalled(engine: Engine, now: datetime) -> int:
     """Report builds whose builder went silent (its process died) as failed."""
     before = to_iso(now - timedelta(seconds=STALL_SECONDS))
-    failed = 0
     with engine.begin() as conn:
-        for row in store.stalled(conn, before):
-            if store.fail(conn, row.id, "export_interrupted"):
-                failed += 1
-                stage_audit(
-                    conn,
-                    service=SERVICE,
-                    action="export.build",
-                    actor=SYSTEM,
-                    resource_type="export",
-                    resource_id=row.id,
-                    project_id=row.project_id,
-                    outcome="error",
-                    details={"error_code": "export_interrupted"},
-                )
-    return failed
+        return sum(
+            _failed(conn, row, SYSTEM, "export_interrupted")
+            for row in store.stalled(conn, before)
+        )
+
+
+def _failed(
+    conn: Connection, row: store.ExportRow, actor: Principal, code: str
+) -> bool:
+    """Mark a build failed with its code and audit it, once."""
+    if not store.fail(conn, row.id, code):
+        return False
+    stage_audit(
+        conn,
+        service=SERVICE,
+        action="export.build",
+        actor=actor,
+        resource_type="export",
+        resource_id=row.id,
+        project_id=row.project_id,
+        outcome="error",
+        details={"error_code": code},
+    )
+    return True
 
 
 def export_schema(schema: tasks_pb2.LabelSchema) -> ExportSchema:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.audit_trail import SYSTEM, stage_audit
 from strongroom.services.common.auth import Principal
@@ -346,18 +346,7 @@ class Importer:
 
     def _fail(self, row: store.ImportRow, principal: Principal, code: str) -> None:
         with self.engine.begin() as conn:
-            if store.fail_import(conn, row.id, code):
-                stage_audit(
-                    conn,
-                    service=SERVICE,
-                    action="import.finish",
-                    actor=principal,
-                    resource_type="import",
-                    resource_id=row.id,
-                    project_id=row.project_id,
-                    outcome="error",
-                    details={"error_code": code},
-                )
+            _failed(conn, row.id, row.project_id, principal, code)
 
 
 def label_names(project: tasks_pb2.Project) -> importers.LabelNames:
@@ -467,17 +456,26 @@ def _timestamp(moment: str) -> Timestamp | None:
 
 
 def fail_stalled_imports(engine: Engine, now: datetime) -> None:
+    """Report imports whose worker went silent (its process died) as failed."""
     before = to_iso(now - timedelta(seconds=STALL_SECONDS))
     with engine.begin() as conn:
-        for import_id in store.stalled_imports(conn, before):
-            if store.fail_import(conn, import_id, "import_interrupted"):
-                stage_audit(
-                    conn,
-                    service=SERVICE,
-                    action="import.finish",
-                    actor=SYSTEM,
-                    resource_type="import",
-                    resource_id=import_id,
-                    outcome="error",
-                    details={"error_code": "import_interrupted"},
-                )
+        for import_id, project_id in store.stalled_imports(conn, before):
+            _failed(conn, import_id, project_id, SYSTEM, "import_interrupted")
+
+
+def _failed(
+    conn: Connection, import_id: str, project_id: str, actor: Principal, code: str
+) -> None:
+    """Mark an import failed with its code and audit it, once."""
+    if store.fail_import(conn, import_id, code):
+        stage_audit(
+            conn,
+            service=SERVICE,
+            action="import.finish",
+            actor=actor,
+            resource_type="import",
+            resource_id=import_id,
+            project_id=project_id,
+            outcome="error",
+            details={"error_code": code},
+        )

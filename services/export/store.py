@@ -398,14 +398,16 @@ def fail_import(conn: Connection, import_id: str, error_code: str) -> bool:
     return bool(result.rowcount)
 
 
-def stalled_imports(conn: Connection, before: str) -> list[str]:
+def stalled_imports(conn: Connection, before: str) -> list[tuple[str, str]]:
+    """(id, project id) of imports running with no heartbeat since ``before``."""
     rows = conn.execute(
         sa.text(
-            "SELECT id FROM imports WHERE state = :running AND heartbeat_at < :before"
+            "SELECT id, project_id FROM imports WHERE state = :running "
+            "AND heartbeat_at < :before"
         ),
         {"running": RUNNING, "before": before},
     ).all()
-    return [r.id for r in rows]
+    return [(r.id, r.project_id) for r in rows]
 
 
 def get_import(conn: Connection, import_id: str) -> ImportRow:

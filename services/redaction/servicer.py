@@ -355,10 +355,9 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
         with self.engine.begin() as conn:
             report = store.get_report(conn, request.document_id)
             source = _source_of(report, "its source text was kept", "mapping")
-            length = len(
-                self.redactor.objects.read(DERIVED, source.text_sha256).decode()
-            )
-            current = self._current_outcome(conn, source)
+            text = self.redactor.objects.read(DERIVED, source.text_sha256).decode()
+            length = len(text)
+            current = self._current_outcome(conn, source, text)
             mapped = []
             for span in request.spans:
                 if not 0 <= span.start < span.end <= length:
@@ -397,9 +396,13 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
             spans=mapped,
         )
 
-    def _current_outcome(self, conn: Connection, source: Source) -> pipeline.Outcome:
-        """The redaction as it stands, rebuilt to map the reviewer's offsets."""
-        text = self.redactor.objects.read(DERIVED, source.text_sha256).decode()
+    def _current_outcome(
+        self, conn: Connection, source: Source, text: str | None = None
+    ) -> pipeline.Outcome:
+        """The redaction as it stands, rebuilt to map offsets between the
+        original (``text``, read when not given) and the redacted text."""
+        if text is None:
+            text = self.redactor.objects.read(DERIVED, source.text_sha256).decode()
         policy = self.redactor.policy(conn, source.project_id)
         key = self.redactor.project_key(conn, source.project_id)
         book = SurrogateBook.load(key, store.surrogates(conn, source.project_id))
