@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from strongroom.services.common.database import (
     database_unavailable,
     is_database_unavailable,
+    is_disk_full,
 )
 from strongroom.services.common.errors import HTTP_STATUS_BY_CODE, StrongroomError
 
@@ -71,8 +72,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_database_unavailable(exc):
-            return await on_strongroom_error(request, database_unavailable())
+        if is_database_unavailable(exc) or is_disk_full(exc):
+            return await on_strongroom_error(request, database_unavailable(exc))
         logger.error("request_failed", extra={"path": request.url.path}, exc_info=exc)
         return problem_response(
             request, 500, "Internal error", "Internal error.", "internal"

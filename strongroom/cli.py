@@ -61,15 +61,17 @@ class Api:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise click.ClickException(
-                f"Strongroom at {self.url} cannot be reached."
-            ) from exc
+            raise Unreachable(f"Strongroom at {self.url} cannot be reached.") from exc
         if response.is_error and response.status_code not in (accept or set()):
             raise click.ClickException(_problem_text(response))
         return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
+
+
+class Unreachable(click.ClickException):
+    """No answer came: the connection failed or broke off."""
 
 
 def _problem_text(response: httpx.Response) -> str:
@@ -389,17 +391,24 @@ def _files_in(paths: tuple[Path, ...]) -> list[Path]:
 def _upload(api: Api, project_id: str, path: Path) -> str:
     """Upload one file, again after a pause while Strongroom answers 503.
 
-    Sending the same bytes twice is safe: ingestion returns the document the
-    first attempt created, if it got that far.
+    A connection that fails or breaks off (the gateway restarting) is tried
+    again the same way. Sending the same bytes twice is safe: ingestion
+    returns the document the first attempt created, if it got that far.
     """
     for delay in (*_UPLOAD_RETRY_DELAYS, None):
         with path.open("rb") as handle:
-            response = api.request(
-                "POST",
-                f"/api/v1/projects/{project_id}/documents",
-                files={"file": (path.name, handle, "application/octet-stream")},
-                accept={503} if delay is not None else set(),
-            )
+            try:
+                response = api.request(
+                    "POST",
+                    f"/api/v1/projects/{project_id}/documents",
+                    files={"file": (path.name, handle, "application/octet-stream")},
+                    accept={503} if delay is not None else set(),
+                )
+            except Unreachable:
+                if delay is None:
+                    raise
+                time.sleep(delay)
+                continue
         if response.status_code != 503 or delay is None:
             break
         time.sleep(delay)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr = SecretStr("")
 
     object_store: Literal["local", "s3"] = "local"
+    # The embedded object store refuses writes, and its services report not
+    # ready, while the data disk has less than this free (MiB): the databases
+    # and the audit trail on that disk keep room to record what happens.
+    disk_reserve_mb: int = Field(default=256, ge=0)
     s3_endpoint: str = ""
     s3_access_key: str = ""
     s3_secret_key: SecretStr = SecretStr("")
@@ -52,6 +56,9 @@ class Settings(BaseSettings):
     # The Ed25519 key (PEM, PKCS#8) that signs export manifests; empty means
     # signing-key.pem in the export service's folder, created on first start.
     export_signing_key_file: str = ""
+    # A build that has not reported for this long is shown as interrupted (its
+    # process died); builds report every few seconds.
+    export_stall_seconds: float = Field(default=120.0, ge=15)
     # How often the audit chain is sealed with a signed checkpoint.
     audit_checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
     # How long audit events are kept: six years by default (45 CFR

@@ -7,6 +7,7 @@ auto-incrementing primary key, so the same list runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from strongroom.services.common.errors import DependencyUnavailable
+from strongroom.services.common.errors import DependencyUnavailable, storage_full
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +106,28 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
 
 
-def database_unavailable() -> DependencyUnavailable:
+def database_unavailable(exc: BaseException | None = None) -> DependencyUnavailable:
+    """The typed error for ``exc``: a full disk, or a database out of reach."""
+    if exc is not None and is_disk_full(exc):
+        return storage_full()
     return DependencyUnavailable(
         "The service database cannot be reached.", code="database_unavailable"
     )
+
+
+# SQLite's SQLITE_FULL and PostgreSQL's disk_full (SQLSTATE 53100).
+_DISK_FULL_MESSAGES = ("database or disk is full", "No space left on device")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (a file or a database error) says the disk has no room."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sa.exc.DBAPIError):
+        if getattr(exc.orig, "sqlstate", None) == "53100":
+            return True
+        return any(message in str(exc.orig) for message in _DISK_FULL_MESSAGES)
+    return False
 
 
 def check_database(engine: Engine, what: str = "service database") -> None:

@@ -111,4 +111,17 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media_type": 415,
     "content_mismatch": 415,
     "file_too_large": 413,
+    "storage_full": 507,
 }
+
+
+def storage_full() -> DependencyUnavailable:
+    """The data disk (or the object store's share of it) has no room left.
+
+    It is an outage like any other: events wait for room rather than fail,
+    and clients may try again once space has been freed.
+    """
+    return DependencyUnavailable(
+        "The data disk is full; nothing more can be stored until space is freed.",
+        code="storage_full",
+    )

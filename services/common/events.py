@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from strongroom.services.common.database import (
     bulk_insert,
     is_database_unavailable,
+    is_disk_full,
     utc_now,
 )
 from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
@@ -272,7 +273,11 @@ class EventConsumer(Worker):
 
     @staticmethod
     def _is_outage(exc: Exception) -> bool:
-        return isinstance(exc, DependencyUnavailable) or is_database_unavailable(exc)
+        return (
+            isinstance(exc, DependencyUnavailable)
+            or is_database_unavailable(exc)
+            or is_disk_full(exc)
+        )
 
     def _deliver(self, event: Event) -> None:
         attempt = 0

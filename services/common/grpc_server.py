@@ -24,6 +24,7 @@ from strongroom.services.common.auth import Principal
 from strongroom.services.common.database import (
     database_unavailable,
     is_database_unavailable,
+    is_disk_full,
 )
 from strongroom.services.common.errors import StrongroomError
 from strongroom.services.common.logs import request_id_var, user_agent_var
@@ -115,9 +116,10 @@ class ServiceInterceptor(_Interceptor):
         exc: Exception,
         context: grpc.ServicerContext,
     ) -> None:
-        """Abort for an exception no servicer typed: a lost database is a 503."""
-        if is_database_unavailable(exc):
-            self.fail(method, principal, database_unavailable(), context)
+        """Abort for an exception no servicer typed: a lost database is a 503,
+        a full disk a 507."""
+        if is_database_unavailable(exc) or is_disk_full(exc):
+            self.fail(method, principal, database_unavailable(exc), context)
         else:
             self.crash(method, context)
 

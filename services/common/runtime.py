@@ -105,7 +105,9 @@ def open_object_store(settings: Settings) -> ObjectStore:
             retention_days=settings.s3_retention_days,
             ca_file=settings.tls_ca_file,
         )
-    return LocalObjectStore(settings.data_dir / "objects")
+    return LocalObjectStore(
+        settings.data_dir / "objects", reserve_bytes=settings.disk_reserve_mb << 20
+    )
 
 
 def open_audit_index(settings: Settings) -> AuditIndex:

@@ -76,9 +76,9 @@ _TASK_PAGE = 500
 _ANSWER_PAGE = 1000
 _DOCUMENT_PAGE = 500
 _CHUNK = 1024 * 1024
-# A build reports at least this often; one silent for STALL_SECONDS died.
+# A build reports at least this often; one silent for the stall time (a
+# setting, minutes by default) died with its process.
 _HEARTBEAT_SECONDS = 5.0
-STALL_SECONDS = 120.0
 # Document ids listed per export.contents audit event.
 _CONTENTS_PER_EVENT = 1000
 _TEXTS_KEPT = 16
@@ -100,10 +100,12 @@ class ExportBuilder:
         clients: Clients,
         signing_key: Ed25519PrivateKey,
         work_dir: Path,
+        stall_seconds: float,
     ) -> None:
         self.engine = engine
         self.objects = objects
         self.clients = clients
+        self.stall_seconds = stall_seconds
         self.signing_key = signing_key
         self.key_id = key_id(signing_key.public_key())
         # Pseudonyms are keyed by the signing key, so one secret serves both.
@@ -668,9 +670,9 @@ class ExportBuilder:
         return self.work_dir
 
 
-def fail_stalled(engine: Engine, now: datetime) -> int:
+def fail_stalled(engine: Engine, now: datetime, stall_seconds: float) -> int:
     """Report builds whose builder went silent (its process died) as failed."""
-    before = to_iso(now - timedelta(seconds=STALL_SECONDS))
+    before = to_iso(now - timedelta(seconds=stall_seconds))
     with engine.begin() as conn:
         return sum(
             _failed(conn, row, SYSTEM, "export_interrupted")

@@ -53,6 +53,7 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         clients,
         signing.load_signing_key(signing_key_path(settings), "export"),
         settings.service_dir(SERVICE) / "work",
+        settings.export_stall_seconds,
     )
     importer = Importer(engine, backends.objects, clients, builder.pseudonym_key)
     servicer = ExportServicer(engine, backends.objects, builder, importer)

@@ -132,7 +132,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.Export:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
-        fail_stalled(self.engine, datetime.now(UTC))
+        fail_stalled(self.engine, datetime.now(UTC), self.builder.stall_seconds)
         with self.engine.begin() as conn:
             row = store.get_export(conn, request.export_id)
             stage_audit(
@@ -152,7 +152,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         limit, offset = page_bounds(request.page)
-        fail_stalled(self.engine, datetime.now(UTC))
+        fail_stalled(self.engine, datetime.now(UTC), self.builder.stall_seconds)
         with self.engine.begin() as conn:
             rows, total = store.list_exports(conn, request.project_id, limit, offset)
             stage_audit(

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import os
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -170,6 +171,22 @@ def _append_words(
         builder.close_block(PARAGRAPH, block_start, block_box)
 
 
+# What Pillow raises on a damaged image: besides its own errors, a TIFF with
+# a tag missing or cut short fails inside the tag tables (KeyError,
+# TypeError, IndexError, struct.error).
+_DAMAGED_IMAGE = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    TypeError,
+    KeyError,
+    IndexError,
+    struct.error,
+    Image.DecompressionBombError,
+)
+
+
 def parse_image(path: Path, limits: Limits, out_dir: Path | None) -> ParsedDocument:
     """OCR a PNG, JPEG or TIFF image, one page per frame.
 
@@ -189,7 +206,7 @@ def parse_image(path: Path, limits: Limits, out_dir: Path | None) -> ParsedDocum
                 if frames > limits.max_pages:
                     raise LimitExceeded("too_many_pages", "pages", limits.max_pages)
                 _read_frame(frame, builder, limits, out_dir)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except _DAMAGED_IMAGE as exc:
         raise CorruptDocument("image") from exc
     return builder.build(
         "pillow+tesseract",

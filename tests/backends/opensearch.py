@@ -84,12 +84,22 @@ class OpenSearchServer:
         self.pid = _read_pid(run_dir / "opensearch.pid")
 
     def stop(self) -> None:
+        self._halt()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the node, stay down ``down_for`` seconds, start it on its data."""
+        self._halt()
+        time.sleep(down_for)
+        self.process.start()
+        self.pid = _read_pid(self.run_dir / "opensearch.pid")
+
+    def _halt(self) -> None:
         self.process.stop()
         # runuser may put the JVM in a session of its own, out of reach of
         # the process-group kill; the PID file names it.
         if self.pid and _is_running(self.pid):
             _kill_and_wait(self.pid)
-        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def start_opensearch(

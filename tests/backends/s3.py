@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,12 @@ class S3Server:
         # A graceful stop spends about 20 s flushing the filer's metadata log
         # after the volume server has gone; the test data is thrown away.
         self.process.stop(grace=5.0)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the server, stay down ``down_for`` seconds, start it on its data."""
+        self.stop()
+        time.sleep(down_for)
+        self.process.start()
 
 
 def prepare() -> Path:

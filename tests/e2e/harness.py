@@ -42,6 +42,8 @@ class Strongroom:
     admin_password: str | None = None
     # Extra arguments for `strongroom up`, e.g. ["--cluster", "cluster.toml"].
     up_args: list[str] = field(default_factory=list)
+    # A command `strongroom up` runs under, e.g. one that mounts its disk.
+    command_prefix: list[str] = field(default_factory=list)
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @property
@@ -54,6 +56,7 @@ class Strongroom:
         self._lines = queue.Queue()
         self.process = subprocess.Popen(
             [
+                *self.command_prefix,
                 sys.executable,
                 "-m",
                 "strongroom",

@@ -10,9 +10,7 @@ import hashlib
 import json
 import os
 import signal
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,18 +22,24 @@ from grpc_health.v1 import health_pb2
 from kafka import KafkaAdminClient
 from minio import Minio
 
-from strongroom.services.common.config import SERVICE_NAMES, Settings
+from strongroom.services.common.config import Settings
 from strongroom.services.common.grpc_server import LIVENESS
 from strongroom.services.common.runtime import AUDIT_ARCHIVE, open_object_store
 from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
 from tests.backends.kafka import KafkaServer
 from tests.backends.keycloak import KeycloakServer
 from tests.backends.postgres import PostgresCluster
-from tests.e2e.harness import Strongroom, isolated_env, wait_for
+from tests.e2e.cluster import (
+    ADMIN,
+    ANNOTATOR,
+    ingest_in_background,
+    new_batch,
+    start_cluster,
+    task_documents,
+)
+from tests.e2e.harness import Strongroom, wait_for
 
 NOTE = "Patient seen on 03/14/2021, call (555) 201-3344 or write to pat@example.org.\n"
-ADMIN = ("admin", "dev-only-admin-password")
-ANNOTATOR = ("ann", "dev-only-ann-password")
 # Documents per delivery test: enough that a kill lands mid-batch.
 BATCH = 40
 
@@ -49,55 +53,26 @@ def cluster(
     opensearch_server,
     keycloak_server,
 ) -> Iterator[dict]:
-    root = tmp_path_factory.mktemp("cluster")
-    run = uuid.uuid4().hex[:8]
-    # One database per service (and one for the gateway's sign-in records),
-    # created up front as a platform team would.
-    urls = [
-        postgres_server.url_for(f"strongroom_{run}_{name}")
-        for name in (*SERVICE_NAMES, "identity")
-    ]
-    template = urls[-1].replace(f"_{run}_identity", f"_{run}_{{service}}")
-    settings = {
-        "database_url_template": template,
-        "event_bus": "kafka",
-        "kafka_bootstrap_servers": kafka_server.bootstrap_servers,
-        "object_store": "s3",
-        "s3_endpoint": s3_server.endpoint,
-        "s3_access_key": s3_server.access_key,
-        "s3_secret_key": s3_server.secret_key,
-        "s3_secure": False,
-        "s3_bucket_prefix": f"e2e-{run}-",
-        "audit_index": "opensearch",
-        "opensearch_url": opensearch_server.url,
-        "opensearch_index_prefix": f"e2e-{run}-audit",
-        "identity": "oidc",
-        "oidc_issuer": keycloak_server.issuer,
-        "readiness_interval_seconds": 1,
-        "audit_checkpoint_interval_seconds": 1,
-    }
-    config = root / "cluster.toml"
-    config.write_text(
-        "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+    started = start_cluster(
+        tmp_path_factory.mktemp("cluster"),
+        postgres=postgres_server,
+        kafka=kafka_server,
+        s3=s3_server,
+        opensearch=opensearch_server,
+        keycloak=keycloak_server,
     )
-    instance = Strongroom(
-        data_dir=root / "data",
-        env=isolated_env(root / "home"),
-        up_args=["--cluster", str(config)],
-    )
-    instance.start(timeout=240)
     try:
         yield {
-            "strongroom": instance,
-            "config": config,
-            "settings": settings,
+            "strongroom": started.strongroom,
+            "config": started.config,
+            "settings": started.settings,
             "keycloak": keycloak_server,
             "kafka": kafka_server,
             "postgres": postgres_server,
-            "template": template,
+            "template": started.template,
         }
     finally:
-        instance.stop()
+        started.strongroom.stop()
 
 
 @pytest.fixture(scope="module")
@@ -332,54 +307,30 @@ def test_users_are_managed_in_keycloak(journey: dict) -> None:
     assert response.json()["code"] == "users_managed_externally"
 
 
-def _new_batch(
-    admin: httpx.Client, directory: Path, count: int
-) -> tuple[dict, list[Path]]:
-    project = admin.post(
-        "/api/v1/projects", json={"name": directory.name, "labels": ["PERSON"]}
-    ).json()
-    directory.mkdir()
-    files = []
-    for index in range(count):
-        path = directory / f"note-{index:03}.txt"
-        path.write_text(f"Note {index}: call (555) 201-{1000 + index}.\n")
-        files.append(path)
-    return project, files
-
-
-def _task_documents(admin: httpx.Client, project_id: str) -> list[str]:
-    """The document of every task in the project; none while tasks is down."""
-    response = admin.get(f"/api/v1/projects/{project_id}/tasks", params={"limit": 500})
-    if response.status_code == 503:
-        return []
-    response.raise_for_status()
-    return [task["document_id"] for task in response.json()["tasks"]]
-
-
 def test_killed_consumers_mid_batch_lose_and_repeat_nothing(
     cluster: dict, tmp_path: Path
 ) -> None:
     strongroom: Strongroom = cluster["strongroom"]
     token = strongroom.token(*ADMIN)
     admin = strongroom.client(token)
-    project, files = _new_batch(admin, tmp_path / "kill", BATCH)
+    project, files = new_batch(admin, tmp_path / "kill", BATCH)
     run_dir = strongroom.data_dir / "run"
     pids = {
         name: int((run_dir / f"{name}.pid").read_text())
         for name in ("redaction", "tasks")
     }
 
-    ingest = _ingest_in_background(strongroom, token, project["id"], files)
-    wait_for(lambda: _task_documents(admin, project["id"]), timeout=120)
-    done_at_kill = len(_task_documents(admin, project["id"]))
+    ingest = ingest_in_background(strongroom, token, project["id"], files)
+    wait_for(lambda: task_documents(admin, project["id"]), timeout=120)
+    done_at_kill = len(task_documents(admin, project["id"]))
     for pid in pids.values():
         os.kill(pid, signal.SIGKILL)
     ingest.join(300)
     assert not ingest.failure
 
-    wait_for(lambda: len(_task_documents(admin, project["id"])) >= BATCH, timeout=240)
+    wait_for(lambda: len(task_documents(admin, project["id"])) >= BATCH, timeout=240)
     time.sleep(3)  # long enough for a duplicate to show, were one coming
-    documents = _task_documents(admin, project["id"])
+    documents = task_documents(admin, project["id"])
     listed = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
     assert done_at_kill < BATCH, "the kill came after the batch had finished"
     assert len(documents) == len(set(documents)) == BATCH
@@ -399,16 +350,16 @@ def _run_batch_across(
     strongroom: Strongroom = cluster["strongroom"]
     token = strongroom.token(*ADMIN)
     admin = strongroom.client(token)
-    project, files = _new_batch(admin, directory, BATCH)
+    project, files = new_batch(admin, directory, BATCH)
 
-    ingest = _ingest_in_background(strongroom, token, project["id"], files)
-    wait_for(lambda: _task_documents(admin, project["id"]), timeout=120)
+    ingest = ingest_in_background(strongroom, token, project["id"], files)
+    wait_for(lambda: task_documents(admin, project["id"]), timeout=120)
     disrupt()
     ingest.join(300)
 
-    wait_for(lambda: len(_task_documents(admin, project["id"])) >= BATCH, timeout=300)
+    wait_for(lambda: len(task_documents(admin, project["id"])) >= BATCH, timeout=300)
     time.sleep(3)  # long enough for a duplicate to show, were one coming
-    documents = _task_documents(admin, project["id"])
+    documents = task_documents(admin, project["id"])
     assert not ingest.failure
     assert len(documents) == len(set(documents)) == BATCH
 
@@ -478,36 +429,3 @@ def test_services_are_not_ready_while_kafka_is_down_and_recover(
         interval=1,
     )
     assert httpx.get(f"{strongroom.url}/readyz", timeout=10).status_code == 200
-
-
-class _Ingest(threading.Thread):
-    def __init__(
-        self, strongroom: Strongroom, token: str, project_id: str, files: list[Path]
-    ) -> None:
-        super().__init__(daemon=True)
-        self.args = (
-            "ingest",
-            "--project",
-            project_id,
-            "--url",
-            strongroom.url,
-            "--token",
-            token,
-            *map(str, files),
-        )
-        self.strongroom = strongroom
-        self.failure: str | None = None
-
-    def run(self) -> None:
-        result = self.strongroom.cli(*self.args, check=False)
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr).splitlines()
-            self.failure = "\n".join(line for line in output if "refused" in line)
-
-
-def _ingest_in_background(
-    strongroom: Strongroom, token: str, project_id: str, files: list[Path]
-) -> _Ingest:
-    ingest = _Ingest(strongroom, token, project_id, files)
-    ingest.start()
-    return ingest

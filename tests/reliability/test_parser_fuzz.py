@@ -5,7 +5,9 @@ Valid files of each kind are mutated (bytes changed, inserted, cut out,
 the file cut short) and handed to the parsers' entry point directly,
 without the worker process that would turn an unexpected exception into a
 generic "parser crashed", so a parser that does not say *why* it refuses is
-caught. Bounded here; `make reliability` tries more (PARSER_FUZZ_EXAMPLES).
+caught. Scanned pages (PNG, JPEG, TIFF and an image-only PDF) go through
+Tesseract, so they get a fifth of the examples. Bounded here; `make
+reliability` tries more (PARSER_FUZZ_EXAMPLES).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,9 +29,12 @@ from strongroom.services.ingestion.domain import (
     DOCX,
     EML,
     HTML,
+    JPEG,
     JSONL,
     PDF,
+    PNG,
     PPTX,
+    TIFF,
     XLSX,
     ZIP,
     Limits,
@@ -37,17 +43,44 @@ from strongroom.services.ingestion.extract import ParseContext, parse_file
 from tests.fixtures.ingestion import corpus
 
 EXAMPLES = int(os.environ.get("PARSER_FUZZ_EXAMPLES", "25"))
+OCR_EXAMPLES = max(3, EXAMPLES // 5)
+# A small scan keeps each Tesseract run short.
+SCAN_DPI = 100
 
-SEEDS = {
-    PDF: lambda: corpus.text_pdf([["Discharge summary", "aspirin daily"]]),
-    DOCX: corpus.word_document,
-    XLSX: corpus.workbook,
-    PPTX: corpus.presentation,
-    EML: lambda: corpus.email_with_attachment(b"attached note", "note.txt"),
-    ZIP: lambda: corpus.zip_of({"a.txt": b"first", "b.csv": b"x,y\n1,2\n"}),
-    HTML: corpus.html_with_entities,
-    JSONL: corpus.jsonl_records,
-    CSV: lambda: b"drug,dose\naspirin,75mg\nibuprofen,200mg\n",
+
+def _scan(fmt: str) -> Callable[[], bytes]:
+    return lambda: corpus.image_bytes(
+        corpus.scan_image(("MRN 12345", "Seen today"), SCAN_DPI), fmt, SCAN_DPI
+    )
+
+
+# Each seed by name: its media type, how to make it, how many examples.
+SEEDS: dict[str, tuple[str, Callable[[], bytes], int]] = {
+    "pdf": (
+        PDF,
+        lambda: corpus.text_pdf([["Discharge summary", "aspirin daily"]]),
+        EXAMPLES,
+    ),
+    "docx": (DOCX, corpus.word_document, EXAMPLES),
+    "xlsx": (XLSX, corpus.workbook, EXAMPLES),
+    "pptx": (PPTX, corpus.presentation, EXAMPLES),
+    "eml": (
+        EML,
+        lambda: corpus.email_with_attachment(b"attached note", "note.txt"),
+        EXAMPLES,
+    ),
+    "zip": (
+        ZIP,
+        lambda: corpus.zip_of({"a.txt": b"first", "b.csv": b"x,y\n1,2\n"}),
+        EXAMPLES,
+    ),
+    "html": (HTML, corpus.html_with_entities, EXAMPLES),
+    "jsonl": (JSONL, corpus.jsonl_records, EXAMPLES),
+    "csv": (CSV, lambda: b"drug,dose\naspirin,75mg\nibuprofen,200mg\n", EXAMPLES),
+    "png": (PNG, _scan("PNG"), OCR_EXAMPLES),
+    "jpeg": (JPEG, _scan("JPEG"), OCR_EXAMPLES),
+    "tiff": (TIFF, _scan("TIFF"), OCR_EXAMPLES),
+    "scanned-pdf": (PDF, corpus.scanned_pdf, OCR_EXAMPLES),
 }
 
 
@@ -69,15 +102,16 @@ def mutate(seed: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize("media_type", sorted(SEEDS))
+@pytest.mark.parametrize("name", sorted(SEEDS))
 def test_a_damaged_file_is_read_or_refused_with_a_typed_error(
-    media_type: str, tmp_path: Path
+    name: str, tmp_path: Path
 ) -> None:
-    seed = SEEDS[media_type]()
+    media_type, make, examples = SEEDS[name]
+    seed = make()
 
     @given(rng=st.randoms(use_true_random=False))
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,

@@ -3,11 +3,18 @@
 Objects live at ``<root>/<bucket>/<aa>/<bb>/<sha256>``. A write goes to a
 temporary file in the same directory, is flushed to disk, then renamed into
 place, so a reader sees a whole object or none.
+
+The store keeps a reserve of free space on its disk: below it, writes are
+refused (``storage_full``) and the readiness check fails, so the databases
+and the audit trail on the same disk keep room to record what happens,
+refusals included. A disk that fills up anyway refuses the same way, and the
+half-written file is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -21,16 +28,20 @@ from strongroom.services.common.errors import (
     InternalError,
     InvalidArgument,
     NotFound,
+    storage_full,
 )
 from strongroom.services.common.ports import StoredObject
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _BUCKET_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
+# A long write looks at the free space again after this many bytes.
+_ROOM_CHECK_BYTES = 8 << 20
 
 
 class LocalObjectStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, reserve_bytes: int = 0) -> None:
         self.root = root
+        self.reserve_bytes = reserve_bytes
         root.mkdir(parents=True, exist_ok=True)
         # Per thread: how deep inside batch() it is; puts there skip fsync.
         self._batches = threading.local()
@@ -57,14 +68,28 @@ class LocalObjectStore:
 
     def put(self, bucket: str, chunks: Iterable[bytes]) -> StoredObject:
         directory = self._bucket_dir(bucket)
+        self._check_room()
+        try:
+            return self._put(directory, bucket, chunks)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise storage_full() from exc
+            raise
+
+    def _put(
+        self, directory: Path, bucket: str, chunks: Iterable[bytes]
+    ) -> StoredObject:
         digest = hashlib.sha256()
-        size = 0
+        size = checked = 0
         fd, temp_name = tempfile.mkstemp(dir=directory, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as temp:
                 for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
+                    if size - checked >= _ROOM_CHECK_BYTES:
+                        self._check_room()
+                        checked = size
                     temp.write(chunk)
                 temp.flush()
                 if self._durable_each():
@@ -110,7 +135,8 @@ class LocalObjectStore:
         return self._path(bucket, sha256).is_file()
 
     def check(self) -> None:
-        """Raise DependencyUnavailable unless a file can be created under root."""
+        """Raise DependencyUnavailable unless a file can be created under root
+        and the disk has more than the reserve free."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=self.root):
@@ -119,6 +145,13 @@ class LocalObjectStore:
             raise DependencyUnavailable(
                 "The object store cannot be written.", code="object_store_unavailable"
             ) from exc
+        self._check_room()
+
+    def _check_room(self) -> None:
+        if self.reserve_bytes:
+            stats = os.statvfs(self.root)
+            if stats.f_bavail * stats.f_frsize < self.reserve_bytes:
+                raise storage_full()
 
     def _bucket_dir(self, bucket: str) -> Path:
         if not _BUCKET_NAME.fullmatch(bucket):
