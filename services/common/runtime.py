@@ -259,8 +259,7 @@ def run_service(
         backends = open_backends(settings, client_id=f"strongroom-{name}")
     except StrongroomError as exc:
         # A refused configuration (a key file open to others): one line that
-        # says why, not a traceback, and an exit the supervisor sees.
-        # Typed messages name no content or personal data, so it is logged.
+        # says why instead of a traceback; typed messages carry no content.
         logger.error(
             "service_refused_start", extra={"code": exc.code, "detail": exc.message}
         )

@@ -99,7 +99,7 @@ class LocalObjectStore:
             sha256 = digest.hexdigest()
             final = self._path(bucket, sha256)
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists() or self._plain_path(bucket, sha256).exists():
+            if any(path.exists() for path, _ in self._candidates(bucket, sha256)):
                 os.unlink(temp_name)
             else:
                 os.replace(temp_name, final)
@@ -128,17 +128,21 @@ class LocalObjectStore:
             )
 
     def exists(self, bucket: str, sha256: str) -> bool:
-        return (
-            self._path(bucket, sha256).is_file()
-            or self._plain_path(bucket, sha256).is_file()
-        )
+        return any(path.is_file() for path, _ in self._candidates(bucket, sha256))
+
+    def _candidates(self, bucket: str, sha256: str) -> list[tuple[Path, bool]]:
+        """Where an object may be, and whether it is sealed there: under its
+        keyed name, or (written before the key was set) under its plain one."""
+        if self.cipher is None:
+            return [(self._plain_path(bucket, sha256), False)]
+        return [
+            (self._path(bucket, sha256), True),
+            (self._plain_path(bucket, sha256), False),
+        ]
 
     def _open(self, bucket: str, sha256: str) -> tuple[BinaryIO, bool]:
-        """Open an object's file; say whether it is sealed or from before the key."""
-        candidates = [(self._path(bucket, sha256), self.cipher is not None)]
-        if self.cipher is not None:
-            candidates.append((self._plain_path(bucket, sha256), False))
-        for path, is_sealed in candidates:
+        """Open an object's file; say whether it is sealed."""
+        for path, is_sealed in self._candidates(bucket, sha256):
             try:
                 return path.open("rb"), is_sealed
             except FileNotFoundError:
