@@ -150,10 +150,13 @@ def test_a_key_file_inside_the_data_directory_stops_the_start(tmp_path: Path) ->
         env=isolated_env(tmp_path / "home", **{KEY_SETTING: str(key_file)}),
     )
 
-    with pytest.raises(RuntimeError):
-        instance.start(timeout=60)
+    try:
+        with pytest.raises(RuntimeError):
+            instance.start(timeout=60)
+    finally:
+        code = instance.stop()
 
-    assert instance.process is not None and instance.process.wait(30) == 1
+    assert code == 1
     console = "".join(instance.output)
     assert "Strongroom cannot start: The object store key file must be kept " in console
     assert "Traceback" not in console
