@@ -201,6 +201,36 @@ def login(url: str, username: str, password: str) -> None:
 
 
 @main.group()
+def keys() -> None:
+    """Make the keys Strongroom reads from outside its data directory."""
+
+
+@keys.command("object-store")
+@_data_dir_option
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def keys_object_store(data_dir: Path, path: Path) -> None:
+    """Create a key (32 random bytes, mode 0600) to encrypt the objects with.
+
+    Point STRONGROOM_OBJECT_STORE_KEY_FILE at it and keep a copy apart from
+    the data directory's backups: without the key no object can be read.
+    """
+    from strongroom.services.common.object_encryption import (
+        KEY_SETTING,
+        create_key_file,
+    )
+
+    if path.resolve().is_relative_to(data_dir.resolve()):
+        raise click.ClickException(
+            f"{path} is inside the data directory; keep the key outside it."
+        )
+    try:
+        create_key_file(path)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{path} exists; it is not replaced.") from exc
+    click.echo(f"Created {path}. Set {KEY_SETTING}={path.resolve()} to use it.")
+
+
+@main.group()
 def user() -> None:
     """Manage users of the built-in identity provider."""
 
@@ -710,10 +740,12 @@ def audit_verify(
     key_file = public_key or signing.public_key_path(signing_key_path(settings))
     if not key_file.exists():
         raise click.ClickException(f"No public key at {key_file}.")
+    try:
+        objects = open_object_store(settings)
+    except StrongroomError as exc:
+        raise click.ClickException(exc.message) from exc
     audit = open_store(settings)
-    result = verify_stored_trail(
-        audit, store.load_public_key(key_file), open_object_store(settings)
-    )
+    result = verify_stored_trail(audit, store.load_public_key(key_file), objects)
     audit.engine.dispose()
     if not result.is_intact:
         where = f"entry {result.damaged_position}" if result.damaged_position else ""

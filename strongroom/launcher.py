@@ -29,7 +29,8 @@ import httpx
 
 from strongroom.services.common.config import SERVICE_NAMES, Settings
 from strongroom.services.common.database import create_database_engine, migrate
-from strongroom.services.common.runtime import PRIVATE_UMASK
+from strongroom.services.common.errors import StrongroomError
+from strongroom.services.common.runtime import PRIVATE_UMASK, open_object_store
 
 _READY_TIMEOUT_SECONDS = 90.0
 _STOP_GRACE_SECONDS = 15.0
@@ -150,6 +151,21 @@ def ensure_first_admin(settings: Settings) -> str | None:
         issuer.engine.dispose()
 
 
+def object_store_refusal(settings: Settings) -> str | None:
+    """Why the embedded object store will not open (its key file), if it won't.
+
+    Checked once before any process starts, so a refused key stops
+    `strongroom up` with its reason instead of every service failing alike.
+    """
+    if settings.object_store != "local":
+        return None
+    try:
+        open_object_store(settings)
+    except StrongroomError as exc:
+        return exc.message
+    return None
+
+
 class Launcher:
     def __init__(
         self,
@@ -189,6 +205,10 @@ class Launcher:
         planned = plan_environment(self.data_dir, self.host, self.port, self.cluster)
         env = {**os.environ, **planned}
         os.environ.update(env)
+        refusal = object_store_refusal(Settings())
+        if refusal:
+            self.say(f"Strongroom cannot start: {refusal}")
+            return 1
         password = ensure_first_admin(Settings())
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     s3_bucket_prefix: str = "strongroom-"
     # Days each version of an original or archived audit file is kept (WORM).
     s3_retention_days: int = Field(default=6 * 365, ge=1)
+    # A file of 32 random bytes (mode 0600 or 0400, outside the data
+    # directory) under which the embedded object store encrypts every object
+    # it writes; `strongroom keys object-store PATH` makes one. Empty: no
+    # encryption.
+    object_store_key_file: str = ""
 
     audit_index: Literal["sqlite", "opensearch"] = "sqlite"
     # The Ed25519 key (PEM, PKCS#8) that signs audit checkpoints; empty means

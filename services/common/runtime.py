@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -33,6 +34,7 @@ from strongroom.services.common.events import (
 )
 from strongroom.services.common.grpc_server import GrpcServer, ServiceInterceptor
 from strongroom.services.common.logs import configure_logging
+from strongroom.services.common.object_encryption import ObjectCipher, load_key
 from strongroom.services.common.ports import (
     AuditIndex,
     EventBus,
@@ -93,6 +95,12 @@ def open_event_bus(settings: Settings, client_id: str) -> EventBus:
 
 
 def open_object_store(settings: Settings) -> ObjectStore:
+    """Open the configured object store.
+
+    Raises:
+        DependencyUnavailable: the embedded store's key file is refused, or
+            does not match the objects already stored.
+    """
     if settings.object_store == "s3":
         from strongroom.services.common.adapters.s3_object_store import S3ObjectStore
 
@@ -105,8 +113,14 @@ def open_object_store(settings: Settings) -> ObjectStore:
             retention_days=settings.s3_retention_days,
             ca_file=settings.tls_ca_file,
         )
+    cipher = None
+    if settings.object_store_key_file:
+        key = load_key(Path(settings.object_store_key_file), settings.data_dir)
+        cipher = ObjectCipher(key)
     return LocalObjectStore(
-        settings.data_dir / "objects", reserve_bytes=settings.disk_reserve_mb << 20
+        settings.data_dir / "objects",
+        cipher,
+        reserve_bytes=settings.disk_reserve_mb << 20,
     )
 
 
@@ -245,5 +259,13 @@ def run_service(
     os.umask(PRIVATE_UMASK)
     settings = Settings()
     configure_logging(name, settings.log_level)
-    backends = open_backends(settings, client_id=f"strongroom-{name}")
+    try:
+        backends = open_backends(settings, client_id=f"strongroom-{name}")
+    except StrongroomError as exc:
+        # A refused configuration (a key file open to others): one line that
+        # says why instead of a traceback; typed messages carry no content.
+        logger.error(
+            "service_refused_start", extra={"code": exc.code, "detail": exc.message}
+        )
+        raise SystemExit(1) from exc
     serve(build(settings, backends), settings, backends)

@@ -1,15 +1,23 @@
-"""Nothing planted leaks: a run's logs, audit chain and event log hold no
-password, token or personal data from a document, and what Strongroom keeps
-on disk is readable by the user running it alone."""
+"""Nothing planted leaks: a run's logs, audit chain, event log and stored
+objects hold no password, token or personal data from a document, and what
+Strongroom keeps on disk is readable by the user running it alone.
+
+The platform here runs with an object store key, so every object it writes
+is encrypted; the key lives in the test's home, outside the data directory.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import stat
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.e2e.conftest import admin, strongroom  # noqa: F401  (one platform here)
-from tests.e2e.harness import Strongroom, upload_file, wait_for
+from tests.e2e.conftest import admin  # noqa: F401  (signs in to the platform below)
+from tests.e2e.harness import Strongroom, isolated_env, upload_file, wait_for
 
 NAME = "Wilhelmina Okonkwo-Barrett"
 SSN = "219-09-9999"
@@ -20,10 +28,28 @@ NOTE = (
     f"Call {PHONE} or write to {EMAIL} about the aspirin dose.\n"
 )
 PASSWORD = "planted-Passw0rd-7731"
+KEY_SETTING = "STRONGROOM_OBJECT_STORE_KEY_FILE"
+
+
+@pytest.fixture(scope="module")
+def strongroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strongroom]:
+    """One platform whose object store encrypts, its key made by the CLI."""
+    root = tmp_path_factory.mktemp("secrets")
+    key_file = root / "home" / ".config" / "strongroom" / "object-store.key"
+    instance = Strongroom(
+        data_dir=root / "data",
+        env=isolated_env(root / "home", **{KEY_SETTING: str(key_file)}),
+    )
+    instance.cli(
+        "keys", "object-store", "--data-dir", str(root / "data"), str(key_file)
+    )
+    instance.start()
+    yield instance
+    instance.stop()
 
 
 def test_planted_secrets_and_personal_data_never_reach_logs_or_events(
-    strongroom: Strongroom,  # noqa: F811
+    strongroom: Strongroom,
     admin: httpx.Client,  # noqa: F811
 ) -> None:
     made = admin.post(
@@ -82,20 +108,24 @@ def test_planted_secrets_and_personal_data_never_reach_logs_or_events(
         data / "audit" / "chain.jsonl",
         data / "events" / "events.db",
     ]
+    objects = sorted(p for p in (data / "objects").rglob("*") if p.is_file())
     found = {}
-    for path in scanned:
+    for path in [*scanned, *objects]:
         body = path.read_bytes()
         hits = [value for value in planted if value.encode() in body]
         if hits:
-            found[path.name] = hits
+            found[str(path.relative_to(data))] = hits
     assert not found, f"planted values found: {found}"
+    # Nor does a listing confirm which document is stored.
+    assert len(objects) > 3
+    assert hashlib.sha256(NOTE.encode()).hexdigest() not in [p.name for p in objects]
     # The platform's own console output too.
     console = "".join(strongroom.output)
     assert not [value for value in planted if value in console]
 
 
 def test_what_strongroom_keeps_is_for_its_user_alone(
-    strongroom: Strongroom,  # noqa: F811
+    strongroom: Strongroom,
     admin: httpx.Client,  # noqa: F811
 ) -> None:
     assert admin.get("/api/v1/projects").status_code == 200
@@ -107,3 +137,27 @@ def test_what_strongroom_keeps_is_for_its_user_alone(
     ]
     assert open_to_others == []
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_a_key_file_inside_the_data_directory_stops_the_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    key_file = data / "object-store.key"
+    data.mkdir()
+    key_file.write_bytes(bytes(32))
+    key_file.chmod(0o600)
+    instance = Strongroom(
+        data_dir=data,
+        env=isolated_env(tmp_path / "home", **{KEY_SETTING: str(key_file)}),
+    )
+
+    try:
+        with pytest.raises(RuntimeError):
+            instance.start(timeout=60)
+    finally:
+        code = instance.stop()
+
+    assert code == 1
+    console = "".join(instance.output)
+    assert "Strongroom cannot start: The object store key file must be kept " in console
+    assert "Traceback" not in console
+    assert not (data / "logs").exists(), "no service was started"
