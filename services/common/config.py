@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     redaction_ner: bool = True
 
     max_upload_bytes: int = 100 * 1024 * 1024
+    # Any other request's body (projects, answers, settings) is far smaller.
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     lease_seconds: int = 1800
     # How often lapsed leases go back to the pool (leasing also checks).
     lease_expiry_interval_seconds: float = 30.0
