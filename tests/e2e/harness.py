@@ -44,11 +44,18 @@ class Strongroom:
     up_args: list[str] = field(default_factory=list)
     # A command `strongroom up` runs under, e.g. one that mounts its disk.
     command_prefix: list[str] = field(default_factory=list)
+    # The CA that signed the platform's certificate, when it runs with TLS.
+    ca_file: Path | None = None
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.ca_file) if self.ca_file else True
 
     def start(self, timeout: float = 120.0) -> None:
         self.output.clear()
@@ -143,7 +150,9 @@ class Strongroom:
 
     def token(self, username: str, password: str) -> str:
         response = httpx.post(
-            f"{self.url}/oidc/token", data={"username": username, "password": password}
+            f"{self.url}/oidc/token",
+            data={"username": username, "password": password},
+            verify=self.verify,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
@@ -154,6 +163,7 @@ class Strongroom:
             base_url=self.url,
             timeout=60.0,
             headers={"authorization": f"Bearer {token}"},
+            verify=self.verify,
         )
 
     def addresses(self) -> dict[str, str]:
@@ -163,11 +173,18 @@ class Strongroom:
         )
         return loaded
 
+    def channel(self, address: str) -> grpc.Channel:
+        """A channel to a service, TLS when the platform runs with it."""
+        if self.ca_file is None:
+            return grpc.insecure_channel(address)
+        roots = grpc.ssl_channel_credentials(self.ca_file.read_bytes())
+        return grpc.secure_channel(address, roots)
+
     def health(self, service: str = "") -> dict[str, int]:
         """Each service's gRPC health status under ``service`` (a health name)."""
         statuses = {}
         for name, address in self.addresses().items():
-            with grpc.insecure_channel(address) as channel:
+            with self.channel(address) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=service), timeout=10
                 )
