@@ -153,6 +153,8 @@ class Strongroom:
             f"{self.url}/oidc/token",
             data={"username": username, "password": password},
             verify=self.verify,
+            # An external provider under load can take a while to answer.
+            timeout=60,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
