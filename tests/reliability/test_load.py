@@ -187,6 +187,8 @@ def _summary(figures: dict[str, dict[str, float]]) -> str:
     )
 
 
+# Seeding, the run and the checks afterwards; the platform's start besides.
+@pytest.mark.timeout(SECONDS + SEED_DOCUMENTS // 10 + 600)
 def test_annotators_and_uploaders_at_once_keep_every_promise(
     strongroom: Strongroom,  # noqa: F811
     admin: httpx.Client,  # noqa: F811
@@ -208,6 +210,8 @@ def test_annotators_and_uploaders_at_once_keep_every_promise(
 
     seen = _run_locust(strongroom, project_id, tokens, tmp_path)
     figures = seen["figures"]
+    # The machine is shared: this says how much else ran as the load ended.
+    load_average = round(os.getloadavg()[0], 1)
 
     # No server error: every refusal is a problem response the API documents.
     assert not seen["refusals_without_problem"], seen["refusals_without_problem"]
@@ -263,6 +267,7 @@ def test_annotators_and_uploaders_at_once_keep_every_promise(
     report = {
         "date": datetime.date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores",
+        "load_average": load_average,
         "annotators": ANNOTATORS,
         "uploaders": UPLOADERS,
         "seconds": SECONDS,
