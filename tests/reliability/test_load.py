@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import admin, strongroom  # noqa: F401  (one platform here)
 from tests.e2e.harness import (
     Strongroom,
     add_annotators,
@@ -60,7 +59,7 @@ EXPECTED_REFUSALS = {
 
 
 @pytest.fixture(scope="module")
-def project_id(admin: httpx.Client) -> str:  # noqa: F811
+def project_id(admin: httpx.Client) -> str:
     made = admin.post(
         "/api/v1/projects",
         json={
@@ -75,7 +74,7 @@ def project_id(admin: httpx.Client) -> str:  # noqa: F811
     return found
 
 
-def _seed(admin: httpx.Client, project_id: str, count: int) -> list[str]:  # noqa: F811
+def _seed(admin: httpx.Client, project_id: str, count: int) -> list[str]:
     """Upload ``count`` notes, a few at a time; their document ids."""
 
     def one(n: int) -> str:
@@ -90,7 +89,7 @@ def _seed(admin: httpx.Client, project_id: str, count: int) -> list[str]:  # noq
         return list(pool.map(one, range(count)))
 
 
-def _total(admin: httpx.Client, path: str, **params: str) -> int:  # noqa: F811
+def _total(admin: httpx.Client, path: str, **params: str) -> int:
     response = admin.get(path, params={"limit": 1, **params})
     response.raise_for_status()
     total: int = response.json()["total"]
@@ -98,7 +97,7 @@ def _total(admin: httpx.Client, path: str, **params: str) -> int:  # noqa: F811
 
 
 def _run_locust(
-    strongroom: Strongroom,  # noqa: F811
+    strongroom: Strongroom,
     project_id: str,
     tokens: dict[str, Any],
     work: Path,
@@ -190,8 +189,8 @@ def _summary(figures: dict[str, dict[str, float]]) -> str:
 # Seeding, the run and the checks afterwards; the platform's start besides.
 @pytest.mark.timeout(SECONDS + SEED_DOCUMENTS // 10 + 600)
 def test_annotators_and_uploaders_at_once_keep_every_promise(
-    strongroom: Strongroom,  # noqa: F811
-    admin: httpx.Client,  # noqa: F811
+    strongroom: Strongroom,
+    admin: httpx.Client,
     project_id: str,
     tmp_path: Path,
 ) -> None:
