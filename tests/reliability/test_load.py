@@ -49,12 +49,14 @@ OVERLAP = 2
 # What an annotator or uploader may be refused with, by request kind. The
 # queue running dry is an answer, not a failure; 503 is the API's answer
 # to a backend that does not keep up (a database locked past its busy
-# timeout), sent as a problem response; uploads met by it are sent again.
+# timeout, a service that did not answer within the gateway's deadline),
+# sent as a problem response; uploads met by it are sent again.
+_OVERLOADED = {"503 database_unavailable", "503 service_timeout"}
 EXPECTED_REFUSALS = {
-    "next": {"404 queue_empty", "503 database_unavailable"},
-    "submit": {"503 database_unavailable"},
-    "skip": {"503 database_unavailable"},
-    "upload": {"503 database_unavailable"},
+    "next": {"404 queue_empty", *_OVERLOADED},
+    "submit": _OVERLOADED,
+    "skip": _OVERLOADED,
+    "upload": _OVERLOADED,
 }
 
 
