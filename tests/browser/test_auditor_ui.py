@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.helpers import open_login_page
 from tests.e2e.harness import Strongroom, wait_for
 
 TEXT = "Ward round: Noor Haddad, bed 12, seen 2022-07-01.\n"
@@ -45,7 +46,7 @@ def setup(strongroom: Strongroom) -> dict:
 
 
 def sign_in(page: Page, strongroom: Strongroom, password: str) -> None:
-    page.goto(strongroom.url)
+    open_login_page(page, strongroom)
     page.get_by_label("Username").fill("ui-auditor")
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
