@@ -9,6 +9,7 @@ and access tokens are renewed with the refresh_token grant.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from typing import Any
@@ -26,11 +27,18 @@ _TIMEOUT_SECONDS = 10.0
 class RelyingParty:
     """Sign-in against one provider for one public client and redirect URI."""
 
-    def __init__(self, issuer: str, client_id: str, redirect_uri: str) -> None:
+    def __init__(
+        self, issuer: str, client_id: str, redirect_uri: str, ca_file: str = ""
+    ) -> None:
+        """``ca_file``, if given, is the CA bundle an https provider is checked
+        against; otherwise the system's."""
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.redirect_uri = redirect_uri
-        self.id_tokens = OidcTokenVerifier(self.issuer, client_id)
+        self.id_tokens = OidcTokenVerifier(self.issuer, client_id, ca_file)
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self._lock = threading.Lock()
         self._discovery: dict[str, Any] = {}
         self._fetched_at = 0.0
@@ -130,7 +138,9 @@ class RelyingParty:
     ) -> TokenSet:
         endpoint = self._endpoint("token_endpoint")
         try:
-            response = httpx.post(endpoint, data=form, timeout=_TIMEOUT_SECONDS)
+            response = httpx.post(
+                endpoint, data=form, timeout=_TIMEOUT_SECONDS, verify=self._verify
+            )
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(
                 "The identity provider cannot be reached.", code="identity_unavailable"
@@ -169,7 +179,7 @@ class RelyingParty:
     def _fetch_discovery(self) -> dict[str, Any]:
         url = f"{self.issuer}/.well-known/openid-configuration"
         try:
-            response = httpx.get(url, timeout=_TIMEOUT_SECONDS)
+            response = httpx.get(url, timeout=_TIMEOUT_SECONDS, verify=self._verify)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(

@@ -54,6 +54,7 @@ class BrowserSignIn:
             settings.oidc_issuer,
             settings.oidc_client_id,
             f"{self.web_url}/auth/callback",
+            settings.tls_ca_file,
         )
         self.cookie_max_age = int(sessions.absolute_seconds)
 

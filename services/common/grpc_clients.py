@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
-from strongroom.services.common.config import SERVICE_NAMES
+from strongroom.services.common.config import SERVICE_NAMES, Settings
 from strongroom.services.common.errors import (
     ERRORS_BY_GRPC_STATUS,
     InternalError,
@@ -60,15 +61,20 @@ def _retry_service_config() -> str:
 _SERVICE_CONFIG = _retry_service_config()
 
 
-def open_channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(
-        address,
-        options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.service_config", _SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-        ],
-    )
+def open_channel(settings: Settings, service: str) -> grpc.Channel:
+    """A channel to one of the services: TLS when the deployment has a
+    certificate, trusting its CA bundle."""
+    address = settings.address_of(service)
+    options = [
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+    ]
+    if not settings.is_tls:
+        return grpc.insecure_channel(address, options=options)
+    roots = Path(settings.tls_ca_file).read_bytes() if settings.tls_ca_file else None
+    credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+    return grpc.secure_channel(address, credentials, options=options)
 
 
 def caller_metadata(token: str, client_address: str = "") -> Metadata:

@@ -44,11 +44,18 @@ class Strongroom:
     up_args: list[str] = field(default_factory=list)
     # A command `strongroom up` runs under, e.g. one that mounts its disk.
     command_prefix: list[str] = field(default_factory=list)
+    # The CA that signed the platform's certificate, when it runs with TLS.
+    ca_file: Path | None = None
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.ca_file) if self.ca_file else True
 
     def start(self, timeout: float = 120.0) -> None:
         self.output.clear()
@@ -143,7 +150,9 @@ class Strongroom:
 
     def token(self, username: str, password: str) -> str:
         response = httpx.post(
-            f"{self.url}/oidc/token", data={"username": username, "password": password}
+            f"{self.url}/oidc/token",
+            data={"username": username, "password": password},
+            verify=self.verify,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
@@ -154,12 +163,13 @@ class Strongroom:
             base_url=self.url,
             timeout=60.0,
             headers={"authorization": f"Bearer {token}"},
+            verify=self.verify,
         )
 
     def browser_session(self, username: str, password: str) -> BrowserSession:
         """Sign in the way the web page does (/auth/login, the built-in login
         page, /auth/callback); return a client holding the session cookie."""
-        with httpx.Client(base_url=self.url, timeout=60.0) as plain:
+        with httpx.Client(base_url=self.url, timeout=60.0, verify=self.verify) as plain:
             started = plain.get("/auth/login")
             assert started.status_code == 303, started.text
             sign_in_secret = set_cookies(started)[SIGN_IN_COOKIE]
@@ -174,7 +184,9 @@ class Strongroom:
                 headers={"cookie": f"{SIGN_IN_COOKIE}={sign_in_secret}"},
             )
         assert back.status_code == 303 and back.headers["location"] == "/", back
-        return BrowserSession.open(self.url, set_cookies(back)[SESSION_COOKIE])
+        return BrowserSession.open(
+            self.url, set_cookies(back)[SESSION_COOKIE], self.verify
+        )
 
     def addresses(self) -> dict[str, str]:
         """The gRPC address of each running service."""
@@ -183,11 +195,18 @@ class Strongroom:
         )
         return loaded
 
+    def channel(self, address: str) -> grpc.Channel:
+        """A channel to a service, TLS when the platform runs with it."""
+        if self.ca_file is None:
+            return grpc.insecure_channel(address)
+        roots = grpc.ssl_channel_credentials(self.ca_file.read_bytes())
+        return grpc.secure_channel(address, roots)
+
     def health(self, service: str = "") -> dict[str, int]:
         """Each service's gRPC health status under ``service`` (a health name)."""
         statuses = {}
         for name, address in self.addresses().items():
-            with grpc.insecure_channel(address) as channel:
+            with self.channel(address) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=service), timeout=10
                 )
@@ -208,13 +227,14 @@ class BrowserSession:
     client: httpx.Client
 
     @classmethod
-    def open(cls, url: str, cookie: str) -> BrowserSession:
+    def open(cls, url: str, cookie: str, verify: str | bool = True) -> BrowserSession:
         # The cookie header is set by hand: http.cookiejar keeps Secure
         # cookies off plain http, even on loopback, where browsers send them.
         client = httpx.Client(
             base_url=url,
             timeout=60.0,
             headers={"cookie": f"{SESSION_COOKIE}={cookie}"},
+            verify=verify,
         )
         me = client.get("/api/v1/me")
         me.raise_for_status()
