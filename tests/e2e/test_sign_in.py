@@ -317,3 +317,14 @@ def test_every_answer_carries_the_security_headers(
         assert answer.headers["x-content-type-options"] == "nosniff", name
     for name in ("api", "refusal", "auth"):
         assert answers[name].headers["cache-control"] == "no-store", name
+
+
+def test_a_forged_or_stale_cookie_opens_nothing(strongroom: Strongroom) -> None:
+    for value in ("", "forged", "x" * 43, "é"):
+        answer = httpx.get(
+            f"{strongroom.url}/api/v1/me",
+            headers={"cookie": f"{SESSION_COOKIE}={value}".encode()},
+        )
+
+        assert answer.status_code == 401, value
+        assert answer.json()["code"] in ("session_missing", "token_missing"), value
