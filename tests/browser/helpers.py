@@ -54,6 +54,9 @@ def upload_texts(
     return documents
 
 
+SIGN_IN_TIMEOUT_MS = 30_000
+
+
 def sign_in(page: Page, strongroom: Strongroom, username: str, password: str) -> None:
     """Sign in as a person would: the page's button, then the built-in
     issuer's login page, which sends the browser back signed in."""
@@ -61,13 +64,15 @@ def sign_in(page: Page, strongroom: Strongroom, username: str, password: str) ->
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
-    expect(page.locator("#who")).to_contain_text(username)
+    # Three redirects and a code exchange: more than a click on a busy machine.
+    page.wait_for_url(f"{strongroom.url}/", timeout=SIGN_IN_TIMEOUT_MS)
+    expect(page.locator("#who")).to_contain_text(username, timeout=SIGN_IN_TIMEOUT_MS)
 
 
 def open_login_page(page: Page, strongroom: Strongroom) -> None:
     page.goto(strongroom.url)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/oidc/authorize?**")
+    page.wait_for_url("**/oidc/authorize?**", timeout=SIGN_IN_TIMEOUT_MS)
 
 
 def open_view(page: Page, project_name: str, view: str) -> None:
