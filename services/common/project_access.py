@@ -12,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from strongroom.services.common.auth import ADMIN, Principal
-from strongroom.services.common.errors import NotFound, PermissionDenied
+from strongroom.services.common.errors import (
+    HiddenNotFound,
+    NotFound,
+    PermissionDenied,
+)
 from strongroom.services.common.grpc_clients import call, caller_metadata
 from strongroom.v1 import tasks_pb2, tasks_pb2_grpc
 
@@ -26,7 +30,7 @@ class ProjectAccess:
         principal: Principal,
         project_id: str,
         roles: Collection[str],
-        hidden: NotFound,
+        hidden: HiddenNotFound,
     ) -> None:
         """Refuse the call unless the caller administers Strongroom or holds one
         of the project roles ``roles`` in the project.
@@ -58,6 +62,8 @@ class ProjectAccess:
             )
 
 
-def project_not_found(project_id: str) -> NotFound:
+def project_not_found(project_id: str) -> HiddenNotFound:
     """The answer for a project that does not exist, or is not the caller's."""
-    return NotFound(f"Project {project_id} does not exist.", code="project_not_found")
+    return HiddenNotFound(
+        f"Project {project_id} does not exist.", code="project_not_found"
+    )

@@ -23,6 +23,7 @@ from strongroom.services.common.auth import (
 from strongroom.services.common.database import to_iso, utc_now
 from strongroom.services.common.errors import (
     Conflict,
+    HiddenNotFound,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -79,7 +80,10 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self.access = ProjectAccess(builder.clients.tasks)
 
     def _require_manager(
-        self, principal: Principal, project_id: str, hidden: NotFound | None = None
+        self,
+        principal: Principal,
+        project_id: str,
+        hidden: HiddenNotFound | None = None,
     ) -> None:
         self.access.require(
             principal, project_id, (MANAGER,), hidden or project_not_found(project_id)
@@ -90,7 +94,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         not in (the same answer). PermissionDenied: a member, not a manager."""
         with self.engine.begin() as conn:
             project_id = store.get_export(conn, export_id).project_id
-        hidden = NotFound(
+        hidden = HiddenNotFound(
             f"Export {export_id} does not exist.", code="export_not_found"
         )
         self._require_manager(principal, project_id, hidden)
@@ -339,7 +343,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         require_role(principal, ADMIN, MANAGER)
         with self.engine.begin() as conn:
             project_id = store.get_import(conn, request.import_id).project_id
-        hidden = NotFound(
+        hidden = HiddenNotFound(
             f"Import {request.import_id} does not exist.", code="import_not_found"
         )
         self._require_manager(principal, project_id, hidden)

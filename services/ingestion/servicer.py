@@ -21,6 +21,7 @@ from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_r
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
     DependencyUnavailable,
+    HiddenNotFound,
     InternalError,
     InvalidArgument,
     NotFound,
@@ -323,7 +324,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         manages (the same answer). PermissionDenied: a member, not a manager."""
         with self.engine.begin() as conn:
             row = store.get_document(conn, document_id)
-        hidden = NotFound(
+        hidden = HiddenNotFound(
             f"Document {document_id} does not exist.", code="document_not_found"
         )
         self.access.require(principal, row.project_id, (MANAGER,), hidden)

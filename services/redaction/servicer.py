@@ -21,8 +21,8 @@ from strongroom.services.common.auth import (
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
     FailedPrecondition,
+    HiddenNotFound,
     InvalidArgument,
-    NotFound,
 )
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.project_access import (
@@ -117,7 +117,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
         caller is not in (the same answer). PermissionDenied: another role."""
         with self.engine.begin() as conn:
             report = store.get_report(conn, document_id)
-        hidden = NotFound(
+        hidden = HiddenNotFound(
             f"Document {document_id} has no redaction report.",
             code="report_not_found",
         )

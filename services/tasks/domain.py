@@ -29,8 +29,8 @@ from strongroom.services.common.auth import (
 )
 from strongroom.services.common.errors import (
     Conflict,
+    HiddenNotFound,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
 )
 
@@ -562,7 +562,7 @@ def hide_from_outsiders(principal: Principal, project: Project) -> None:
         NotFound: the caller is neither an admin nor a member.
     """
     if not is_member(principal, project):
-        raise NotFound(
+        raise HiddenNotFound(
             f"Project {project.id} does not exist.", code="project_not_found"
         )
 

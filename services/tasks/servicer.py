@@ -20,6 +20,7 @@ from strongroom.services.common.auth import (
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
     Conflict,
+    HiddenNotFound,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -668,7 +669,9 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         task = store.get_task(conn, task_id)
         project = store.get_project(conn, task.project_id)
         if not domain.is_member(principal, project):
-            raise NotFound(f"Task {task_id} does not exist.", code="task_not_found")
+            raise HiddenNotFound(
+                f"Task {task_id} does not exist.", code="task_not_found"
+            )
         return task, project, store.get_assignment(conn, task.id, principal.subject)
 
     def _audit(
