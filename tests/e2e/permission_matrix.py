@@ -29,14 +29,14 @@ BAD_TOKENS = ("expired", "tampered", "wrong_audience")
 
 # What a short note in a cell stands for.
 NOTES = {
-    "own": "own projects only",
-    "member": "projects they are a member of",
-    "lease": "own leased or assigned tasks only",
-    "answer": "own answers only",
-    "queue": "own review queue only",
-    "reason": "with a stated reason, audited",
-    "self": "their own token",
-    "list": "lists their own projects only",
+    "own": "own projects",
+    "member": "as a member",
+    "lease": "own tasks",
+    "answer": "own answers",
+    "queue": "review queue",
+    "reason": "with a reason",
+    "self": "self",
+    "list": "lists own",
 }
 
 
