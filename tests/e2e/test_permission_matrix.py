@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,9 @@ from cryptography.hazmat.primitives import serialization
 from strongroom.services.common.grpc_clients import caller_metadata
 from strongroom.services.common.grpc_server import CODE_METADATA_KEY
 from strongroom.v1 import tasks_pb2
-from tests.e2e.harness import Strongroom, wait_for
+from tests.backends.keycloak import KeycloakServer
+from tests.e2e.cluster import start_cluster
+from tests.e2e.harness import Strongroom, isolated_env, wait_for
 from tests.e2e.permission_matrix import (
     ALLOWED,
     BAD_TOKENS,
@@ -78,8 +80,10 @@ NOTE = "\n\n".join(
 @dataclass
 class Platform:
     strongroom: Strongroom
-    tokens: dict[str, str]
+    # Every caller's username, password and token (the bad ones: token only).
+    usernames: dict[str, str]
     passwords: dict[str, str]
+    tokens: dict[str, str]
     clients: dict[str, httpx.Client] = field(default_factory=dict)
     # Ids of project A's targets, then the same for project B.
     a: Ctx = field(default_factory=dict)
@@ -95,50 +99,151 @@ class Platform:
         return self.clients[caller]
 
 
-USERNAMES = {role: f"m-{role}" for role in ROLES if role != "admin"}
+# Annotator B is a member of project B only; everyone but the admin is a
+# member of project A, or of no project (auditor, reidentifier).
+PEOPLE = (*ROLES, "annotator_b")
 PROJECT_ROLES = {"manager": "manager", "annotator": "annotator", "reviewer": "reviewer"}
 
 
-def _bad_tokens(strongroom: Strongroom, good: str) -> dict[str, str]:
-    """An expired token, a tampered one (a claim changed, the signature kept)
-    and one for another audience, all signed with the built-in issuer's key."""
+def _tampered(good: str) -> str:
+    """A valid token with its roles raised to admin, the signature left as is."""
+    head, _payload, signature = good.split(".")
+    claims = jwt.decode(good, options={"verify_signature": False})
+    raised = {**claims, "realm_access": {"roles": ["admin", "auditor"]}}
+    payload = base64.urlsafe_b64encode(json.dumps(raised).encode()).rstrip(b"=")
+    return f"{head}.{payload.decode()}.{signature}"
+
+
+def _embedded_bad_tokens(strongroom: Strongroom, good: str) -> dict[str, str]:
+    """Expired, tampered and wrong-audience tokens, the first and last signed
+    with the built-in issuer's own key."""
     key_pem = (strongroom.data_dir / "identity" / "signing-key.pem").read_bytes()
     key = serialization.load_pem_private_key(key_pem, password=None)
     header = jwt.get_unverified_header(good)
     claims = jwt.decode(good, options={"verify_signature": False})
     sign = lambda c: jwt.encode(c, key, algorithm="RS256", headers=header)  # noqa: E731
-    head, _payload, signature = good.split(".")
-    raised = {**claims, "realm_access": {"roles": ["admin", "auditor"]}}
-    payload = base64.urlsafe_b64encode(json.dumps(raised).encode()).rstrip(b"=")
     return {
         "expired": sign({**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"]}),
-        "tampered": f"{head}.{payload.decode()}.{signature}",
+        "tampered": _tampered(good),
         "wrong_audience": sign({**claims, "aud": "another-client"}),
     }
 
 
-@pytest.fixture(scope="module")
-def platform(strongroom: Strongroom) -> Platform:
-    assert strongroom.admin_password
-    admin_token = strongroom.token("admin", strongroom.admin_password)
-    admin = strongroom.client(admin_token)
-    passwords = {"admin": strongroom.admin_password}
-    for role, username in {**USERNAMES, "annotator_b": "m-annotator-b"}.items():
-        made = admin.post(
-            "/api/v1/users",
-            json={"username": username, "roles": [role.removesuffix("_b")]},
+def _embedded(root: Path) -> Iterator[Platform]:
+    strongroom = Strongroom(data_dir=root / "data", env=isolated_env(root / "home"))
+    strongroom.start()
+    try:
+        assert strongroom.admin_password
+        admin = strongroom.client(strongroom.token("admin", strongroom.admin_password))
+        usernames = {"admin": "admin"}
+        passwords = {"admin": strongroom.admin_password}
+        for person in PEOPLE[1:]:
+            usernames[person] = f"m-{person.replace('_', '-')}"
+            made = admin.post(
+                "/api/v1/users",
+                json={
+                    "username": usernames[person],
+                    "roles": [person.removesuffix("_b")],
+                },
+            )
+            assert made.status_code == 201, made.text
+            passwords[person] = made.json()["password"]
+        tokens = {p: strongroom.token(usernames[p], passwords[p]) for p in PEOPLE}
+        tokens.update(_embedded_bad_tokens(strongroom, tokens["annotator"]))
+        yield Platform(strongroom, usernames, passwords, tokens)
+    finally:
+        strongroom.stop()
+
+
+def _cluster(request: pytest.FixtureRequest, root: Path) -> Iterator[Platform]:
+    """Cluster mode on the real backends, people signed in through Keycloak."""
+    keycloak: KeycloakServer = request.getfixturevalue("keycloak_server")
+    started = start_cluster(
+        root,
+        postgres=request.getfixturevalue("postgres_server"),
+        kafka=request.getfixturevalue("kafka_server"),
+        s3=request.getfixturevalue("s3_server"),
+        opensearch=request.getfixturevalue("opensearch_server"),
+        keycloak=keycloak,
+    )
+    strongroom = started.strongroom
+    try:
+        usernames = dict(REALM_USERS)
+        for person in ("reidentifier", "annotator_b"):
+            usernames[person] = _realm_user(keycloak, person)
+        passwords = {p: keycloak.passwords[usernames[p]] for p in PEOPLE}
+        # Signing in through the gateway lets managers add them by username.
+        tokens = {p: strongroom.token(usernames[p], passwords[p]) for p in PEOPLE}
+        tokens.update(
+            expired=keycloak.expired_token(),
+            tampered=_tampered(tokens["annotator"]),
+            wrong_audience=keycloak.token_for_another_audience(usernames["annotator"]),
         )
-        assert made.status_code == 201, made.text
-        passwords[role] = made.json()["password"]
-    tokens = {"admin": admin_token}
-    for role, username in USERNAMES.items():
-        tokens[role] = strongroom.token(username, passwords[role])
-    tokens.update(_bad_tokens(strongroom, tokens["annotator"]))
-    tokens["annotator_b"] = strongroom.token("m-annotator-b", passwords["annotator_b"])
-    found = Platform(strongroom, tokens, passwords)
-    found.a = _project(found, "A", PROJECT_ROLES)
-    found.b = _project(found, "B", {"annotator_b": "annotator"})
-    return found
+        yield Platform(strongroom, usernames, passwords, tokens)
+    finally:
+        strongroom.stop()
+
+
+# The users the test realm brings (deploy/keycloak/strongroom-realm.json).
+REALM_USERS = {
+    "admin": "admin",
+    "manager": "mgr",
+    "annotator": "ann",
+    "reviewer": "rev",
+    "auditor": "aud",
+}
+
+
+def _realm_user(keycloak: KeycloakServer, person: str) -> str:
+    """A realm user holding the person's role, made once per Keycloak."""
+    username = f"matrix-{person.replace('_', '-')}"
+    password = f"dev-only-{username}-password"
+    role = person.removesuffix("_b")
+    existing = keycloak.admin(
+        "GET", f"{keycloak.realm}/users?exact=true&username={username}"
+    ).json()
+    if not existing:
+        keycloak.admin(
+            "POST",
+            f"{keycloak.realm}/users",
+            {
+                "username": username,
+                "enabled": True,
+                "email": f"{username}@example.org",
+                "emailVerified": True,
+                "firstName": "Matrix",
+                "lastName": person.capitalize(),
+                "credentials": [
+                    {"type": "password", "value": password, "temporary": False}
+                ],
+            },
+        )
+        user_id = keycloak.user_id(username)
+        granted = keycloak.admin("GET", f"{keycloak.realm}/roles/{role}").json()
+        keycloak.admin(
+            "POST",
+            f"{keycloak.realm}/users/{user_id}/role-mappings/realm",
+            [granted],
+        )
+    keycloak.passwords[username] = password
+    return username
+
+
+@pytest.fixture(scope="module", params=["embedded", "cluster"])
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    start = _embedded(root) if request.param == "embedded" else _cluster(request, root)
+    found = next(start)
+    try:
+        found.a = _project(found, "A", PROJECT_ROLES)
+        found.b = _project(found, "B", {"annotator_b": "annotator"})
+        yield found
+    finally:
+        for client in found.clients.values():
+            client.close()
+        start.close()
 
 
 def _project(platform: Platform, name: str, members: dict[str, str]) -> Ctx:
@@ -156,11 +261,10 @@ def _project(platform: Platform, name: str, members: dict[str, str]) -> Ctx:
     )
     assert made.status_code == 201, made.text
     project = made.json()["id"]
-    for role, project_role in members.items():
-        username = "m-annotator-b" if role == "annotator_b" else USERNAMES[role]
+    for person, project_role in members.items():
         added = admin.post(
             f"/api/v1/projects/{project}/members",
-            json={"username": username, "role": project_role},
+            json={"username": platform.usernames[person], "role": project_role},
         )
         assert added.status_code == 200, added.text
     uploaded = admin.post(
@@ -255,7 +359,10 @@ def _post(path: str, **body: Any) -> Send:
 def _token(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
     return client.post(
         "/oidc/token",
-        data={"username": "m-annotator", "password": p.passwords["annotator"]},
+        data={
+            "username": p.usernames["annotator"],
+            "password": p.passwords["annotator"],
+        },
     )
 
 
@@ -275,6 +382,10 @@ def _import(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
     )
 
 
+# In cluster mode Keycloak issues the tokens and the gateway has no users of
+# its own: these answers come after the same checks as embedded mode's.
+EXTERNAL_ISSUER = frozenset({"issuer_external"})
+
 P = "/api/v1/projects/{project}"
 D = "/api/v1/documents/{document}"
 T = "/api/v1/tasks/{task}"
@@ -289,16 +400,17 @@ REST_CALLS: dict[str, RestCall] = {
     "GET /readyz/gateway": RestCall(_get("/readyz/gateway")),
     "GET /metrics": RestCall(_get("/metrics")),
     "GET /oidc/.well-known/openid-configuration": RestCall(
-        _get("/oidc/.well-known/openid-configuration")
+        _get("/oidc/.well-known/openid-configuration"), accept=EXTERNAL_ISSUER
     ),
-    "GET /oidc/jwks": RestCall(_get("/oidc/jwks")),
+    "GET /oidc/jwks": RestCall(_get("/oidc/jwks"), accept=EXTERNAL_ISSUER),
     "POST /oidc/token": RestCall(_token),
     "GET /api/v1/me": RestCall(_get("/api/v1/me")),
     "POST /api/v1/users": RestCall(
         lambda client, c, p: client.post(
             "/api/v1/users",
             json={"username": f"m-{uuid.uuid4().hex[:12]}", "roles": ["annotator"]},
-        )
+        ),
+        accept=frozenset({"users_managed_externally"}),
     ),
     "GET /api/v1/users": RestCall(_get("/api/v1/users")),
     "POST /api/v1/projects": RestCall(
@@ -307,7 +419,10 @@ REST_CALLS: dict[str, RestCall] = {
     "GET /api/v1/projects": RestCall(_get("/api/v1/projects")),
     "GET /api/v1/projects/{project_id}": RestCall(_get(P)),
     "POST /api/v1/projects/{project_id}/members": RestCall(
-        _post(P + "/members", username="m-annotator", role="annotator")
+        lambda client, c, p: client.post(
+            f"/api/v1/projects/{c['project']}/members",
+            json={"username": p.usernames["annotator"], "role": "annotator"},
+        )
     ),
     "POST /api/v1/projects/{project_id}/documents": RestCall(_upload),
     "GET /api/v1/projects/{project_id}/documents": RestCall(_get(P + "/documents")),
@@ -361,7 +476,10 @@ REST_CALLS: dict[str, RestCall] = {
         _leased,
     ),
     "POST /api/v1/projects/{project_id}/assignments": RestCall(
-        _post(P + "/assignments", username="m-annotator", count=1)
+        lambda client, c, p: client.post(
+            f"/api/v1/projects/{c['project']}/assignments",
+            json={"username": p.usernames["annotator"], "count": 1},
+        )
     ),
     "GET /api/v1/projects/{project_id}/annotations": RestCall(_get(P + "/annotations")),
     "GET /api/v1/projects/{project_id}/stats": RestCall(_get(P + "/stats")),
@@ -392,7 +510,9 @@ REST_CALLS: dict[str, RestCall] = {
         _get("/api/v1/audit/lineage/documents/{document}")
     ),
     "GET /api/v1/audit/activity/{username}": RestCall(
-        _get("/api/v1/audit/activity/m-annotator")
+        lambda client, c, p: client.get(
+            f"/api/v1/audit/activity/{p.usernames['annotator']}"
+        )
     ),
     "GET /api/v1/audit/checkpoints": RestCall(_get("/api/v1/audit/checkpoints")),
     "GET /api/v1/audit/events/{event_id}/proof": RestCall(
@@ -433,9 +553,7 @@ def _rest_verdict(response: httpx.Response, cell: Cell, accept: frozenset[str]) 
     return "" if ok else f"{status} {code or response.text[:120]}"
 
 
-def test_every_route_has_a_matrix_entry_and_a_call(
-    platform: Platform, tmp_path: Path
-) -> None:
+def test_every_route_has_a_matrix_entry_and_a_call(tmp_path: Path) -> None:
     table = {f"{method} {path}" for method, path in route_table(tmp_path)}
 
     assert table - set(REST) == set(), "routes missing from permission_matrix.REST"
