@@ -36,8 +36,8 @@ class ProjectAccess:
         of the project roles ``roles`` in the project.
 
         Raises:
-            NotFound: ``hidden``, when the caller is not in the project or no
-                project has that id.
+            HiddenNotFound: ``hidden``, when the caller is not in the project
+                or no project has that id.
             PermissionDenied: the caller is in the project in another role.
         """
         if ADMIN in principal.roles:
