@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the `Caller` alias is local to create_app.
 """
 
-import re
 import secrets
 import time
 import uuid
@@ -30,11 +29,16 @@ from strongroom.gateway.clients import ServiceClients
 from strongroom.gateway.export_api import export_router
 from strongroom.gateway.identity import open_identity
 from strongroom.gateway.labeling_api import labeling_router
-from strongroom.gateway.problems import install_problem_handlers, problem_response
+from strongroom.gateway.limits import BodyLimit
+from strongroom.gateway.problems import install_problem_handlers
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
-from strongroom.services.common.errors import DependencyUnavailable, StrongroomError
+from strongroom.services.common.errors import (
+    DependencyUnavailable,
+    QuotaExceeded,
+    StrongroomError,
+)
 from strongroom.services.common.events import OutboxRelay
 from strongroom.services.common.grpc_clients import (
     Metadata,
@@ -45,7 +49,6 @@ from strongroom.services.common.grpc_clients import (
 from strongroom.services.common.logs import request_id_var, user_agent_var
 from strongroom.services.common.readiness import failing_backends
 from strongroom.services.common.runtime import backend_checks, open_backends
-from strongroom.services.ingestion.errors import FileTooLarge
 from strongroom.v1 import (
     common_pb2,
     ingestion_pb2,
@@ -54,9 +57,6 @@ from strongroom.v1 import (
 )
 
 STATIC = Path(__file__).parent / "static"
-_UPLOAD_PATH = re.compile(r"/api/v1/projects/[^/]+/documents")
-# Room for the multipart boundaries and part headers around the file itself.
-_MULTIPART_ALLOWANCE = 64 * 1024
 # The web UI loads only what the gateway serves: no CDN, no inline script.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -147,10 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
         request_id_var.set(request_id[:64])
         user_agent_var.set(request.headers.get("user-agent", "")[:256])
         started = time.perf_counter()
-        if is_oversized_upload(request):
-            response: Response = refuse_oversized_upload(request)
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         requests_total.labels(request.method, route, str(response.status_code)).inc()
         latency.labels(request.method, route).observe(time.perf_counter() - started)
@@ -160,36 +157,40 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["content-security-policy"] = CONTENT_SECURITY_POLICY
         return response
 
-    def is_oversized_upload(request: Request) -> bool:
-        length = request.headers.get("content-length", "")
-        return (
-            request.method == "POST"
-            and _UPLOAD_PATH.fullmatch(request.url.path) is not None
-            and length.isdigit()
-            and int(length) > settings.max_upload_bytes + _MULTIPART_ALLOWANCE
-        )
-
-    def refuse_oversized_upload(request: Request) -> Response:
-        # Refused before the body is read, so an oversized upload never fills
-        # the gateway's disk; the refusal is audited like the services' own.
+    def audit_too_large(request: Request, error: QuotaExceeded) -> None:
+        # Refused before the body is read, so an oversized request never fills
+        # the gateway's memory or disk; audited like the services' refusals.
         try:
             actor = principal(request)
         except StrongroomError:
             address = request.client.host if request.client else ""
             actor = Principal("", "", frozenset(), client_address=address)
+        path = request.url.path
+        action = (
+            "rpc.StartImport"
+            if path.endswith("/imports")
+            else "rpc.IngestDocument"
+            if path.endswith("/documents")
+            else "http.request"
+        )
         with issuer.engine.begin() as conn:
             stage_audit(
                 conn,
                 service="gateway",
-                action="rpc.IngestDocument",
+                action=action,
                 actor=actor,
                 resource_type="rpc",
                 outcome=ERROR,
-                reason="file_too_large",
-                details={"code": "file_too_large"},
+                reason=error.code,
+                details={"code": error.code, "method": request.method},
             )
-        error = FileTooLarge(settings.max_upload_bytes)
-        return problem_response(request, 413, error.title, error.message, error.code)
+
+    app.add_middleware(
+        BodyLimit,
+        upload_bytes=settings.max_upload_bytes,
+        request_bytes=settings.max_request_bytes,
+        on_refused=audit_too_large,
+    )
 
     def principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -246,12 +247,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     # --- OIDC issuer ---------------------------------------------------------
 
+    # The services fetch these to verify every caller's token while the
+    # gateway's worker threads wait on those same services. Served on the
+    # event loop (both are in memory), they never queue behind them; as
+    # thread-pool routes, under 100 annotators the fetch waited out its
+    # timeout and every call stalled until the load stopped.
     @app.get("/oidc/.well-known/openid-configuration", tags=["identity"])
-    def discovery() -> dict[str, object]:
+    async def discovery() -> dict[str, object]:
         return issuer.discovery_document()
 
     @app.get("/oidc/jwks", tags=["identity"])
-    def jwks() -> dict[str, object]:
+    async def jwks() -> dict[str, object]:
         return issuer.jwks()
 
     @app.post("/oidc/token", tags=["identity"], response_model=schemas.TokenResponse)

@@ -31,9 +31,7 @@ class ServiceClients:
 
     @classmethod
     def connect(cls, settings: Settings) -> ServiceClients:
-        channels = {
-            name: open_channel(settings.address_of(name)) for name in SERVICE_NAMES
-        }
+        channels = {name: open_channel(settings, name) for name in SERVICE_NAMES}
         return cls(
             ingestion=ingestion_pb2_grpc.IngestionServiceStub(channels["ingestion"]),
             redaction=redaction_pb2_grpc.RedactionServiceStub(channels["redaction"]),

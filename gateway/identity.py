@@ -108,7 +108,9 @@ class ExternalIdentity:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.verifier = OidcTokenVerifier(settings.oidc_issuer, settings.oidc_audience)
+        self.verifier = OidcTokenVerifier(
+            settings.oidc_issuer, settings.oidc_audience, settings.tls_ca_file
+        )
         self._known: set[str] = set()
         migrate(engine, _DIRECTORY_MIGRATIONS)
 

@@ -24,4 +24,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # With a certificate the gateway speaks HTTPS only.
+        ssl_certfile=settings.tls_cert_file or None,
+        ssl_keyfile=settings.tls_key_file or None,
     )

@@ -21,8 +21,9 @@ from strongroom.services.common.errors import StrongroomError
 _CREDENTIALS_FILE = "credentials.json"
 # The gateway keeps its sign-in records in a database of its own.
 MIGRATING_SERVICES = (*SERVICE_NAMES, "gateway")
-# Waits before each new attempt of an upload that met a restarting service.
-_UPLOAD_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# Waits before each new attempt of a read or an upload that met a
+# restarting service.
+_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def config_dir() -> Path:
@@ -57,11 +58,25 @@ class Api:
     def request(
         self, method: str, path: str, accept: set[int] | None = None, **kwargs: Any
     ) -> httpx.Response:
-        """Send a request; an error status not in ``accept`` ends the command."""
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"Strongroom at {self.url} cannot be reached.") from exc
+        """Send a request; an error status not in ``accept`` ends the command.
+
+        A read that meets a restarting Strongroom (no connection, or 503) is
+        tried again after a pause, a few times.
+        """
+        pauses = iter(_RETRY_DELAYS if method == "GET" else ())
+        while True:
+            try:
+                response = self.client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                if (pause := next(pauses, None)) is None:
+                    raise Unreachable(
+                        f"Strongroom at {self.url} cannot be reached."
+                    ) from exc
+                time.sleep(pause)
+                continue
+            if response.status_code != 503 or (pause := next(pauses, None)) is None:
+                break
+            time.sleep(pause)
         if response.is_error and response.status_code not in (accept or set()):
             raise click.ClickException(_problem_text(response))
         return response
@@ -425,7 +440,7 @@ def _upload(api: Api, project_id: str, path: Path) -> str:
     again the same way. Sending the same bytes twice is safe: ingestion
     returns the document the first attempt created, if it got that far.
     """
-    for delay in (*_UPLOAD_RETRY_DELAYS, None):
+    for delay in (*_RETRY_DELAYS, None):
         with path.open("rb") as handle:
             try:
                 response = api.request(
@@ -705,6 +720,38 @@ def import_file(
     )
     for reason, count in sorted(job["left_out"].items()):
         click.echo(f"Left out: {count} {reason}")
+
+
+@main.command("synthesize")
+@_api_options
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option(
+    "--method",
+    required=True,
+    type=click.Choice(["entity_swap", "template", "tabular"]),
+    help="How to make them (see docs/synthetic-examples.md).",
+)
+@click.option("--count", default=10, show_default=True, help="How many, 1 to 1,000.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same examples.")
+def synthesize(
+    url: str | None,
+    token: str | None,
+    project_id: str,
+    method: str,
+    count: int,
+    seed: int,
+) -> None:
+    """Make synthetic examples from a project's reviewed examples; each is
+    marked synthetic everywhere and only ever in the train split."""
+    made = Api(url, token).json(
+        "POST",
+        f"/api/v1/projects/{project_id}/synthetic",
+        json={"method": method, "count": count, "seed": seed},
+    )
+    click.echo(
+        f"Made {len(made['task_ids'])} synthetic example(s) from "
+        f"{made['sources']} real one(s)."
+    )
 
 
 @main.group()

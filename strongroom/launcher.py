@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -88,6 +89,24 @@ def cluster_environment(config: Path) -> dict[str, str]:
     }
 
 
+def tls_refusal(settings: Settings) -> str | None:
+    """Why the deployment's certificate settings cannot work, if they cannot."""
+    if not settings.tls_cert_file and not settings.tls_key_file:
+        return None
+    for what, name in (
+        ("certificate", settings.tls_cert_file),
+        ("key", settings.tls_key_file),
+    ):
+        if not name:
+            return (
+                "STRONGROOM_TLS_CERT_FILE and STRONGROOM_TLS_KEY_FILE go "
+                f"together; the {what} is missing."
+            )
+        if not Path(name).is_file():
+            return f"The TLS {what} file {name} cannot be read."
+    return None
+
+
 def plan_environment(
     data_dir: Path, host: str, port: int, base: dict[str, str]
 ) -> dict[str, str]:
@@ -100,7 +119,9 @@ def plan_environment(
         "STRONGROOM_GATEWAY_PORT": str(port),
     }
     if base.get("STRONGROOM_IDENTITY", "local") == "local":
-        env["STRONGROOM_OIDC_ISSUER"] = f"http://{host}:{port}/oidc"
+        is_tls = bool(base.get("STRONGROOM_TLS_CERT_FILE") or defaults.tls_cert_file)
+        scheme = "https" if is_tls else "http"
+        env["STRONGROOM_OIDC_ISSUER"] = f"{scheme}://{host}:{port}/oidc"
     taken = {port}
     for name in SERVICE_NAMES:
         default_port = int(defaults.address_of(name).rsplit(":", 1)[1])
@@ -182,10 +203,13 @@ class Launcher:
         self.say = say
         self.stopping = threading.Event()
         self.children: list[Child] = []
+        self.scheme = "http"
+        # Trust for the gateway's own certificate, when it has one.
+        self.verify: ssl.SSLContext | bool = True
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def run(self) -> int:
         # Every process started from here inherits the mask as well.
@@ -205,11 +229,16 @@ class Launcher:
         planned = plan_environment(self.data_dir, self.host, self.port, self.cluster)
         env = {**os.environ, **planned}
         os.environ.update(env)
-        refusal = object_store_refusal(Settings())
+        settings = Settings()
+        refusal = object_store_refusal(settings) or tls_refusal(settings)
         if refusal:
             self.say(f"Strongroom cannot start: {refusal}")
             return 1
-        password = ensure_first_admin(Settings())
+        if settings.is_tls:
+            self.scheme = "https"
+            if settings.tls_ca_file:
+                self.verify = ssl.create_default_context(cafile=settings.tls_ca_file)
+        password = ensure_first_admin(settings)
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
 
@@ -263,7 +292,8 @@ class Launcher:
             if any(c.process and c.process.poll() is not None for c in self.children):
                 return False
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200:
+                ready = httpx.get(f"{self.url}/readyz", timeout=2.0, verify=self.verify)
+                if ready.status_code == 200:
                     return True
             except httpx.HTTPError:
                 pass

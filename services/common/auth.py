@@ -6,6 +6,7 @@ the same verifier serves Strongroom's built-in issuer and Keycloak.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterable
@@ -109,9 +110,12 @@ def decode_token(token: str, key: Any, issuer: str, audience: str) -> Principal:
 class OidcTokenVerifier:
     """Verifies JWTs against an issuer's discovery document and JWKS."""
 
-    def __init__(self, issuer: str, audience: str) -> None:
+    def __init__(self, issuer: str, audience: str, ca_file: str = "") -> None:
+        """``ca_file``, if given, is the CA bundle an https issuer is checked
+        against; otherwise the system's."""
         self.issuer = issuer.rstrip("/")
         self.audience = audience
+        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self._lock = threading.Lock()
         self._jwks_client: jwt.PyJWKClient | None = None
         self._fetched_at = 0.0
@@ -136,14 +140,16 @@ class OidcTokenVerifier:
         with self._lock:
             is_stale = time.monotonic() - self._fetched_at > _DISCOVERY_TTL_SECONDS
             if self._jwks_client is None or is_stale:
-                self._jwks_client = jwt.PyJWKClient(self._jwks_uri(), lifespan=60)
+                self._jwks_client = jwt.PyJWKClient(
+                    self._jwks_uri(), lifespan=60, ssl_context=self._ssl
+                )
                 self._fetched_at = time.monotonic()
             return self._jwks_client
 
     def _jwks_uri(self) -> str:
         url = f"{self.issuer}/.well-known/openid-configuration"
         try:
-            response = httpx.get(url, timeout=5.0)
+            response = httpx.get(url, timeout=5.0, verify=self._ssl or True)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     # S3, OpenSearch); empty trusts the system's. PostgreSQL takes its own in
     # the URL (sslrootcert=...), the OIDC provider through SSL_CERT_FILE.
     tls_ca_file: str = ""
+    # This deployment's own certificate and key (PEM). When set, every
+    # service's gRPC server and the gateway accept TLS only, and every call
+    # between them is TLS, trusting tls_ca_file (a private CA, say).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
     # "local": the gateway is the OIDC issuer; "oidc": an external provider
     # such as Keycloak issues tokens and the gateway only verifies them.
@@ -113,6 +118,8 @@ class Settings(BaseSettings):
     redaction_ner: bool = True
 
     max_upload_bytes: int = 100 * 1024 * 1024
+    # Any other request's body (projects, answers, settings) is far smaller.
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     lease_seconds: int = 1800
     # How often lapsed leases go back to the pool (leasing also checks).
     lease_expiry_interval_seconds: float = 30.0
@@ -122,6 +129,14 @@ class Settings(BaseSettings):
     outbox_idle_seconds: float = Field(default=0.05, gt=0)
     # How often a service re-checks that its backends answer (readiness).
     readiness_interval_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def is_tls(self) -> bool:
+        return bool(self.tls_cert_file)
+
+    @property
+    def gateway_scheme(self) -> str:
+        return "https" if self.is_tls else "http"
 
     def address_of(self, service: str) -> str:
         address: str = getattr(self, f"{service}_address")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
-from strongroom.services.common.config import SERVICE_NAMES
+from strongroom.services.common.config import SERVICE_NAMES, Settings
 from strongroom.services.common.errors import (
     ERRORS_BY_GRPC_STATUS,
+    DependencyUnavailable,
     InternalError,
     StrongroomError,
 )
@@ -60,15 +62,20 @@ def _retry_service_config() -> str:
 _SERVICE_CONFIG = _retry_service_config()
 
 
-def open_channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(
-        address,
-        options=[
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-            ("grpc.service_config", _SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-        ],
-    )
+def open_channel(settings: Settings, service: str) -> grpc.Channel:
+    """A channel to one of the services: TLS when the deployment has a
+    certificate, trusting its CA bundle."""
+    address = settings.address_of(service)
+    options = [
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+    ]
+    if not settings.is_tls:
+        return grpc.insecure_channel(address, options=options)
+    roots = Path(settings.tls_ca_file).read_bytes() if settings.tls_ca_file else None
+    credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+    return grpc.secure_channel(address, credentials, options=options)
 
 
 def caller_metadata(token: str, client_address: str = "") -> Metadata:
@@ -88,6 +95,14 @@ def typed_error(exc: grpc.RpcError) -> StrongroomError:
     status = call_state.code()
     trailing = {str(k): v for k, v in call_state.trailing_metadata() or ()}
     code = str(trailing.get(CODE_METADATA_KEY, status.name.lower()))
+    if (
+        status == grpc.StatusCode.DEADLINE_EXCEEDED
+        and CODE_METADATA_KEY not in trailing
+    ):
+        # The service did not answer in time: busy or restarting, not broken.
+        return DependencyUnavailable(
+            "A service did not answer in time; try again.", code="service_timeout"
+        )
     error_class = ERRORS_BY_GRPC_STATUS.get(status, InternalError)
     if error_class is InternalError:
         return InternalError("Internal error.", code="internal")

@@ -195,6 +195,7 @@ class GrpcServer:
         interceptor: ServiceInterceptor,
         service_names: Sequence[str],
         max_workers: int = 16,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -208,7 +209,11 @@ class GrpcServer:
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
             self.server,
         )
-        self.port = self.server.add_insecure_port(address)
+        self.port = (
+            self.server.add_secure_port(address, credentials)
+            if credentials is not None
+            else self.server.add_insecure_port(address)
+        )
         if self.port == 0:
             raise OSError("The gRPC server could not bind its address.")
 

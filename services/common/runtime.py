@@ -70,7 +70,9 @@ def open_backends(settings: Settings, client_id: str = "strongroom") -> Backends
     return Backends(
         bus=open_event_bus(settings, client_id),
         objects=open_object_store(settings),
-        identity=OidcTokenVerifier(settings.oidc_issuer, settings.oidc_audience),
+        identity=OidcTokenVerifier(
+            settings.oidc_issuer, settings.oidc_audience, settings.tls_ca_file
+        ),
     )
 
 
@@ -193,6 +195,20 @@ def audit_refusal(
     return record
 
 
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS for a service's gRPC server, when the deployment has a certificate."""
+    if not settings.is_tls:
+        return None
+    return grpc.ssl_server_credentials(
+        [
+            (
+                Path(settings.tls_key_file).read_bytes(),
+                Path(settings.tls_cert_file).read_bytes(),
+            )
+        ]
+    )
+
+
 def serve(
     definition: ServiceDefinition, settings: Settings, backends: Backends
 ) -> None:
@@ -204,6 +220,7 @@ def serve(
         settings.listen_address_of(definition.name),
         interceptor,
         definition.service_names,
+        credentials=server_credentials(settings),
     )
     for add_to_server, servicer in definition.servicers:
         add_to_server(servicer, server.server)

@@ -36,15 +36,15 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     engine = create_database_engine(settings.database_url(SERVICE))
     migrate(engine, store.MIGRATIONS)
     clients = Clients(
-        tasks=tasks_pb2_grpc.TaskServiceStub(open_channel(settings.tasks_address)),
+        tasks=tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks")),
         labeling=labeling_pb2_grpc.LabelingServiceStub(
-            open_channel(settings.labeling_address)
+            open_channel(settings, "labeling")
         ),
         redaction=redaction_pb2_grpc.RedactionServiceStub(
-            open_channel(settings.redaction_address)
+            open_channel(settings, "redaction")
         ),
         ingestion=ingestion_pb2_grpc.IngestionServiceStub(
-            open_channel(settings.ingestion_address)
+            open_channel(settings, "ingestion")
         ),
     )
     builder = ExportBuilder(

@@ -25,9 +25,7 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         backends.objects,
         settings.service_dir(SERVICE) / "staging",
         settings.max_upload_bytes,
-        ProjectAccess(
-            tasks_pb2_grpc.TaskServiceStub(open_channel(settings.tasks_address))
-        ),
+        ProjectAccess(tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks"))),
         ParserPool(limits_from_env(), _workers()),
     )
     return ServiceDefinition(

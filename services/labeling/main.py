@@ -14,7 +14,7 @@ from strongroom.v1 import labeling_pb2, labeling_pb2_grpc, tasks_pb2_grpc
 def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     engine = create_database_engine(settings.database_url(SERVICE))
     migrate(engine, store.MIGRATIONS)
-    tasks = tasks_pb2_grpc.TaskServiceStub(open_channel(settings.tasks_address))
+    tasks = tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks"))
     return ServiceDefinition(
         name=SERVICE,
         engine=engine,

@@ -47,9 +47,7 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
                     engine,
                     redactor,
                     ProjectAccess(
-                        tasks_pb2_grpc.TaskServiceStub(
-                            open_channel(settings.tasks_address)
-                        )
+                        tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks"))
                     ),
                 ),
             )

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,18 @@ class Strongroom:
     up_args: list[str] = field(default_factory=list)
     # A command `strongroom up` runs under, e.g. one that mounts its disk.
     command_prefix: list[str] = field(default_factory=list)
+    # The CA that signed the platform's certificate, when it runs with TLS.
+    ca_file: Path | None = None
     _lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> str | bool:
+        return str(self.ca_file) if self.ca_file else True
 
     def start(self, timeout: float = 120.0) -> None:
         self.output.clear()
@@ -143,7 +150,11 @@ class Strongroom:
 
     def token(self, username: str, password: str) -> str:
         response = httpx.post(
-            f"{self.url}/oidc/token", data={"username": username, "password": password}
+            f"{self.url}/oidc/token",
+            data={"username": username, "password": password},
+            verify=self.verify,
+            # An external provider under load can take a while to answer.
+            timeout=60,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
@@ -154,6 +165,7 @@ class Strongroom:
             base_url=self.url,
             timeout=60.0,
             headers={"authorization": f"Bearer {token}"},
+            verify=self.verify,
         )
 
     def addresses(self) -> dict[str, str]:
@@ -163,11 +175,18 @@ class Strongroom:
         )
         return loaded
 
+    def channel(self, address: str) -> grpc.Channel:
+        """A channel to a service, TLS when the platform runs with it."""
+        if self.ca_file is None:
+            return grpc.insecure_channel(address)
+        roots = grpc.ssl_channel_credentials(self.ca_file.read_bytes())
+        return grpc.secure_channel(address, roots)
+
     def health(self, service: str = "") -> dict[str, int]:
         """Each service's gRPC health status under ``service`` (a health name)."""
         statuses = {}
         for name, address in self.addresses().items():
-            with grpc.insecure_channel(address) as channel:
+            with self.channel(address) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=service), timeout=10
                 )
@@ -184,6 +203,49 @@ def upload_file(
         files={"file": (name, data, "application/octet-stream")},
         timeout=120,
     )
+
+
+def add_annotators(
+    strongroom: Strongroom,
+    admin: httpx.Client,
+    project_id: str,
+    count: int,
+    prefix: str = "annotator",
+) -> list[str]:
+    """Create ``count`` annotators, each a member of the project; their tokens."""
+    tokens = []
+    for n in range(count):
+        username = f"{prefix}{n:03d}"
+        created = admin.post(
+            "/api/v1/users", json={"username": username, "roles": ["annotator"]}
+        )
+        created.raise_for_status()
+        user = created.json()
+        admin.post(
+            f"/api/v1/projects/{project_id}/members",
+            json={
+                "username": username,
+                "subject": user["subject"],
+                "role": "annotator",
+            },
+        ).raise_for_status()
+        tokens.append(strongroom.token(username, user["password"]))
+    return tokens
+
+
+def every_page(
+    client: httpx.Client, path: str, key: str, limit: int = 500
+) -> Iterator[dict[str, Any]]:
+    """Each entry of a paged list (``{key: [...], "total": n}``), page by page."""
+    offset = 0
+    while True:
+        response = client.get(path, params={"limit": limit, "offset": offset})
+        response.raise_for_status()
+        page = response.json()
+        yield from page[key]
+        offset += len(page[key])
+        if not page[key] or offset >= page["total"]:
+            return
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:

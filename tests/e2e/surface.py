@@ -238,6 +238,15 @@ def grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
                 task_id=c["task"], annotator="imported-route-table"
             )
         ),
+        "LabelingService/Synthesize": lambda: labeling_pb2.SynthesizeRequest(
+            project_id=c["project"], method="template", count=1
+        ),
+        "TaskService/AddSyntheticTask": lambda: tasks_pb2.AddSyntheticTaskRequest(
+            project_id=c["project"],
+            text="A synthetic line.",
+            method="template",
+            source_task_id=c["task"],
+        ),
         "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
         "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),
         "AuditService/GetDocumentLineage": lambda: audit_pb2.GetDocumentLineageRequest(

@@ -331,6 +331,15 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             get("/api/v1/exports/signing-key"),
         ),
         ("POST", "/api/v1/projects/{project_id}/imports", start_import),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/synthetic",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/synthetic",
+                json={"method": "template", "count": 1},
+                headers=h,
+            ),
+        ),
         ("GET", "/api/v1/imports/{import_id}", get("/api/v1/imports/{import}")),
         ("GET", "/api/v1/audit/events", get("/api/v1/audit/events")),
         ("GET", "/api/v1/audit/verify", get("/api/v1/audit/verify")),

@@ -504,6 +504,9 @@ REST_CALLS: dict[str, RestCall] = {
     "GET /api/v1/exports/signing-key": RestCall(_get("/api/v1/exports/signing-key")),
     "POST /api/v1/projects/{project_id}/imports": RestCall(_import),
     "GET /api/v1/imports/{import_id}": RestCall(_get("/api/v1/imports/{import}")),
+    "POST /api/v1/projects/{project_id}/synthetic": RestCall(
+        _post(P + "/synthetic", method="template", count=1)
+    ),
     "GET /api/v1/audit/events": RestCall(_get("/api/v1/audit/events")),
     "GET /api/v1/audit/verify": RestCall(_get("/api/v1/audit/verify")),
     "GET /api/v1/audit/lineage/documents/{document_id}": RestCall(

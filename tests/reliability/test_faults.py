@@ -180,7 +180,7 @@ class Run:
     cluster: Cluster
     backends: dict[str, Any]
     figures: Figures
-    recovery: threading.Thread | None = None
+    fault: threading.Thread | None = None
 
 
 def _ready(strongroom: Strongroom) -> bool:
@@ -224,23 +224,31 @@ def _outage(run: Run, backend: str) -> None:
 
 
 def _inject(run: Run, fault: str, progress: str) -> None:
-    kind, target = fault.split("-", 1)
+    """Start the fault in the background: the path goes on while it lasts."""
     run.figures.progress_at_fault = progress
-    injected_at = time.monotonic()
-    if kind == "kill":
-        _kill(run, target)
-    elif kind == "restart" and target in ("kafka",):
-        run.backends[target].restart()
-    elif kind == "restart":
-        run.backends[target].restart(down_for=3.0)
-    elif kind == "outage":
-        _outage(run, target)
-    else:
-        raise ValueError(fault)
-    run.recovery = threading.Thread(
-        target=_watch_recovery, args=(run, injected_at), daemon=True
+    run.fault = threading.Thread(
+        target=_fault_then_watch, args=(run, fault, time.monotonic()), daemon=True
     )
-    run.recovery.start()
+    run.fault.start()
+
+
+def _fault_then_watch(run: Run, fault: str, injected_at: float) -> None:
+    kind, target = fault.split("-", 1)
+    try:
+        if kind == "kill":
+            _kill(run, target)
+        elif kind == "restart" and target == "kafka":
+            run.backends[target].restart()
+        elif kind == "restart":
+            run.backends[target].restart(down_for=3.0)
+        elif kind == "outage":
+            _outage(run, target)
+        else:
+            raise ValueError(fault)
+    except BaseException as exc:
+        run.figures.notes.append(f"the fault itself failed: {type(exc).__name__}")
+        raise
+    _watch_recovery(run, injected_at)
 
 
 def _health(strongroom: Strongroom) -> dict[str, int]:
@@ -289,9 +297,9 @@ def test_path_survives_the_fault(
     export = _export(run, admin, project["id"], fault if phase == "export" else None)
     _download_and_verify(strongroom, token, export, tmp_path / "out")
 
-    assert run.recovery is not None
-    run.recovery.join(PATIENCE * 2)
-    assert figures.recovery_seconds, "the platform did not become ready again"
+    assert run.fault is not None
+    run.fault.join(PATIENCE * 3)
+    assert figures.recovery_seconds, f"not ready again: {figures.notes}"
     _check_queue(admin, project["id"], figures)
     _check_exports(admin, project["id"], export)
     _check_audit(admin, started, figures)
