@@ -121,7 +121,10 @@ def _embedded_bad_tokens(strongroom: Strongroom, good: str) -> dict[str, str]:
     key = serialization.load_pem_private_key(key_pem, password=None)
     header = jwt.get_unverified_header(good)
     claims = jwt.decode(good, options={"verify_signature": False})
-    sign = lambda c: jwt.encode(c, key, algorithm="RS256", headers=header)  # noqa: E731
+
+    def sign(changed: dict[str, Any]) -> str:
+        return jwt.encode(changed, key, algorithm="RS256", headers=header)
+
     return {
         "expired": sign({**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"]}),
         "tampered": _tampered(good),
@@ -491,7 +494,7 @@ REST_CALLS: dict[str, RestCall] = {
     ),
     "POST /api/v1/tasks/{task_id}/review": RestCall(
         _post(T + "/review", decision="correct", annotation={"spans": []}),
-        lambda p, c: _in_review(p, c),
+        _in_review,
     ),
     "POST /api/v1/projects/{project_id}/exports": RestCall(
         _post(P + "/exports", format="jsonl")
