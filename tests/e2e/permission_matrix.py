@@ -97,6 +97,8 @@ REST: dict[str, dict[str, Cell]] = {
     "GET /api/v1/me": _row("ok:self ok:self ok:self ok:self ok:self ok:self 401"),
     "POST /api/v1/users": _row(ADMIN_ONLY),
     "GET /api/v1/users": _row(ADMIN_ONLY),
+    "POST /api/v1/service-accounts": _row(ADMIN_ONLY),
+    "GET /api/v1/service-accounts": _row(ADMIN_ONLY),
     "POST /api/v1/projects": _row(ADMIN_ONLY),
     "GET /api/v1/projects": _row("ok ok:list ok:list ok:list ok:list ok:list 401"),
     "GET /api/v1/projects/{project_id}": _row(

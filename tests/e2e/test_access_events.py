@@ -182,6 +182,16 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         ("POST", "/auth/logout", logout),
         ("POST", "/api/v1/users", create_user),
         ("GET", "/api/v1/users", get("/api/v1/users")),
+        (
+            "POST",
+            "/api/v1/service-accounts",
+            lambda c, h: admin(c).post(
+                "/api/v1/service-accounts",
+                json={"name": "route-bot", "roles": ["manager"]},
+                headers=h,
+            ),
+        ),
+        ("GET", "/api/v1/service-accounts", get("/api/v1/service-accounts")),
         ("POST", "/api/v1/projects", create_project),
         ("GET", "/api/v1/projects", get("/api/v1/projects")),
         ("GET", "/api/v1/projects/{project_id}", get("/api/v1/projects/{project}")),

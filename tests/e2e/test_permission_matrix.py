@@ -459,6 +459,14 @@ REST_CALLS: dict[str, RestCall] = {
         accept=frozenset({"users_managed_externally"}),
     ),
     "GET /api/v1/users": RestCall(_get("/api/v1/users")),
+    "POST /api/v1/service-accounts": RestCall(
+        lambda client, c, p: client.post(
+            "/api/v1/service-accounts",
+            json={"name": f"m-{uuid.uuid4().hex[:12]}", "roles": ["manager"]},
+        ),
+        accept=frozenset({"users_managed_externally"}),
+    ),
+    "GET /api/v1/service-accounts": RestCall(_get("/api/v1/service-accounts")),
     "POST /api/v1/projects": RestCall(
         _post("/api/v1/projects", name="Made by the matrix", labels=["PERSON"])
     ),
@@ -778,6 +786,8 @@ _GLOBAL_READS = {
     "GET /api/v1/me",
     "GET /api/v1/users",
     "POST /api/v1/users",
+    "GET /api/v1/service-accounts",
+    "POST /api/v1/service-accounts",
     "POST /api/v1/projects",
     "GET /api/v1/projects",
     "GET /api/v1/exports/signing-key",
