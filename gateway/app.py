@@ -277,12 +277,17 @@ def create_app(settings: Settings) -> FastAPI:
 
     # --- OIDC issuer ---------------------------------------------------------
 
+    # The services fetch these to verify every caller's token while the
+    # gateway's worker threads wait on those same services. Served on the
+    # event loop (both are in memory), they never queue behind them; as
+    # thread-pool routes, under 100 annotators the fetch waited out its
+    # timeout and every call stalled until the load stopped.
     @app.get("/oidc/.well-known/openid-configuration", tags=["identity"])
-    def discovery() -> dict[str, object]:
+    async def discovery() -> dict[str, object]:
         return issuer.discovery_document()
 
     @app.get("/oidc/jwks", tags=["identity"])
-    def jwks() -> dict[str, object]:
+    async def jwks() -> dict[str, object]:
         return issuer.jwks()
 
     @app.post(

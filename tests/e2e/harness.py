@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,8 @@ class Strongroom:
             f"{self.url}/oidc/token",
             data={"username": username, "password": password},
             verify=self.verify,
+            # An external provider under load can take a while to answer.
+            timeout=60,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
@@ -263,6 +265,49 @@ def upload_file(
         files={"file": (name, data, "application/octet-stream")},
         timeout=120,
     )
+
+
+def add_annotators(
+    strongroom: Strongroom,
+    admin: httpx.Client,
+    project_id: str,
+    count: int,
+    prefix: str = "annotator",
+) -> list[str]:
+    """Create ``count`` annotators, each a member of the project; their tokens."""
+    tokens = []
+    for n in range(count):
+        username = f"{prefix}{n:03d}"
+        created = admin.post(
+            "/api/v1/users", json={"username": username, "roles": ["annotator"]}
+        )
+        created.raise_for_status()
+        user = created.json()
+        admin.post(
+            f"/api/v1/projects/{project_id}/members",
+            json={
+                "username": username,
+                "subject": user["subject"],
+                "role": "annotator",
+            },
+        ).raise_for_status()
+        tokens.append(strongroom.token(username, user["password"]))
+    return tokens
+
+
+def every_page(
+    client: httpx.Client, path: str, key: str, limit: int = 500
+) -> Iterator[dict[str, Any]]:
+    """Each entry of a paged list (``{key: [...], "total": n}``), page by page."""
+    offset = 0
+    while True:
+        response = client.get(path, params={"limit": limit, "offset": offset})
+        response.raise_for_status()
+        page = response.json()
+        yield from page[key]
+        offset += len(page[key])
+        if not page[key] or offset >= page["total"]:
+            return
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:

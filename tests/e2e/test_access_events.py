@@ -399,6 +399,15 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             get("/api/v1/exports/signing-key"),
         ),
         ("POST", "/api/v1/projects/{project_id}/imports", start_import),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/synthetic",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/synthetic",
+                json={"method": "template", "count": 1},
+                headers=h,
+            ),
+        ),
         ("GET", "/api/v1/imports/{import_id}", get("/api/v1/imports/{import}")),
         ("GET", "/api/v1/audit/events", get("/api/v1/audit/events")),
         ("GET", "/api/v1/audit/verify", get("/api/v1/audit/verify")),
@@ -662,6 +671,15 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
             labeling_pb2.ImportAnnotationRequest(
                 task_id=c["task"], annotator="imported-route-table"
             )
+        ),
+        "LabelingService/Synthesize": lambda: labeling_pb2.SynthesizeRequest(
+            project_id=c["project"], method="template", count=1
+        ),
+        "TaskService/AddSyntheticTask": lambda: tasks_pb2.AddSyntheticTaskRequest(
+            project_id=c["project"],
+            text="A synthetic line.",
+            method="template",
+            source_task_id=c["task"],
         ),
         "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
         "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),
