@@ -336,8 +336,7 @@ def create_app(settings: Settings) -> FastAPI:
             refresh_token=tokens.refresh_token or None,
         )
 
-    if isinstance(issuer, LocalOidcIssuer):
-        app.include_router(login_page_router(issuer))
+    app.include_router(login_page_router(issuer))
     app.include_router(browser.router())
 
     # --- users ---------------------------------------------------------------

@@ -14,11 +14,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from strongroom.gateway.identity import GatewayIdentity
 from strongroom.services.common.adapters.local_oidc import (
     AuthorizationRequest,
     LocalOidcIssuer,
 )
-from strongroom.services.common.errors import InvalidArgument, Unauthenticated
+from strongroom.services.common.errors import (
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+)
 
 # The authorization request's own parameters, carried through the form.
 _CARRIED = (
@@ -60,12 +65,21 @@ _FORM = """{error}<form id="login-form" method="post" action="{action}">
       </form>"""
 
 
-def login_page_router(issuer: LocalOidcIssuer) -> APIRouter:
+def login_page_router(identity: GatewayIdentity) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     action = "/oidc/authorize"
 
+    def built_in() -> LocalOidcIssuer:
+        if not isinstance(identity, LocalOidcIssuer):
+            raise NotFound(
+                "Sign-in happens at the external identity provider.",
+                code="issuer_external",
+            )
+        return identity
+
     @router.get("/oidc/authorize")
     def authorize_page(request: Request) -> Response:
+        issuer = built_in()
         params = dict(request.query_params)
         try:
             issuer.check_authorization_request(params)
@@ -87,6 +101,7 @@ def login_page_router(issuer: LocalOidcIssuer) -> APIRouter:
         code_challenge: Annotated[str, Form(max_length=256)] = "",
         code_challenge_method: Annotated[str, Form(max_length=16)] = "",
     ) -> Response:
+        issuer = built_in()
         params = {
             "client_id": client_id,
             "redirect_uri": redirect_uri,
