@@ -336,7 +336,8 @@ def create_app(settings: Settings) -> FastAPI:
             refresh_token=tokens.refresh_token or None,
         )
 
-    app.include_router(login_page_router(issuer))
+    if isinstance(issuer, LocalOidcIssuer):
+        app.include_router(login_page_router(issuer))
     app.include_router(browser.router())
 
     # --- users ---------------------------------------------------------------

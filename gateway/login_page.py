@@ -14,16 +14,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from strongroom.gateway.identity import GatewayIdentity
 from strongroom.services.common.adapters.local_oidc import (
     AuthorizationRequest,
     LocalOidcIssuer,
 )
-from strongroom.services.common.errors import (
-    InvalidArgument,
-    NotFound,
-    Unauthenticated,
-)
+from strongroom.services.common.errors import InvalidArgument, Unauthenticated
 
 # The authorization request's own parameters, carried through the form.
 _CARRIED = (
@@ -65,21 +60,12 @@ _FORM = """{error}<form id="login-form" method="post" action="{action}">
       </form>"""
 
 
-def login_page_router(identity: GatewayIdentity) -> APIRouter:
+def login_page_router(issuer: LocalOidcIssuer) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     action = "/oidc/authorize"
 
-    def built_in() -> LocalOidcIssuer:
-        if not isinstance(identity, LocalOidcIssuer):
-            raise NotFound(
-                "Sign-in happens at the external identity provider.",
-                code="issuer_external",
-            )
-        return identity
-
     @router.get("/oidc/authorize")
     def authorize_page(request: Request) -> Response:
-        issuer = built_in()
         params = dict(request.query_params)
         try:
             issuer.check_authorization_request(params)
@@ -101,7 +87,6 @@ def login_page_router(identity: GatewayIdentity) -> APIRouter:
         code_challenge: Annotated[str, Form(max_length=256)] = "",
         code_challenge_method: Annotated[str, Form(max_length=16)] = "",
     ) -> Response:
-        issuer = built_in()
         params = {
             "client_id": client_id,
             "redirect_uri": redirect_uri,

@@ -369,27 +369,6 @@ def _token(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
     )
 
 
-def _sign_in_request(client: httpx.Client) -> dict[str, str]:
-    """The code-flow parameters /auth/login sends the browser off with."""
-    started = client.get("/auth/login")
-    return dict(httpx.URL(started.headers["location"]).params)
-
-
-def _login_page(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
-    return client.get("/oidc/authorize", params=_sign_in_request(client))
-
-
-def _login(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
-    # Followed to the page: the callback refuses a browser it never saw, and
-    # sends it home to sign in again.
-    form = {
-        **_sign_in_request(client),
-        "username": p.usernames["annotator"],
-        "password": p.passwords["annotator"],
-    }
-    return client.post("/oidc/authorize", data=form, follow_redirects=True)
-
-
 def _upload(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
     return client.post(
         f"/api/v1/projects/{c['project']}/documents",
@@ -428,17 +407,6 @@ REST_CALLS: dict[str, RestCall] = {
     ),
     "GET /oidc/jwks": RestCall(_get("/oidc/jwks"), accept=EXTERNAL_ISSUER),
     "POST /oidc/token": RestCall(_token),
-    "GET /oidc/authorize": RestCall(_login_page, accept=EXTERNAL_ISSUER),
-    "POST /oidc/authorize": RestCall(_login, accept=EXTERNAL_ISSUER),
-    "GET /auth/login": RestCall(
-        lambda client, c, p: client.get("/auth/login", follow_redirects=True)
-    ),
-    "GET /auth/callback": RestCall(
-        lambda client, c, p: client.get(
-            "/auth/callback", params={"code": "x", "state": "x"}, follow_redirects=True
-        )
-    ),
-    "POST /auth/logout": RestCall(lambda client, c, p: client.post("/auth/logout")),
     "GET /api/v1/me": RestCall(_get("/api/v1/me")),
     "POST /api/v1/users": RestCall(
         lambda client, c, p: client.post(
@@ -752,10 +720,6 @@ def test_other_projects_answer_rest_as_if_they_did_not_exist(
 # Routes that answer the same whatever project: they read no project's data.
 _GLOBAL_READS = {
     "GET /",
-    "GET /oidc/authorize",
-    "GET /auth/login",
-    "GET /auth/callback",
-    "POST /auth/logout",
     "MOUNT /static",
     "GET /openapi.json",
     "GET /healthz",
