@@ -32,6 +32,7 @@ from strongroom.gateway.identity import open_identity
 from strongroom.gateway.labeling_api import labeling_router
 from strongroom.gateway.limits import BodyLimit
 from strongroom.gateway.login_page import login_page_router
+from strongroom.gateway.oidc_client import IssuerTransport
 from strongroom.gateway.problems import install_problem_handlers
 from strongroom.gateway.sessions import SessionStore
 from strongroom.gateway.sign_in import BrowserSignIn
@@ -138,7 +139,14 @@ def create_app(settings: Settings) -> FastAPI:
         idle_seconds=settings.session_idle_minutes * 60,
         absolute_seconds=settings.session_absolute_hours * 3600,
     )
-    browser = BrowserSignIn(settings, issuer, sessions)
+    browser = BrowserSignIn(
+        settings,
+        issuer,
+        sessions,
+        IssuerTransport(issuer, settings.tls_ca_file)
+        if isinstance(issuer, LocalOidcIssuer)
+        else None,
+    )
     registry = CollectorRegistry()
     requests_total = Counter(
         "strongroom_http_requests_total",
@@ -334,19 +342,20 @@ def create_app(settings: Settings) -> FastAPI:
                 access_token=issuer.issue_token(account),
                 expires_in=settings.token_lifetime_seconds,
             )
-        if not isinstance(issuer, LocalOidcIssuer) or grant_type not in (
-            "authorization_code",
-            "refresh_token",
-        ):
+        if not isinstance(issuer, LocalOidcIssuer):
             raise InvalidArgument(
                 "The grant type is not supported here.", code="unsupported_grant_type"
             )
-        if grant_type == "authorization_code":
-            tokens = issuer.redeem_authorization_code(
-                code, client_id, redirect_uri, code_verifier
-            )
-        else:
-            tokens = issuer.refresh(refresh_token)
+        tokens = issuer.grant(
+            {
+                "grant_type": grant_type,
+                "code": code,
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+                "refresh_token": refresh_token,
+            }
+        )
         return schemas.TokenResponse(
             access_token=tokens.access_token,
             expires_in=tokens.expires_in,

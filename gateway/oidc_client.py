@@ -13,12 +13,17 @@ import ssl
 import threading
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
+from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
 from strongroom.services.common.auth import OidcTokenVerifier, TokenSet
-from strongroom.services.common.errors import DependencyUnavailable, Unauthenticated
+from strongroom.services.common.errors import (
+    DependencyUnavailable,
+    InvalidArgument,
+    Unauthenticated,
+)
 
 _DISCOVERY_TTL_SECONDS = 300.0
 _TIMEOUT_SECONDS = 10.0
@@ -28,16 +33,23 @@ class RelyingParty:
     """Sign-in against one provider for one public client and redirect URI."""
 
     def __init__(
-        self, issuer: str, client_id: str, redirect_uri: str, ca_file: str = ""
+        self,
+        issuer: str,
+        client_id: str,
+        redirect_uri: str,
+        ca_file: str = "",
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         """``ca_file``, if given, is the CA bundle an https provider is checked
-        against; otherwise the system's."""
+        against; otherwise the system's. ``transport`` replaces the network
+        (the built-in issuer answers in-process)."""
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
         self.redirect_uri = redirect_uri
         self.id_tokens = OidcTokenVerifier(self.issuer, client_id, ca_file)
-        self._verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._http = httpx.Client(
+            transport=transport or httpx.HTTPTransport(verify=_trust(ca_file)),
+            timeout=_TIMEOUT_SECONDS,
         )
         self._lock = threading.Lock()
         self._discovery: dict[str, Any] = {}
@@ -138,9 +150,7 @@ class RelyingParty:
     ) -> TokenSet:
         endpoint = self._endpoint("token_endpoint")
         try:
-            response = httpx.post(
-                endpoint, data=form, timeout=_TIMEOUT_SECONDS, verify=self._verify
-            )
+            response = self._http.post(endpoint, data=form)
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(
                 "The identity provider cannot be reached.", code="identity_unavailable"
@@ -179,7 +189,7 @@ class RelyingParty:
     def _fetch_discovery(self) -> dict[str, Any]:
         url = f"{self.issuer}/.well-known/openid-configuration"
         try:
-            response = httpx.get(url, timeout=_TIMEOUT_SECONDS, verify=self._verify)
+            response = self._http.get(url)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise DependencyUnavailable(
@@ -187,3 +197,44 @@ class RelyingParty:
             ) from exc
         document: dict[str, Any] = response.json()
         return document
+
+
+class IssuerTransport(httpx.BaseTransport):
+    """The built-in issuer's token endpoint, answered in the gateway's process.
+
+    In embedded mode the gateway is its own provider. A code exchange or a
+    renewal over its own port would hold one worker thread while waiting for
+    another, and under load every thread can end up waiting; everything else
+    (discovery, keys) still goes over the network, as to any provider.
+    """
+
+    def __init__(self, issuer: LocalOidcIssuer, ca_file: str = "") -> None:
+        self.issuer = issuer
+        self.token_endpoint = f"{issuer.issuer}/token"
+        self._network = httpx.HTTPTransport(verify=_trust(ca_file))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "POST" or str(request.url) != self.token_endpoint:
+            return self._network.handle_request(request)
+        form = dict(parse_qsl(request.read().decode()))
+        try:
+            tokens = self.issuer.grant(form)
+        except InvalidArgument as exc:
+            return httpx.Response(400, json={"error": exc.code})
+        return httpx.Response(
+            200,
+            json={
+                "access_token": tokens.access_token,
+                "token_type": "Bearer",
+                "expires_in": tokens.expires_in,
+                "id_token": tokens.id_token,
+                "refresh_token": tokens.refresh_token,
+            },
+        )
+
+    def close(self) -> None:
+        self._network.close()
+
+
+def _trust(ca_file: str) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
@@ -45,7 +46,11 @@ class BrowserSignIn:
     """Signs people in through the provider and keeps their sessions."""
 
     def __init__(
-        self, settings: Settings, identity: GatewayIdentity, sessions: SessionStore
+        self,
+        settings: Settings,
+        identity: GatewayIdentity,
+        sessions: SessionStore,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.identity = identity
         self.sessions = sessions
@@ -55,6 +60,7 @@ class BrowserSignIn:
             settings.oidc_client_id,
             f"{self.web_url}/auth/callback",
             settings.tls_ca_file,
+            transport,
         )
         self.cookie_max_age = int(sessions.absolute_seconds)
 

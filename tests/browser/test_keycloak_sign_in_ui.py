@@ -55,6 +55,9 @@ def _keycloak_login(page: Page, keycloak: KeycloakServer, who: tuple[str, str]) 
     page.locator("#kc-login").click()
 
 
+# The backends start inside this test's time: Keycloak, Kafka, OpenSearch and
+# the cluster's own processes take minutes on two busy cores.
+@pytest.mark.timeout(900)
 def test_sign_in_through_keycloak_and_sign_out_at_keycloak_too(
     cluster: Cluster, keycloak_server: KeycloakServer, page: Page, tmp_path: Path
 ) -> None:

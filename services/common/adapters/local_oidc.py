@@ -19,6 +19,7 @@ import os
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -426,6 +427,28 @@ class LocalOidcIssuer:
             expires_in=self.token_lifetime_seconds,
             id_token=self.issue_id_token(user, row.nonce, client_id),
             refresh_token=self.issue_refresh_token(user),
+        )
+
+    def grant(self, form: Mapping[str, str]) -> TokenSet:
+        """Answer the token endpoint's code or refresh grant from its form.
+
+        Raises:
+            InvalidArgument: the grant type is not one of the two
+                (``unsupported_grant_type``), or the grant is refused
+                (``invalid_grant``).
+        """
+        grant_type = form.get("grant_type", "")
+        if grant_type == "authorization_code":
+            return self.redeem_authorization_code(
+                form.get("code", ""),
+                form.get("client_id", ""),
+                form.get("redirect_uri", ""),
+                form.get("code_verifier", ""),
+            )
+        if grant_type == "refresh_token":
+            return self.refresh(form.get("refresh_token", ""))
+        raise InvalidArgument(
+            "The grant type is not supported here.", code="unsupported_grant_type"
         )
 
     def refresh(self, refresh_token: str) -> TokenSet:
