@@ -775,25 +775,30 @@ class LocalOidcIssuer:
     # --- tokens -----------------------------------------------------------------
 
     def issue_token(self, user: User) -> str:
-        """A token for ``user`` as the account stands now."""
+        """A token for ``user`` as its account stands now (as given, when this
+        issuer keeps no such account, which then verifies nowhere but at
+        another issuer's generic verifier)."""
         with self.engine.connect() as conn:
             row = _user_row(conn, "subject", user.subject)
         if row is None:
-            raise NotFound("No user has that subject.", code="user_not_found")
+            return self._sign(user.subject, user.username, sorted(user.roles), 0)
         return self._token_for(row)
 
     def _token_for(self, row: Any) -> str:
         # A token issued while the password must change carries no roles, so
         # a service called directly grants it nothing either.
         roles = [] if row.must_change_password else sorted(json.loads(row.roles))
+        return self._sign(row.subject, row.username, roles, row.token_version)
+
+    def _sign(self, subject: str, username: str, roles: list[str], version: int) -> str:
         now = int(time.time())
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": row.subject,
-            "preferred_username": row.username,
+            "sub": subject,
+            "preferred_username": username,
             "realm_access": {"roles": roles},
-            "ver": row.token_version,
+            "ver": version,
             "iat": now,
             "exp": now + self.token_lifetime_seconds,
             "jti": str(uuid.uuid4()),
