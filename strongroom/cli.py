@@ -220,10 +220,7 @@ def login(
     if response.is_error:
         raise click.ClickException(_problem_text(response))
     token = response.json()["access_token"]
-    me = httpx.get(
-        f"{url}/api/v1/me", headers={"authorization": f"Bearer {token}"}, timeout=30.0
-    )
-    if _problem_code(me) == "password_change_required":
+    if _must_change_password(url, token):
         click.echo("The password was reset; choose a new one.")
         chosen = new_password or click.prompt(
             "New password", hide_input=True, confirmation_prompt=True
@@ -243,6 +240,19 @@ def _sign_in(url: str, form: dict[str, str]) -> httpx.Response:
         return httpx.post(f"{url}/oidc/token", timeout=30.0, data=form)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"Strongroom at {url} cannot be reached.") from exc
+
+
+def _must_change_password(url: str, token: str) -> bool:
+    """Whether the account signed in with a reset password not yet changed."""
+    try:
+        me = httpx.get(
+            f"{url}/api/v1/me",
+            headers={"authorization": f"Bearer {token}"},
+            timeout=30.0,
+        )
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Strongroom at {url} cannot be reached.") from exc
+    return _problem_code(me) == "password_change_required"
 
 
 def _problem_code(response: httpx.Response) -> str:
