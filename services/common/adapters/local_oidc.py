@@ -631,21 +631,31 @@ class LocalOidcIssuer:
             record_sign_in(self.engine, attempt, is_refused=True, reason=reason)
             raise _bad_credentials()
         assert row is not None
+        if step is not None and not self._use_totp_step(row.subject, step):
+            # Another sign-in used the same code in the meantime.
+            self._count_failure(name, attempt, now)
+            record_sign_in(self.engine, attempt, is_refused=True, reason="totp_invalid")
+            raise _bad_credentials()
         with self.engine.begin() as conn:
             _forget_failures(conn, name)
-            if step is not None:
-                conn.execute(
-                    sa.text(
-                        "UPDATE users SET totp_last_step = :step WHERE subject = :s"
-                    ),
-                    {"step": step, "s": row.subject},
-                )
         user = _user(row)
         signed_in = Principal(
             user.subject, user.username, user.roles, client_address=client_address
         )
         record_sign_in(self.engine, signed_in, is_refused=False)
         return self._token_for(row)
+
+    def _use_totp_step(self, subject: str, step: int) -> bool:
+        """Record ``step`` as used unless it (or a later one) already was."""
+        with self.engine.begin() as conn:
+            used = conn.execute(
+                sa.text(
+                    "UPDATE users SET totp_last_step = :step "
+                    "WHERE subject = :s AND totp_last_step < :step"
+                ),
+                {"step": step, "s": subject},
+            )
+        return bool(used.rowcount)
 
     def _sign_in_refusal(
         self, name: str, row: Any, is_valid: bool, code: str, now: float
