@@ -46,6 +46,9 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+    # The code and refresh grants only.
+    id_token: str | None = None
+    refresh_token: str | None = None
 
 
 class UserIn(BaseModel):
@@ -1189,6 +1192,9 @@ class Me(BaseModel):
     subject: str
     username: str
     roles: list[str]
+    # Signed in through the web page: send this back in X-CSRF-Token with
+    # every POST, PUT, PATCH and DELETE.
+    csrf_token: str | None = None
 
 
 class SynthesizeIn(BaseModel):

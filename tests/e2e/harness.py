@@ -168,6 +168,28 @@ class Strongroom:
             verify=self.verify,
         )
 
+    def browser_session(self, username: str, password: str) -> BrowserSession:
+        """Sign in the way the web page does (/auth/login, the built-in login
+        page, /auth/callback); return a client holding the session cookie."""
+        with httpx.Client(base_url=self.url, timeout=60.0, verify=self.verify) as plain:
+            started = plain.get("/auth/login")
+            assert started.status_code == 303, started.text
+            sign_in_secret = set_cookies(started)[SIGN_IN_COOKIE]
+            request = dict(httpx.URL(started.headers["location"]).params)
+            login = plain.post(
+                "/oidc/authorize",
+                data={**request, "username": username, "password": password},
+            )
+            assert login.status_code == 303, login.text
+            back = plain.get(
+                login.headers["location"],
+                headers={"cookie": f"{SIGN_IN_COOKIE}={sign_in_secret}"},
+            )
+        assert back.status_code == 303 and back.headers["location"] == "/", back
+        return BrowserSession.open(
+            self.url, set_cookies(back)[SESSION_COOKIE], self.verify
+        )
+
     def addresses(self) -> dict[str, str]:
         """The gRPC address of each running service."""
         loaded: dict[str, str] = json.loads(
@@ -192,6 +214,46 @@ class Strongroom:
                 )
                 statuses[name] = reply.status
         return statuses
+
+
+SESSION_COOKIE = "strongroom_session"
+SIGN_IN_COOKIE = "strongroom_sign_in"
+
+
+@dataclass
+class BrowserSession:
+    """What a signed-in page holds: the session cookie and its CSRF token."""
+
+    cookie: str
+    csrf_token: str
+    client: httpx.Client
+
+    @classmethod
+    def open(cls, url: str, cookie: str, verify: str | bool = True) -> BrowserSession:
+        # The cookie header is set by hand: http.cookiejar keeps Secure
+        # cookies off plain http, even on loopback, where browsers send them.
+        client = httpx.Client(
+            base_url=url,
+            timeout=60.0,
+            headers={"cookie": f"{SESSION_COOKIE}={cookie}"},
+            verify=verify,
+        )
+        me = client.get("/api/v1/me")
+        me.raise_for_status()
+        return cls(cookie, me.json()["csrf_token"], client)
+
+    @property
+    def csrf(self) -> dict[str, str]:
+        return {"x-csrf-token": self.csrf_token}
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """The cookies a response sets, by name (attributes dropped)."""
+    found = {}
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        found[name.strip()] = rest.split(";", 1)[0].strip().strip('"')
+    return found
 
 
 def upload_file(

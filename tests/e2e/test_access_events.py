@@ -54,6 +54,8 @@ NO_DATA_ROUTES = {
     ("GET", "/metrics"): "request counts and latencies per route template",
     ("GET", "/oidc/.well-known/openid-configuration"): "the issuer's public metadata",
     ("GET", "/oidc/jwks"): "the issuer's public keys",
+    ("GET", "/oidc/authorize"): "the built-in login page's form",
+    ("GET", "/auth/login"): "a redirect to the provider, starting a sign-in",
     ("GET", "/api/v1/me"): "the caller's own token, read back",
 }
 
@@ -131,6 +133,27 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             data={"username": "admin", "password": c["password"]},
             headers=h,
         )
+
+    def authorize(c: Ctx, h: dict[str, str]) -> Any:
+        started = httpx.get(f"{c['strongroom'].url}/auth/login")
+        request = dict(httpx.URL(started.headers["location"]).params)
+        return httpx.post(
+            f"{c['strongroom'].url}/oidc/authorize",
+            data={**request, "username": "admin", "password": c["password"]},
+            headers=h,
+        )
+
+    def callback(c: Ctx, h: dict[str, str]) -> Any:
+        # A state no sign-in started: refused, and the refusal audited.
+        return httpx.get(
+            f"{c['strongroom'].url}/auth/callback",
+            params={"code": "unknown", "state": "unknown"},
+            headers=h,
+        )
+
+    def logout(c: Ctx, h: dict[str, str]) -> Any:
+        session = c["strongroom"].browser_session("admin", c["password"])
+        return session.client.post("/auth/logout", headers={**h, **session.csrf})
 
     def create_user(c: Ctx, h: dict[str, str]) -> Any:
         made = admin(c).post(
@@ -255,6 +278,9 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
 
     return [
         ("POST", "/oidc/token", token),
+        ("POST", "/oidc/authorize", authorize),
+        ("GET", "/auth/callback", callback),
+        ("POST", "/auth/logout", logout),
         ("POST", "/api/v1/users", create_user),
         ("GET", "/api/v1/users", get("/api/v1/users")),
         ("POST", "/api/v1/users/{username}/disable", disable_account),

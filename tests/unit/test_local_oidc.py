@@ -14,9 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common import totp
+from strongroom.services.common.adapters import local_oidc
 from strongroom.services.common.adapters.local_oidc import (
+    CODE_LIFETIME_SECONDS,
+    AuthorizationRequest,
     LocalOidcIssuer,
     LockoutPolicy,
+    pkce_challenge,
 )
 from strongroom.services.common.audit_trail import SYSTEM
 from strongroom.services.common.auth import ADMIN, ANNOTATOR, MANAGER, REVIEWER
@@ -33,6 +37,7 @@ from strongroom.services.common.errors import (
 ISSUER = "http://127.0.0.1:1/oidc"
 AUDIENCE = "strongroom"
 PASSWORD = "correct horse battery"
+CALLBACK = "http://127.0.0.1:1/auth/callback"
 
 
 def _issuer(
@@ -475,3 +480,82 @@ def test_own_totp_is_disabled_with_a_current_code(issuer: LocalOidcIssuer) -> No
 
     assert not issuer.disable_totp(mia, later).has_totp
     assert issuer.verify(issuer.login("mia", PASSWORD)).username == "mia"
+
+
+def _code_request(issuer: LocalOidcIssuer, verifier: str) -> AuthorizationRequest:
+    issuer.redirect_uris = frozenset({CALLBACK})
+    return issuer.check_authorization_request(
+        {
+            "client_id": "strongroom",
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": pkce_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+
+
+def test_a_code_gives_tokens_whose_id_token_carries_the_nonce(
+    issuer: LocalOidcIssuer,
+) -> None:
+    issuer.create_user("coder", PASSWORD, {ANNOTATOR})
+    verifier = "v" * 43
+    user = issuer.authenticate("coder", PASSWORD)
+    code = issuer.create_authorization_code(user, _code_request(issuer, verifier))
+
+    tokens = issuer.redeem_authorization_code(code, "strongroom", CALLBACK, verifier)
+
+    claims = jwt.decode(tokens.id_token, options={"verify_signature": False})
+    assert claims["nonce"] == "n" and claims["aud"] == "strongroom"
+    assert issuer.verify(tokens.access_token).username == "coder"
+    assert issuer.refresh(tokens.refresh_token).access_token
+
+
+def test_a_code_expires_after_a_minute(
+    issuer: LocalOidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer.create_user("late", PASSWORD, {ANNOTATOR})
+    verifier = "w" * 43
+    user = issuer.authenticate("late", PASSWORD)
+    code = issuer.create_authorization_code(user, _code_request(issuer, verifier))
+    later = time.time() + CODE_LIFETIME_SECONDS + 1
+    monkeypatch.setattr(local_oidc.time, "time", lambda: later)
+
+    with pytest.raises(InvalidArgument) as refused:
+        issuer.redeem_authorization_code(code, "strongroom", CALLBACK, verifier)
+
+    assert refused.value.code == "invalid_grant"
+
+
+def test_a_plain_pkce_challenge_is_refused(issuer: LocalOidcIssuer) -> None:
+    issuer.redirect_uris = frozenset({CALLBACK})
+    with pytest.raises(InvalidArgument) as refused:
+        issuer.check_authorization_request(
+            {
+                "client_id": "strongroom",
+                "redirect_uri": CALLBACK,
+                "response_type": "code",
+                "code_challenge": "p" * 43,
+                "code_challenge_method": "plain",
+            }
+        )
+
+    assert refused.value.code == "pkce_required"
+
+
+def test_refresh_tokens_end_with_an_account_change(issuer: LocalOidcIssuer) -> None:
+    issuer.create_user("root", PASSWORD, {ADMIN})
+    mia = issuer.create_user("mia", PASSWORD, {ANNOTATOR})
+    refresh_token = issuer.issue_refresh_token(mia)
+    assert issuer.verify(issuer.refresh(refresh_token).access_token).username == "mia"
+
+    issuer.disable_user("mia", SYSTEM)
+
+    again = lambda: issuer.refresh(refresh_token)  # noqa: E731
+    assert _code(issuer, InvalidArgument, again) == "invalid_grant"
+    issuer.enable_user("mia", SYSTEM)
+    assert _code(issuer, InvalidArgument, again) == "invalid_grant"
+    fresh = issuer.issue_refresh_token(mia)
+    assert issuer.verify(issuer.refresh(fresh).access_token).username == "mia"
