@@ -229,6 +229,8 @@ class ExternalIdentity:
     def change_own_password(
         self, token: str, current: str, new: str, client_address: str = ""
     ) -> str:
+        # Checked first, so an anonymous caller hears 401 as everywhere else.
+        self.verify(token)
         raise _managed_externally()
 
     def enrol_totp(self, caller: Principal) -> TotpEnrolment:
