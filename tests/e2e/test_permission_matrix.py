@@ -397,6 +397,38 @@ def _target_account(platform: Platform, ctx: Ctx) -> None:
 # In cluster mode Keycloak issues the tokens and the gateway has no users of
 # its own: these answers come after the same checks as embedded mode's.
 EXTERNAL_ISSUER = frozenset({"issuer_external"})
+# In cluster mode the provider has the login page; the route is not there.
+PROVIDER_LOGIN = frozenset({"http_404"})
+
+
+def _sign_in_request(p: Platform) -> dict[str, str]:
+    """A well-formed authorization request, as the gateway's /auth/login makes."""
+    return {
+        "client_id": "strongroom",
+        "redirect_uri": f"{p.strongroom.url}/auth/callback",
+        "response_type": "code",
+        "scope": "openid",
+        "state": "matrix-state",
+        "nonce": "matrix-nonce",
+        "code_challenge": "a" * 43,
+        "code_challenge_method": "S256",
+    }
+
+
+def _login_page(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
+    return client.get("/oidc/authorize", params=_sign_in_request(p))
+
+
+def _log_in(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
+    """A person's credentials on the login page; the browser follows the
+    redirects (to a callback that has no sign-in of its own to finish)."""
+    form = {
+        **_sign_in_request(p),
+        "username": p.usernames["annotator"],
+        "password": p.passwords["annotator"],
+    }
+    return client.post("/oidc/authorize", data=form, follow_redirects=True)
+
 
 P = "/api/v1/projects/{project}"
 D = "/api/v1/documents/{document}"
@@ -416,6 +448,17 @@ REST_CALLS: dict[str, RestCall] = {
     ),
     "GET /oidc/jwks": RestCall(_get("/oidc/jwks"), accept=EXTERNAL_ISSUER),
     "POST /oidc/token": RestCall(_token),
+    "GET /oidc/authorize": RestCall(_login_page, accept=PROVIDER_LOGIN),
+    "POST /oidc/authorize": RestCall(_log_in, accept=PROVIDER_LOGIN),
+    # Sign-in starts at the provider's login page; a callback with nothing
+    # to finish and a sign-out with no session go back to the page.
+    "GET /auth/login": RestCall(
+        lambda client, c, p: client.get("/auth/login", follow_redirects=True)
+    ),
+    "GET /auth/callback": RestCall(
+        lambda client, c, p: client.get("/auth/callback", follow_redirects=True)
+    ),
+    "POST /auth/logout": RestCall(lambda client, c, p: client.post("/auth/logout")),
     "GET /api/v1/me": RestCall(_get("/api/v1/me")),
     "POST /api/v1/users": RestCall(
         lambda client, c, p: client.post(
@@ -777,6 +820,10 @@ _GLOBAL_READS = {
     "GET /metrics",
     "GET /oidc/.well-known/openid-configuration",
     "GET /oidc/jwks",
+    "GET /oidc/authorize",
+    "GET /auth/login",
+    "GET /auth/callback",
+    "POST /auth/logout",
     "GET /api/v1/me",
     "GET /api/v1/users",
     "POST /api/v1/users",
