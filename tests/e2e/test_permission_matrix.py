@@ -471,7 +471,7 @@ REST_CALLS: dict[str, RestCall] = {
     **{
         f"{method} /api/v1/users/{{username}}{suffix}": RestCall(
             lambda client, c, p, m=method, x=suffix, b=body: client.request(
-                m, f"/api/v1/users/{c['target']}{x}", json=b
+                m, f"/api/v1/users/{c.get('target', 'm-nobody')}{x}", json=b
             ),
             prepare=_target_account,
             accept=frozenset({"users_managed_externally"}),
