@@ -36,12 +36,18 @@ from strongroom.gateway.login_page import login_page_router
 from strongroom.gateway.problems import install_problem_handlers
 from strongroom.gateway.sessions import SessionStore
 from strongroom.gateway.sign_in import BrowserSignIn
-from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
+from strongroom.services.common.adapters.local_oidc import (
+    SERVICE_ACCOUNT_PREFIX,
+    LocalOidcIssuer,
+    User,
+)
+from strongroom.services.common.adapters.service_accounts import ServiceAccounts
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
 from strongroom.services.common.errors import (
     DependencyUnavailable,
+    FailedPrecondition,
     InvalidArgument,
     QuotaExceeded,
     StrongroomError,
@@ -112,6 +118,17 @@ def download(chunks: Iterator[common_pb2.DataChunk]) -> StreamingResponse:
 
 def create_app(settings: Settings) -> FastAPI:
     issuer = open_identity(settings)
+    # Automation's identities, kept by the built-in issuer (Keycloak has its
+    # own service-account clients).
+    service_accounts = (
+        ServiceAccounts(issuer.engine) if isinstance(issuer, LocalOidcIssuer) else None
+    )
+
+    def find_user(username: str) -> User:
+        if service_accounts is not None and username.startswith(SERVICE_ACCOUNT_PREFIX):
+            return service_accounts.find(username)
+        return issuer.find_user(username)
+
     clients = ServiceClients.connect(settings)
     backends = open_backends(settings, client_id="strongroom-gateway")
     relay = OutboxRelay(
@@ -297,17 +314,27 @@ def create_app(settings: Settings) -> FastAPI:
         code: Annotated[str, Form(max_length=2048)] = "",
         redirect_uri: Annotated[str, Form(max_length=2048)] = "",
         client_id: Annotated[str, Form(max_length=256)] = "",
+        client_secret: Annotated[str, Form(max_length=256)] = "",
         code_verifier: Annotated[str, Form(max_length=256)] = "",
         refresh_token: Annotated[str, Form(max_length=8192)] = "",
         totp: Annotated[str, Form(max_length=16)] = "",
     ) -> schemas.TokenResponse:
-        """The password grant (CLI, API clients); the authorization code grant
-        with PKCE and the refresh token grant, for the web page's sign-in."""
+        """The password grant (CLI, API clients), the client credentials grant
+        (service accounts); the authorization code grant with PKCE and the
+        refresh token grant, for the web page's sign-in."""
         if grant_type == "password":
             address = request.client.host if request.client else ""
             access_token = issuer.login(username, password, address, totp=totp)
             return schemas.TokenResponse(
                 access_token=access_token, expires_in=settings.token_lifetime_seconds
+            )
+        if grant_type == "client_credentials" and isinstance(issuer, LocalOidcIssuer):
+            assert service_accounts is not None
+            address = request.client.host if request.client else ""
+            account = service_accounts.authenticate(client_id, client_secret, address)
+            return schemas.TokenResponse(
+                access_token=issuer.issue_token(account),
+                expires_in=settings.token_lifetime_seconds,
             )
         if not isinstance(issuer, LocalOidcIssuer) or grant_type not in (
             "authorization_code",
@@ -363,6 +390,44 @@ def create_app(settings: Settings) -> FastAPI:
             roles=sorted(user.roles),
             password=None if body.password else password,
         )
+
+    @app.post(
+        "/api/v1/service-accounts",
+        tags=["users"],
+        status_code=201,
+        response_model=schemas.ServiceAccountOut,
+    )
+    def create_service_account(
+        body: schemas.ServiceAccountIn, caller: Caller
+    ) -> schemas.ServiceAccountOut:
+        """An identity for automation; its secret is shown in this answer only."""
+        require_role(caller, ADMIN)
+        if service_accounts is None:
+            raise FailedPrecondition(
+                "Service accounts are clients of the identity provider here.",
+                code="users_managed_externally",
+            )
+        account, secret = service_accounts.create(body.name, set(body.roles), caller)
+        return schemas.ServiceAccountOut.of(account, secret)
+
+    @app.get(
+        "/api/v1/service-accounts",
+        tags=["users"],
+        response_model=list[schemas.ServiceAccountOut],
+    )
+    def list_service_accounts(caller: Caller) -> list[schemas.ServiceAccountOut]:
+        require_role(caller, ADMIN)
+        accounts = service_accounts.list() if service_accounts is not None else []
+        with issuer.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service="gateway",
+                action="service_account.list",
+                actor=caller,
+                resource_type="user",
+                details={"count": len(accounts)},
+            )
+        return [schemas.ServiceAccountOut.of(a) for a in accounts]
 
     @app.get("/api/v1/users", tags=["users"], response_model=list[schemas.UserOut])
     def list_users(caller: Caller) -> list[schemas.UserOut]:
@@ -457,7 +522,7 @@ def create_app(settings: Settings) -> FastAPI:
         project_id: str, body: schemas.MemberIn, caller: Caller
     ) -> schemas.Project:
         require_role(caller, ADMIN, MANAGER)
-        subject = body.subject or issuer.find_user(body.username).subject
+        subject = body.subject or find_user(body.username).subject
         project = call(
             clients.tasks.AddMember,
             tasks_pb2.AddMemberRequest(
@@ -688,7 +753,7 @@ def create_app(settings: Settings) -> FastAPI:
             clients,
             principal,
             meta,
-            lambda username: issuer.find_user(username).subject,
+            lambda username: find_user(username).subject,
             lambda: {user.subject: user.username for user in issuer.list_users()},
         )
     )
@@ -698,7 +763,7 @@ def create_app(settings: Settings) -> FastAPI:
             clients,
             principal,
             meta,
-            lambda username: issuer.find_user(username).subject,
+            lambda username: find_user(username).subject,
         )
     )
 

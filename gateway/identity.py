@@ -27,6 +27,9 @@ from strongroom.services.common.adapters.local_oidc import (
     TotpEnrolment,
     User,
 )
+from strongroom.services.common.adapters.service_accounts import (
+    MIGRATIONS as SERVICE_ACCOUNT_MIGRATIONS,
+)
 from strongroom.services.common.audit_trail import record_sign_in
 from strongroom.services.common.auth import OidcTokenVerifier, Principal
 from strongroom.services.common.config import Settings
@@ -136,7 +139,7 @@ def open_identity_database(settings: Settings) -> Engine:
 def identity_migrations(settings: Settings) -> Sequence[Migration]:
     if settings.identity == "oidc":
         return (*_DIRECTORY_MIGRATIONS, *SESSION_MIGRATIONS)
-    return (*LOCAL_USER_MIGRATIONS, *SESSION_MIGRATIONS)
+    return (*LOCAL_USER_MIGRATIONS, *SERVICE_ACCOUNT_MIGRATIONS, *SESSION_MIGRATIONS)
 
 
 class ExternalIdentity:

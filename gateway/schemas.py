@@ -9,6 +9,7 @@ from typing import Any, Literal
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
+from strongroom.services.common.adapters.service_accounts import ServiceAccount
 from strongroom.v1 import (
     audit_pb2,
     common_pb2,
@@ -1210,3 +1211,32 @@ class Synthesized(BaseModel):
     task_ids: list[str]
     # Real examples the synthetic ones were made from.
     sources: int
+
+
+class ServiceAccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Lowercase letters, digits and dashes; its username becomes svc-<name>.
+    name: str = Field(min_length=1, max_length=48)
+    roles: list[str] = Field(min_length=1, max_length=8)
+
+
+class ServiceAccountOut(BaseModel):
+    client_id: str
+    username: str
+    roles: list[str]
+    created_at: str
+    # Only in the answer that created it: keep it in a secret store.
+    client_secret: str | None = None
+
+    @classmethod
+    def of(
+        cls, account: ServiceAccount, secret: str | None = None
+    ) -> ServiceAccountOut:
+        return cls(
+            client_id=account.client_id,
+            username=account.user.username,
+            roles=sorted(account.roles),
+            created_at=account.created_at,
+            client_secret=secret,
+        )

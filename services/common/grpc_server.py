@@ -200,7 +200,13 @@ class GrpcServer:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
             interceptors=[interceptor],
-            options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+            options=[
+                ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+                # gRPC shares a port between servers by default; a second
+                # Strongroom on the same machine would then silently take
+                # half of this one's calls. A taken port fails the bind.
+                ("grpc.so_reuseport", 0),
+            ],
         )
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -209,11 +215,14 @@ class GrpcServer:
             [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
             self.server,
         )
-        self.port = (
-            self.server.add_secure_port(address, credentials)
-            if credentials is not None
-            else self.server.add_insecure_port(address)
-        )
+        try:
+            self.port = (
+                self.server.add_secure_port(address, credentials)
+                if credentials is not None
+                else self.server.add_insecure_port(address)
+            )
+        except RuntimeError as exc:  # grpc's answer to a taken address
+            raise OSError("The gRPC server could not bind its address.") from exc
         if self.port == 0:
             raise OSError("The gRPC server could not bind its address.")
 

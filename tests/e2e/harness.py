@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -54,8 +55,8 @@ class Strongroom:
         return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
-    def verify(self) -> str | bool:
-        return str(self.ca_file) if self.ca_file else True
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     def start(self, timeout: float = 120.0) -> None:
         self.output.clear()

@@ -114,6 +114,8 @@ REST: dict[str, dict[str, Cell]] = {
     "POST /api/v1/users/me/totp/disable": _row(
         "ok:self ok:self ok:self ok:self ok:self ok:self 401"
     ),
+    "POST /api/v1/service-accounts": _row(ADMIN_ONLY),
+    "GET /api/v1/service-accounts": _row(ADMIN_ONLY),
     "POST /api/v1/projects": _row(ADMIN_ONLY),
     "GET /api/v1/projects": _row("ok ok:list ok:list ok:list ok:list ok:list 401"),
     "GET /api/v1/projects/{project_id}": _row(

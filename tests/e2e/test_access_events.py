@@ -266,6 +266,16 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             "/api/v1/users/{username}/totp",
             lambda c, h: admin(c).delete(f"/api/v1/users/{ACCOUNT}/totp", headers=h),
         ),
+        (
+            "POST",
+            "/api/v1/service-accounts",
+            lambda c, h: admin(c).post(
+                "/api/v1/service-accounts",
+                json={"name": "route-bot", "roles": ["manager"]},
+                headers=h,
+            ),
+        ),
+        ("GET", "/api/v1/service-accounts", get("/api/v1/service-accounts")),
         ("POST", "/api/v1/projects", create_project),
         ("GET", "/api/v1/projects", get("/api/v1/projects")),
         ("GET", "/api/v1/projects/{project_id}", get("/api/v1/projects/{project}")),

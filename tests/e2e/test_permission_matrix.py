@@ -508,6 +508,14 @@ REST_CALLS: dict[str, RestCall] = {
         _post("/api/v1/users/me/totp/disable", code="abcdef"),
         accept=frozenset({"totp_not_enabled", "users_managed_externally"}),
     ),
+    "POST /api/v1/service-accounts": RestCall(
+        lambda client, c, p: client.post(
+            "/api/v1/service-accounts",
+            json={"name": f"m-{uuid.uuid4().hex[:12]}", "roles": ["manager"]},
+        ),
+        accept=frozenset({"users_managed_externally"}),
+    ),
+    "GET /api/v1/service-accounts": RestCall(_get("/api/v1/service-accounts")),
     "POST /api/v1/projects": RestCall(
         _post("/api/v1/projects", name="Made by the matrix", labels=["PERSON"])
     ),
@@ -836,6 +844,8 @@ _GLOBAL_READS = {
     "POST /api/v1/users/me/totp",
     "POST /api/v1/users/me/totp/confirm",
     "POST /api/v1/users/me/totp/disable",
+    "GET /api/v1/service-accounts",
+    "POST /api/v1/service-accounts",
     "POST /api/v1/projects",
     "GET /api/v1/projects",
     "GET /api/v1/exports/signing-key",

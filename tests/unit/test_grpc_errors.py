@@ -1,4 +1,5 @@
-"""A call that meets a slow service is a 503 to try again, not a 500."""
+"""Calls between services: a slow service is a 503 to try again, not a
+500, and no two servers share a port."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import pytest
 
 from strongroom.services.common.errors import DependencyUnavailable, NotFound
 from strongroom.services.common.grpc_clients import call
-from strongroom.services.common.grpc_server import CODE_METADATA_KEY
+from strongroom.services.common.grpc_server import (
+    CODE_METADATA_KEY,
+    GrpcServer,
+    ServiceInterceptor,
+)
 
 _METHOD = "/strongroom.test.Slow/Wait"
 
@@ -52,3 +57,14 @@ def test_a_typed_refusal_keeps_its_code(channel: grpc.Channel) -> None:
     with pytest.raises(NotFound) as refused:
         call(wait, b"missing", (), timeout=5)
     assert refused.value.code == "task_not_found"
+
+
+def test_a_port_another_service_holds_is_not_shared() -> None:
+    interceptor = ServiceInterceptor(identity=None, on_refused=lambda *_: None)  # type: ignore[arg-type]
+    first = GrpcServer("127.0.0.1:0", interceptor, [])
+    first.start()
+    try:
+        with pytest.raises(OSError):
+            GrpcServer(f"127.0.0.1:{first.port}", interceptor, [])
+    finally:
+        first.server.stop(0)

@@ -69,6 +69,8 @@ from strongroom.services.common.errors import (
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 _USERNAME_MAX = 64
+# Service accounts' usernames begin so (service_accounts.py); people's never.
+SERVICE_ACCOUNT_PREFIX = "svc-"
 # RFC 6749 section 10.5 asks for short-lived codes; a browser redirect takes
 # well under a second.
 CODE_LIFETIME_SECONDS = 60
@@ -289,9 +291,13 @@ class LocalOidcIssuer:
                 ),
                 {"s": subject},
             ).first()
-        if row is not None and row.is_disabled:
+        if row is None:
+            # Not a person's account: a service account's (client
+            # credentials), which has no account state here.
+            return
+        if row.is_disabled:
             raise Unauthenticated("This account is disabled.", code="account_disabled")
-        if row is None or row.token_version != version:
+        if row.token_version != version:
             raise Unauthenticated(
                 "The bearer token was revoked by an account change; sign in again.",
                 code="token_revoked",
@@ -1204,6 +1210,11 @@ def _check_new_user(username: str, password: str, roles: set[str]) -> None:
     if not username or len(username) > _USERNAME_MAX or not username.isprintable():
         raise InvalidArgument(
             f"A username must be 1 to {_USERNAME_MAX} printable characters.",
+            code="username_invalid",
+        )
+    if username.startswith(SERVICE_ACCOUNT_PREFIX):
+        raise InvalidArgument(
+            f"Usernames beginning {SERVICE_ACCOUNT_PREFIX!r} are service accounts'.",
             code="username_invalid",
         )
     password_policy.check_password(password, username)
