@@ -25,6 +25,7 @@ from prometheus_client import (
 )
 
 from strongroom.gateway import schemas
+from strongroom.gateway.accounts_api import accounts_router, user_out
 from strongroom.gateway.audit_api import audit_router
 from strongroom.gateway.clients import ServiceClients
 from strongroom.gateway.export_api import export_router
@@ -324,13 +325,14 @@ def create_app(settings: Settings) -> FastAPI:
         client_secret: Annotated[str, Form(max_length=256)] = "",
         code_verifier: Annotated[str, Form(max_length=256)] = "",
         refresh_token: Annotated[str, Form(max_length=8192)] = "",
+        totp: Annotated[str, Form(max_length=16)] = "",
     ) -> schemas.TokenResponse:
         """The password grant (CLI, API clients), the client credentials grant
         (service accounts); the authorization code grant with PKCE and the
         refresh token grant, for the web page's sign-in."""
         if grant_type == "password":
             address = request.client.host if request.client else ""
-            access_token = issuer.login(username, password, address)
+            access_token = issuer.login(username, password, address, totp=totp)
             return schemas.TokenResponse(
                 access_token=access_token, expires_in=settings.token_lifetime_seconds
             )
@@ -449,12 +451,11 @@ def create_app(settings: Settings) -> FastAPI:
                 resource_type="user",
                 details={"count": len(users)},
             )
-        return [
-            schemas.UserOut(
-                subject=u.subject, username=u.username, roles=sorted(u.roles)
-            )
-            for u in users
-        ]
+        return [user_out(u) for u in users]
+
+    app.include_router(
+        accounts_router(issuer, principal, settings.token_lifetime_seconds)
+    )
 
     # --- projects ------------------------------------------------------------
 

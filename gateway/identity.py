@@ -21,7 +21,12 @@ from strongroom.gateway.sessions import MIGRATIONS as SESSION_MIGRATIONS
 from strongroom.services.common.adapters.local_oidc import (
     MIGRATIONS as LOCAL_USER_MIGRATIONS,
 )
-from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer, User
+from strongroom.services.common.adapters.local_oidc import (
+    LocalOidcIssuer,
+    LockoutPolicy,
+    TotpEnrolment,
+    User,
+)
 from strongroom.services.common.adapters.service_accounts import (
     MIGRATIONS as SERVICE_ACCOUNT_MIGRATIONS,
 )
@@ -47,11 +52,33 @@ class GatewayIdentity(Protocol):
 
     def verify(self, token: str) -> Principal: ...
 
-    def login(self, username: str, password: str, client_address: str = "") -> str: ...
+    def login(
+        self, username: str, password: str, client_address: str = "", totp: str = ""
+    ) -> str: ...
 
     def create_user(
         self, username: str, password: str, roles: set[str], actor: Principal
     ) -> User: ...
+
+    def disable_user(self, username: str, actor: Principal) -> User: ...
+
+    def enable_user(self, username: str, actor: Principal) -> User: ...
+
+    def reset_password(self, username: str, actor: Principal) -> str: ...
+
+    def set_roles(self, username: str, roles: set[str], actor: Principal) -> User: ...
+
+    def change_own_password(
+        self, token: str, current: str, new: str, client_address: str = ""
+    ) -> str: ...
+
+    def enrol_totp(self, caller: Principal) -> TotpEnrolment: ...
+
+    def confirm_totp(self, caller: Principal, code: str) -> User: ...
+
+    def disable_totp(self, caller: Principal, code: str) -> User: ...
+
+    def remove_totp(self, username: str, actor: Principal) -> User: ...
 
     def find_user(self, username: str) -> User: ...
 
@@ -75,6 +102,12 @@ def open_identity(settings: Settings) -> GatewayIdentity:
         client_id=settings.oidc_client_id,
         redirect_uris=frozenset({f"{settings.web_url()}/auth/callback"}),
         refresh_lifetime_seconds=int(settings.session_absolute_hours * 3600),
+        lockout=LockoutPolicy(
+            threshold=settings.login_lockout_threshold,
+            window_seconds=settings.login_lockout_window_seconds,
+            base_seconds=settings.login_lockout_base_seconds,
+            max_seconds=settings.login_lockout_max_seconds,
+        ),
     )
 
 
@@ -127,8 +160,13 @@ class ExternalIdentity:
             self._remember(principal)
         return principal
 
-    def login(self, username: str, password: str, client_address: str = "") -> str:
+    def login(
+        self, username: str, password: str, client_address: str = "", totp: str = ""
+    ) -> str:
         """Relay a password sign-in to the provider and audit its outcome.
+
+        ``totp``, if given, goes along as Keycloak's direct-grant ``totp``
+        parameter; the provider keeps its own lockout and second factor.
 
         Raises:
             Unauthenticated: the provider refused the username or password.
@@ -143,6 +181,7 @@ class ExternalIdentity:
                     "username": username,
                     "password": password,
                     "scope": "openid",
+                    **({"totp": totp} if totp else {}),
                 },
                 timeout=10.0,
             )
@@ -174,10 +213,40 @@ class ExternalIdentity:
     def create_user(
         self, username: str, password: str, roles: set[str], actor: Principal
     ) -> User:
-        raise FailedPrecondition(
-            "Users are managed in the identity provider, not in Strongroom.",
-            code="users_managed_externally",
-        )
+        raise _managed_externally()
+
+    # Accounts, passwords, roles and second factors live in the provider.
+
+    def disable_user(self, username: str, actor: Principal) -> User:
+        raise _managed_externally()
+
+    def enable_user(self, username: str, actor: Principal) -> User:
+        raise _managed_externally()
+
+    def reset_password(self, username: str, actor: Principal) -> str:
+        raise _managed_externally()
+
+    def set_roles(self, username: str, roles: set[str], actor: Principal) -> User:
+        raise _managed_externally()
+
+    def change_own_password(
+        self, token: str, current: str, new: str, client_address: str = ""
+    ) -> str:
+        # Checked first, so an anonymous caller hears 401 as everywhere else.
+        self.verify(token)
+        raise _managed_externally()
+
+    def enrol_totp(self, caller: Principal) -> TotpEnrolment:
+        raise _managed_externally()
+
+    def confirm_totp(self, caller: Principal, code: str) -> User:
+        raise _managed_externally()
+
+    def disable_totp(self, caller: Principal, code: str) -> User:
+        raise _managed_externally()
+
+    def remove_totp(self, username: str, actor: Principal) -> User:
+        raise _managed_externally()
 
     def find_user(self, username: str) -> User:
         """Raises: NotFound: nobody with that username has signed in yet."""
@@ -247,3 +316,10 @@ class ExternalIdentity:
             ) from exc
         endpoint: str = response.json()["token_endpoint"]
         return endpoint
+
+
+def _managed_externally() -> FailedPrecondition:
+    return FailedPrecondition(
+        "Users are managed in the identity provider, not in Strongroom.",
+        code="users_managed_externally",
+    )

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 import httpx
@@ -24,6 +25,7 @@ MIGRATING_SERVICES = (*SERVICE_NAMES, "gateway")
 # Waits before each new attempt of a read or an upload that met a
 # restarting service.
 _RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+ROLE_CHOICES = ["admin", "manager", "annotator", "reviewer", "auditor", "reidentifier"]
 
 
 def config_dir() -> Path:
@@ -193,26 +195,82 @@ def up(data_dir: Path, host: str, port: int, cluster_config: Path | None) -> Non
 )
 @click.option("--username", prompt=True)
 @click.option("--password", prompt=True, hide_input=True, envvar="STRONGROOM_PASSWORD")
-def login(url: str, username: str, password: str) -> None:
+@click.option(
+    "--totp",
+    "totp_code",
+    default="",
+    help="The code of your authenticator app (asked for when the account needs one).",
+)
+@click.option(
+    "--new-password",
+    envvar="STRONGROOM_NEW_PASSWORD",
+    default=None,
+    help="The new password, when a reset one must be changed (asked for if not given).",
+)
+def login(
+    url: str, username: str, password: str, totp_code: str, new_password: str | None
+) -> None:
     """Sign in and keep the access token for the other commands."""
     url = url.rstrip("/")
+    form = {"grant_type": "password", "username": username, "password": password}
+    response = _sign_in(url, {**form, "totp": totp_code} if totp_code else form)
+    if _problem_code(response) == "totp_required":
+        code = click.prompt("Code from your authenticator app")
+        response = _sign_in(url, {**form, "totp": code})
+    if response.is_error:
+        raise click.ClickException(_problem_text(response))
+    token = response.json()["access_token"]
+    if _must_change_password(url, token):
+        click.echo("The password was reset; choose a new one.")
+        chosen = new_password or click.prompt(
+            "New password", hide_input=True, confirmation_prompt=True
+        )
+        api = Api(url, token)
+        token = api.json(
+            "POST",
+            "/api/v1/users/me/password",
+            json={"current_password": password, "new_password": chosen},
+        )["access_token"]
+    _save_credentials(url, token)
+    click.echo(f"Signed in to {url}.")
+
+
+def _sign_in(url: str, form: dict[str, str]) -> httpx.Response:
     try:
-        response = httpx.post(
-            f"{url}/oidc/token",
+        return httpx.post(f"{url}/oidc/token", timeout=30.0, data=form)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Strongroom at {url} cannot be reached.") from exc
+
+
+def _must_change_password(url: str, token: str) -> bool:
+    """Whether the account signed in with a reset password not yet changed."""
+    try:
+        me = httpx.get(
+            f"{url}/api/v1/me",
+            headers={"authorization": f"Bearer {token}"},
             timeout=30.0,
-            data={"grant_type": "password", "username": username, "password": password},
         )
     except httpx.HTTPError as exc:
         raise click.ClickException(f"Strongroom at {url} cannot be reached.") from exc
-    if response.is_error:
-        raise click.ClickException(_problem_text(response))
+    return _problem_code(me) == "password_change_required"
+
+
+def _problem_code(response: httpx.Response) -> str:
+    if not response.is_error:
+        return ""
+    try:
+        return str(response.json().get("code", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _save_credentials(url: str, token: str) -> None:
     directory = config_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / _CREDENTIALS_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"url": url, "token": response.json()["access_token"]}, handle)
-    click.echo(f"Signed in to {url}.")
+        json.dump({"url": url, "token": token}, handle)
 
 
 @main.group()
@@ -258,7 +316,7 @@ def user() -> None:
     "roles",
     multiple=True,
     required=True,
-    type=click.Choice(["admin", "manager", "annotator", "reviewer", "auditor"]),
+    type=click.Choice(ROLE_CHOICES),
 )
 def user_create(
     url: str | None, token: str | None, username: str, roles: tuple[str, ...]
@@ -269,6 +327,138 @@ def user_create(
     )
     click.echo(f"Created {created['username']} ({', '.join(created['roles'])}).")
     click.echo(f"Password (shown once): {created['password']}")
+
+
+@user.command("list")
+@_api_options
+def user_list(url: str | None, token: str | None) -> None:
+    """List the users, their roles, and whether each is disabled or has TOTP."""
+    for found in Api(url, token).json("GET", "/api/v1/users"):
+        flags = [
+            flag
+            for flag, is_set in (
+                ("disabled", found.get("is_disabled")),
+                ("totp", found.get("has_totp")),
+            )
+            if is_set
+        ]
+        suffix = f" [{', '.join(flags)}]" if flags else ""
+        click.echo(f"{found['username']}\t{','.join(found['roles'])}{suffix}")
+
+
+@user.command("disable")
+@_api_options
+@click.argument("username")
+def user_disable(url: str | None, token: str | None, username: str) -> None:
+    """Stop a user signing in; their tokens stop working at once."""
+    Api(url, token).json("POST", f"/api/v1/users/{_segment(username)}/disable")
+    click.echo(f"Disabled {username}.")
+
+
+@user.command("enable")
+@_api_options
+@click.argument("username")
+def user_enable(url: str | None, token: str | None, username: str) -> None:
+    """Let a disabled user sign in again (and lift a lockout)."""
+    Api(url, token).json("POST", f"/api/v1/users/{_segment(username)}/enable")
+    click.echo(f"Enabled {username}.")
+
+
+@user.command("reset-password")
+@_api_options
+@click.argument("username")
+def user_reset_password(url: str | None, token: str | None, username: str) -> None:
+    """Give a user a new generated password, shown once, to change at sign-in."""
+    reset = Api(url, token).json(
+        "POST", f"/api/v1/users/{_segment(username)}/password-reset"
+    )
+    click.echo(f"Reset the password of {username}; it must be changed at sign-in.")
+    click.echo(f"Password (shown once): {reset['password']}")
+
+
+@user.command("set-roles")
+@_api_options
+@click.argument("username")
+@click.option(
+    "--role", "roles", multiple=True, required=True, type=click.Choice(ROLE_CHOICES)
+)
+def user_set_roles(
+    url: str | None, token: str | None, username: str, roles: tuple[str, ...]
+) -> None:
+    """Replace a user's roles; they apply from the user's next sign-in."""
+    changed = Api(url, token).json(
+        "PUT", f"/api/v1/users/{_segment(username)}/roles", json={"roles": list(roles)}
+    )
+    click.echo(f"{username} now has {', '.join(changed['roles'])}.")
+
+
+@user.command("change-password")
+@_api_options
+@click.option(
+    "--current-password", prompt=True, hide_input=True, envvar="STRONGROOM_PASSWORD"
+)
+@click.option(
+    "--new-password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="STRONGROOM_NEW_PASSWORD",
+)
+def user_change_password(
+    url: str | None, token: str | None, current_password: str, new_password: str
+) -> None:
+    """Change your own password; you stay signed in with a new token."""
+    api = Api(url, token)
+    changed = api.json(
+        "POST",
+        "/api/v1/users/me/password",
+        json={"current_password": current_password, "new_password": new_password},
+    )
+    _save_credentials(api.url, changed["access_token"])
+    click.echo("Changed your password.")
+
+
+@user.command("enrol-totp")
+@_api_options
+def user_enrol_totp(url: str | None, token: str | None) -> None:
+    """Start using a second factor: prints the secret and otpauth:// URI once."""
+    enrolment = Api(url, token).json("POST", "/api/v1/users/me/totp")
+    click.echo(f"Secret (shown once): {enrolment['secret']}")
+    click.echo(f"URI: {enrolment['otpauth_uri']}")
+    click.echo(
+        "Add it to your authenticator app, then: strongroom user confirm-totp CODE"
+    )
+
+
+@user.command("confirm-totp")
+@_api_options
+@click.argument("code")
+def user_confirm_totp(url: str | None, token: str | None, code: str) -> None:
+    """Switch the second factor on with a first code from the app."""
+    Api(url, token).json("POST", "/api/v1/users/me/totp/confirm", json={"code": code})
+    click.echo("Sign-ins now need a code from your authenticator app.")
+
+
+@user.command("disable-totp")
+@_api_options
+@click.argument("code")
+def user_disable_totp(url: str | None, token: str | None, code: str) -> None:
+    """Switch your second factor off, given a current code."""
+    Api(url, token).json("POST", "/api/v1/users/me/totp/disable", json={"code": code})
+    click.echo("Sign-ins no longer need a code.")
+
+
+@user.command("remove-totp")
+@_api_options
+@click.argument("username")
+def user_remove_totp(url: str | None, token: str | None, username: str) -> None:
+    """Remove a user's second factor (a lost phone)."""
+    Api(url, token).json("DELETE", f"/api/v1/users/{_segment(username)}/totp")
+    click.echo(f"Removed the second factor of {username}.")
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
 
 
 @main.group()

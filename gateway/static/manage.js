@@ -297,6 +297,48 @@ export function openPeople({ showSection }) {
   $("user-result").replaceChildren();
   showSection("people");
   $("user-form").querySelector("input").focus();
+  listUsers();
+}
+
+// Each account with what an admin can do to it; the REST routes audit each.
+async function listUsers() {
+  const rows = $("user-list").tBodies[0];
+  try {
+    const users = await api("GET", "/api/v1/users");
+    rows.replaceChildren(...users.map((user) => {
+      const path = `/api/v1/users/${encodeURIComponent(user.username)}`;
+      const act = (label, method, suffix, done) => el("button", {
+        type: "button",
+        "aria-label": `${label} ${user.username}`,
+        onclick: () => accountAction(method, path + suffix, done),
+      }, label);
+      const state = [user.is_disabled ? "disabled" : "active", user.has_totp ? "TOTP" : ""];
+      return el("tr", {},
+        el("td", { text: user.username }),
+        el("td", { text: user.roles.join(", ") }),
+        el("td", { text: state.filter(Boolean).join(", ") }),
+        el("td", {},
+          user.is_disabled
+            ? act("Enable", "POST", "/enable", () => `${user.username} can sign in again.`)
+            : act("Disable", "POST", "/disable", () => `${user.username} is disabled.`),
+          act("Reset password", "POST", "/password-reset", (r) => el("span", {},
+            `New password for ${user.username}, shown once: `, el("code", { text: r.password }))),
+          user.has_totp
+            ? act("Remove TOTP", "DELETE", "/totp", () => `${user.username} signs in without TOTP.`)
+            : null));
+    }));
+  } catch (error) {
+    $("user-result").textContent = error.message;
+  }
+}
+
+async function accountAction(method, path, done) {
+  try {
+    $("user-result").replaceChildren(done(await api(method, path)));
+    await listUsers();
+  } catch (error) {
+    $("user-result").textContent = error.message;
+  }
 }
 
 async function createUser(event) {
@@ -309,6 +351,7 @@ async function createUser(event) {
   try {
     const user = await api("POST", "/api/v1/users", body);
     event.target.reset();
+    listUsers();
     $("user-result").replaceChildren(
       `${user.username} created (${user.roles.join(", ")}).`,
       user.password ? el("span", {}, " Password, shown once: ", el("code", { text: user.password })) : "");

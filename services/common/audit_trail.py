@@ -79,11 +79,19 @@ def stage_audit(
     return str(event["id"])
 
 
-def record_sign_in(engine: Engine, actor: Principal, *, is_refused: bool) -> None:
+def record_sign_in(
+    engine: Engine,
+    actor: Principal,
+    *,
+    is_refused: bool,
+    reason: str = "bad_credentials",
+) -> None:
     """Audit one password sign-in at the gateway, refused or not.
 
     A refused attempt carries no username: a mistyped password is often
-    another user's name or the password itself.
+    another user's name or the password itself. ``reason`` says why it was
+    refused (the caller is told only ``bad_credentials``): a wrong password,
+    ``locked``, ``account_disabled``, ``totp_required`` or ``totp_invalid``.
     """
     with engine.begin() as conn:
         stage_audit(
@@ -94,5 +102,5 @@ def record_sign_in(engine: Engine, actor: Principal, *, is_refused: bool) -> Non
             resource_type="session",
             resource_id="" if is_refused else actor.subject,
             outcome=DENIED if is_refused else SUCCESS,
-            reason="bad_credentials" if is_refused else "",
+            reason=reason if is_refused else "",
         )

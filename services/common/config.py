@@ -97,6 +97,13 @@ class Settings(BaseSettings):
     # The public client the CLI and the web page sign in through.
     oidc_client_id: str = "strongroom"
     token_lifetime_seconds: int = 3600
+    # Built-in accounts: after this many failed sign-ins of one username,
+    # each within the window of the one before, its sign-ins are refused
+    # for the base delay, doubling with every further failure up to the cap.
+    login_lockout_threshold: int = Field(default=5, ge=1)
+    login_lockout_window_seconds: float = Field(default=900.0, gt=0)
+    login_lockout_base_seconds: float = Field(default=60.0, ge=0)
+    login_lockout_max_seconds: float = Field(default=900.0, ge=0)
     # Where people open the web page; the provider sends the browser back to
     # {public_url}/auth/callback after sign-in. Empty: the gateway's own
     # http(s)://{gateway_host}:{gateway_port}.

@@ -97,6 +97,23 @@ REST: dict[str, dict[str, Cell]] = {
     "GET /api/v1/me": _row("ok:self ok:self ok:self ok:self ok:self ok:self 401"),
     "POST /api/v1/users": _row(ADMIN_ONLY),
     "GET /api/v1/users": _row(ADMIN_ONLY),
+    "POST /api/v1/users/{username}/disable": _row(ADMIN_ONLY),
+    "POST /api/v1/users/{username}/enable": _row(ADMIN_ONLY),
+    "POST /api/v1/users/{username}/password-reset": _row(ADMIN_ONLY),
+    "PUT /api/v1/users/{username}/roles": _row(ADMIN_ONLY),
+    "DELETE /api/v1/users/{username}/totp": _row(ADMIN_ONLY),
+    "POST /api/v1/users/me/password": _row(
+        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+    ),
+    "POST /api/v1/users/me/totp": _row(
+        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+    ),
+    "POST /api/v1/users/me/totp/confirm": _row(
+        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+    ),
+    "POST /api/v1/users/me/totp/disable": _row(
+        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+    ),
     "POST /api/v1/service-accounts": _row(ADMIN_ONLY),
     "GET /api/v1/service-accounts": _row(ADMIN_ONLY),
     "POST /api/v1/projects": _row(ADMIN_ONLY),

@@ -9,6 +9,7 @@ that touch no data. A new route or method with neither fails the test.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import grpc
 import httpx
 import pytest
 
+from strongroom.services.common import totp
 from strongroom.services.common.grpc_clients import caller_metadata
 from strongroom.services.common.logs import request_id_var
 from tests.e2e.harness import Strongroom, wait_for
@@ -40,6 +42,8 @@ NO_DATA_ROUTES = {
 }
 
 NOTE = "Seen by Dr. Ines Ribeiro on 2023-02-11.\n"
+ACCOUNT = "route-acct"
+ACCOUNT_PASSWORD = "route table account 1"
 
 Ctx = dict[str, Any]
 
@@ -118,6 +122,61 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         c["ann_password"] = made.json()["password"]
         return made
 
+    def acct(c: Ctx) -> httpx.Client:
+        client: httpx.Client = c["strongroom"].client(c["acct_token"])
+        return client
+
+    def disable_account(c: Ctx, h: dict[str, str]) -> Any:
+        # Its own account, so route-ann's token keeps working for the calls
+        # below while this one is disabled, reset and changed.
+        admin(c).post(
+            "/api/v1/users",
+            json={
+                "username": ACCOUNT,
+                "roles": ["annotator"],
+                "password": ACCOUNT_PASSWORD,
+            },
+        ).raise_for_status()
+        return admin(c).post(f"/api/v1/users/{ACCOUNT}/disable", headers=h)
+
+    def reset_password(c: Ctx, h: dict[str, str]) -> Any:
+        reset = admin(c).post(f"/api/v1/users/{ACCOUNT}/password-reset", headers=h)
+        c["acct_password"] = reset.json()["password"]
+        return reset
+
+    def change_password(c: Ctx, h: dict[str, str]) -> Any:
+        pending = c["strongroom"].client(
+            c["strongroom"].token(ACCOUNT, c["acct_password"])
+        )
+        changed = pending.post(
+            "/api/v1/users/me/password",
+            json={
+                "current_password": c["acct_password"],
+                "new_password": ACCOUNT_PASSWORD,
+            },
+            headers=h,
+        )
+        c["acct_token"] = changed.json()["access_token"]
+        return changed
+
+    def enrol_totp(c: Ctx, h: dict[str, str]) -> Any:
+        enrolment = acct(c).post("/api/v1/users/me/totp", headers=h)
+        c["acct_secret"] = enrolment.json()["secret"]
+        return enrolment
+
+    def confirm_totp(c: Ctx, h: dict[str, str]) -> Any:
+        code = totp.totp(c["acct_secret"])
+        return acct(c).post(
+            "/api/v1/users/me/totp/confirm", json={"code": code}, headers=h
+        )
+
+    def disable_totp(c: Ctx, h: dict[str, str]) -> Any:
+        # The next step's code: the current one was just used to confirm.
+        code = totp.totp(c["acct_secret"], time.time() + totp.STEP_SECONDS)
+        return acct(c).post(
+            "/api/v1/users/me/totp/disable", json={"code": code}, headers=h
+        )
+
     def create_project(c: Ctx, h: dict[str, str]) -> Any:
         made = admin(c).post(
             "/api/v1/projects", json={"name": "Routes", "labels": ["PERSON"]}, headers=h
@@ -182,6 +241,31 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         ("POST", "/auth/logout", logout),
         ("POST", "/api/v1/users", create_user),
         ("GET", "/api/v1/users", get("/api/v1/users")),
+        ("POST", "/api/v1/users/{username}/disable", disable_account),
+        (
+            "POST",
+            "/api/v1/users/{username}/enable",
+            lambda c, h: admin(c).post(f"/api/v1/users/{ACCOUNT}/enable", headers=h),
+        ),
+        (
+            "PUT",
+            "/api/v1/users/{username}/roles",
+            lambda c, h: admin(c).put(
+                f"/api/v1/users/{ACCOUNT}/roles",
+                json={"roles": ["annotator", "reviewer"]},
+                headers=h,
+            ),
+        ),
+        ("POST", "/api/v1/users/{username}/password-reset", reset_password),
+        ("POST", "/api/v1/users/me/password", change_password),
+        ("POST", "/api/v1/users/me/totp", enrol_totp),
+        ("POST", "/api/v1/users/me/totp/confirm", confirm_totp),
+        ("POST", "/api/v1/users/me/totp/disable", disable_totp),
+        (
+            "DELETE",
+            "/api/v1/users/{username}/totp",
+            lambda c, h: admin(c).delete(f"/api/v1/users/{ACCOUNT}/totp", headers=h),
+        ),
         (
             "POST",
             "/api/v1/service-accounts",

@@ -385,6 +385,15 @@ def _import(client: httpx.Client, c: Ctx, p: Platform) -> httpx.Response:
     )
 
 
+def _target_account(platform: Platform, ctx: Ctx) -> None:
+    """An account of its own for an admin route to act on (in cluster mode
+    the route refuses before looking for it)."""
+    ctx["target"] = f"m-target-{uuid.uuid4().hex[:8]}"
+    platform.client("admin").post(
+        "/api/v1/users", json={"username": ctx["target"], "roles": ["annotator"]}
+    )
+
+
 # In cluster mode Keycloak issues the tokens and the gateway has no users of
 # its own: these answers come after the same checks as embedded mode's.
 EXTERNAL_ISSUER = frozenset({"issuer_external"})
@@ -459,6 +468,46 @@ REST_CALLS: dict[str, RestCall] = {
         accept=frozenset({"users_managed_externally"}),
     ),
     "GET /api/v1/users": RestCall(_get("/api/v1/users")),
+    **{
+        f"{method} /api/v1/users/{{username}}{suffix}": RestCall(
+            lambda client, c, p, m=method, x=suffix, b=body: client.request(
+                m, f"/api/v1/users/{c.get('target', 'm-nobody')}{x}", json=b
+            ),
+            prepare=_target_account,
+            accept=frozenset({"users_managed_externally"}),
+        )
+        for method, suffix, body in (
+            ("POST", "/disable", None),
+            ("POST", "/enable", None),
+            ("POST", "/password-reset", None),
+            ("PUT", "/roles", {"roles": ["reviewer"]}),
+            ("DELETE", "/totp", None),
+        )
+    },
+    # Each caller's own account: a wrong current password or code, so no
+    # caller's password, token or second factor changes.
+    "POST /api/v1/users/me/password": RestCall(
+        _post(
+            "/api/v1/users/me/password",
+            current_password="not the password at all",
+            new_password="a new password, never set",
+        ),
+        accept=frozenset({"current_password_wrong", "users_managed_externally"}),
+    ),
+    "POST /api/v1/users/me/totp": RestCall(
+        _post("/api/v1/users/me/totp"),
+        accept=frozenset({"totp_already_enabled", "users_managed_externally"}),
+    ),
+    "POST /api/v1/users/me/totp/confirm": RestCall(
+        _post("/api/v1/users/me/totp/confirm", code="abcdef"),
+        accept=frozenset(
+            {"totp_invalid", "totp_not_enrolled", "users_managed_externally"}
+        ),
+    ),
+    "POST /api/v1/users/me/totp/disable": RestCall(
+        _post("/api/v1/users/me/totp/disable", code="abcdef"),
+        accept=frozenset({"totp_not_enabled", "users_managed_externally"}),
+    ),
     "POST /api/v1/service-accounts": RestCall(
         lambda client, c, p: client.post(
             "/api/v1/service-accounts",
@@ -786,6 +835,15 @@ _GLOBAL_READS = {
     "GET /api/v1/me",
     "GET /api/v1/users",
     "POST /api/v1/users",
+    "POST /api/v1/users/{username}/disable",
+    "POST /api/v1/users/{username}/enable",
+    "POST /api/v1/users/{username}/password-reset",
+    "PUT /api/v1/users/{username}/roles",
+    "DELETE /api/v1/users/{username}/totp",
+    "POST /api/v1/users/me/password",
+    "POST /api/v1/users/me/totp",
+    "POST /api/v1/users/me/totp/confirm",
+    "POST /api/v1/users/me/totp/disable",
     "GET /api/v1/service-accounts",
     "POST /api/v1/service-accounts",
     "POST /api/v1/projects",

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from strongroom.services.common import totp
 from tests.e2e.conftest import admin  # noqa: F401  (signs in to the platform below)
 from tests.e2e.harness import Strongroom, isolated_env, upload_file, wait_for
 
@@ -79,6 +80,17 @@ def test_planted_secrets_and_personal_data_never_reach_logs_or_events(
         f"/api/v1/tasks/{task['id']}/annotations",
         json={"spans": [{"start": at, "end": at + 7, "label": "DRUG"}]},
     ).raise_for_status()
+    # A second factor: its secret is sealed in the identity database.
+    secret = annotator.post("/api/v1/users/me/totp").json()["secret"]
+    annotator.post(
+        "/api/v1/users/me/totp/confirm", json={"code": totp.totp(secret)}
+    ).raise_for_status()
+    # A password reset: the one-time password is shown once, to the admin.
+    admin.post(
+        "/api/v1/users",
+        json={"username": "leak-rita", "roles": ["reviewer"], "password": PASSWORD},
+    ).raise_for_status()
+    one_time = admin.post("/api/v1/users/leak-rita/password-reset").json()["password"]
     # A wrong password and a reading of the original, both logged and audited.
     assert httpx.post(
         f"{strongroom.url}/oidc/token",
@@ -102,11 +114,13 @@ def test_planted_secrets_and_personal_data_never_reach_logs_or_events(
     )
 
     planted = [NAME, "Okonkwo", SSN, PHONE, "555-0188", EMAIL, PASSWORD, token]
+    planted += [secret, one_time]
     data = strongroom.data_dir
     scanned = [
         *sorted((data / "logs").glob("*.log")),
         data / "audit" / "chain.jsonl",
         data / "events" / "events.db",
+        data / "identity" / "identity.db",
     ]
     objects = sorted(p for p in (data / "objects").rglob("*") if p.is_file())
     found = {}

@@ -7,6 +7,13 @@ password grant (CLI, API clients) it serves the authorization code flow with
 PKCE (RFC 7636, S256 only) for the web page: single-use codes that live a
 minute, bound to the client, the exact redirect URI and the code challenge.
 It keeps no sign-in session of its own: its login page asks every time.
+
+It also keeps the accounts: disabling, password resets and changes, roles,
+the password policy, lockout after repeated failures, and an optional TOTP
+second factor. Every token carries the account's ``ver`` counter, bumped
+whenever a token issued before must stop working (account disabled,
+password reset or changed, roles changed); ``verify`` checks it, and refresh
+tokens carry it too.
 """
 
 from __future__ import annotations
@@ -26,21 +33,36 @@ from typing import Any
 
 import jwt
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy.engine import Engine
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.engine import Connection, Engine
 
+from strongroom.services.common import password_policy, totp
 from strongroom.services.common.audit_trail import (
+    DENIED,
+    ERROR,
     SYSTEM,
     record_sign_in,
     stage_audit,
 )
-from strongroom.services.common.auth import ROLES, Principal, TokenSet, decode_token
+from strongroom.services.common.auth import (
+    ADMIN,
+    ROLES,
+    Principal,
+    TokenSet,
+    decode_token,
+)
 from strongroom.services.common.database import Migration, migrate, utc_now
 from strongroom.services.common.errors import (
     Conflict,
+    FailedPrecondition,
+    InternalError,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
+    StrongroomError,
     Unauthenticated,
 )
 
@@ -54,6 +76,13 @@ SERVICE_ACCOUNT_PREFIX = "svc-"
 # well under a second.
 CODE_LIFETIME_SECONDS = 60
 _REFRESH_TOKEN_TYPE = "refresh"
+# The name authenticator apps show beside the account.
+TOTP_ISSUER = "Strongroom"
+_TOTP_KEY_FILE = "totp-key"
+_USER_COLUMNS = (
+    "subject, username, password_hash, roles, is_disabled, token_version, "
+    "must_change_password, totp_secret, totp_pending, totp_last_step"
+)
 
 MIGRATIONS = (
     Migration(
@@ -84,6 +113,27 @@ MIGRATIONS = (
             )""",
         ),
     ),
+    Migration(
+        102,
+        "account state, second factor and failed sign-ins",
+        (
+            "ALTER TABLE users ADD COLUMN is_disabled INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN token_version INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL "
+            "DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN totp_secret TEXT",
+            "ALTER TABLE users ADD COLUMN totp_pending TEXT",
+            "ALTER TABLE users ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0",
+            # Keyed by the username as typed, known or not, so an unknown
+            # name is counted and locked exactly like an account.
+            """CREATE TABLE sign_in_failures (
+                username TEXT PRIMARY KEY,
+                failures INTEGER NOT NULL,
+                last_failed_at DOUBLE PRECISION NOT NULL,
+                locked_until DOUBLE PRECISION NOT NULL
+            )""",
+        ),
+    ),
 )
 
 
@@ -92,6 +142,33 @@ class User:
     subject: str
     username: str
     roles: frozenset[str]
+    is_disabled: bool = False
+    has_totp: bool = False
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """After ``threshold`` failed sign-ins of one username, each with less
+    than ``window_seconds`` since the last failure or lock, sign-ins of it
+    are refused for ``base_seconds``, doubling with each further failure up
+    to ``max_seconds``."""
+
+    threshold: int = 5
+    window_seconds: float = 900.0
+    base_seconds: float = 60.0
+    max_seconds: float = 900.0
+
+    def delay_after(self, failures: int) -> float:
+        if failures < self.threshold:
+            return 0.0
+        doublings = min(failures - self.threshold, 30)
+        return float(min(self.base_seconds * 2**doublings, self.max_seconds))
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str
+    uri: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +209,11 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, base64.b64decode(expected))
 
 
+def generate_password() -> str:
+    """A password shown once to whoever creates or resets an account."""
+    return secrets.token_urlsafe(18)
+
+
 # Compared against when the username is unknown, so a miss costs the same time.
 _UNKNOWN_USER_HASH = hash_password(secrets.token_urlsafe(16))
 
@@ -148,6 +230,7 @@ class LocalOidcIssuer:
         client_id: str = "strongroom",
         redirect_uris: frozenset[str] = frozenset(),
         refresh_lifetime_seconds: int = 8 * 3600,
+        lockout: LockoutPolicy | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.audience = audience
@@ -158,8 +241,10 @@ class LocalOidcIssuer:
         self.redirect_uris = redirect_uris
         self.refresh_lifetime_seconds = refresh_lifetime_seconds
         self.engine = engine
+        self.lockout = lockout or LockoutPolicy()
         migrate(engine, MIGRATIONS)
         self._private_key = _load_or_create_key(directory / "signing-key.pem")
+        self._totp_sealer = AESGCM(_load_or_create_secret(directory / _TOTP_KEY_FILE))
         public_jwk = json.loads(
             jwt.algorithms.RSAAlgorithm.to_jwk(self._private_key.public_key())
         )
@@ -172,16 +257,58 @@ class LocalOidcIssuer:
         }
 
     def verify(self, token: str) -> Principal:
-        """Check a token this issuer signed, without fetching its own JWKS.
+        """Check a token this issuer signed, and that its account still allows it.
 
         Raises:
-            Unauthenticated: the token is missing, expired, forged or foreign.
+            Unauthenticated: the token is missing, expired, forged or foreign,
+                its account is disabled (``account_disabled``), or it was
+                issued before a password or role change (``token_revoked``).
+            PermissionDenied: the account must change its password first
+                (``password_change_required``).
         """
+        return self._verify(token, allow_password_change=False)
+
+    def _verify(self, token: str, *, allow_password_change: bool) -> Principal:
         if not token:
             raise Unauthenticated("A bearer token is required.", code="token_missing")
-        return decode_token(
+        principal = decode_token(
             token, self._private_key.public_key(), self.issuer, self.audience
         )
+        # The signature was checked just above; only the counter is read here.
+        claims = jwt.decode(token, options={"verify_signature": False})
+        self._check_account(
+            principal.subject, claims.get("ver", 0), allow_password_change
+        )
+        return principal
+
+    def _check_account(
+        self, subject: str, version: object, allow_password_change: bool
+    ) -> None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT is_disabled, token_version, must_change_password "
+                    "FROM users WHERE subject = :s"
+                ),
+                {"s": subject},
+            ).first()
+        if row is None:
+            # Not a person's account: a service account's (client
+            # credentials), which has no account state here.
+            return
+        if row.is_disabled:
+            raise Unauthenticated("This account is disabled.", code="account_disabled")
+        if row.token_version != version:
+            raise Unauthenticated(
+                "The bearer token was revoked by an account change; sign in again.",
+                code="token_revoked",
+            )
+        if row.must_change_password and not allow_password_change:
+            raise PermissionDenied(
+                "The password must be changed before anything else "
+                "(POST /api/v1/users/me/password).",
+                code="password_change_required",
+            )
 
     def discovery_document(self) -> dict[str, Any]:
         return {
@@ -204,13 +331,16 @@ class LocalOidcIssuer:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._public_jwk]}
 
+    # --- accounts --------------------------------------------------------------
+
     def create_user(
         self, username: str, password: str, roles: set[str], actor: Principal = SYSTEM
     ) -> User:
         """Create a local user.
 
         Raises:
-            InvalidArgument: the username, password or a role is not acceptable.
+            InvalidArgument: the username or a role is not acceptable, or the
+                password breaks the policy (``password_weak``).
             Conflict: the username is taken.
         """
         _check_new_user(username, password, roles)
@@ -237,14 +367,12 @@ class LocalOidcIssuer:
                     "at": utc_now(),
                 },
             )
-            stage_audit(
+            _stage_account_audit(
                 conn,
-                service="gateway",
-                action="user.create",
-                actor=actor,
-                resource_type="user",
-                resource_id=user.subject,
-                details={"roles": ",".join(sorted(roles))},
+                "user.create",
+                actor,
+                user,
+                {"roles": ",".join(sorted(roles))},
             )
         return user
 
@@ -257,69 +385,481 @@ class LocalOidcIssuer:
     def find_user(self, username: str) -> User:
         """Raises: NotFound: no user has that username."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.text(
-                    "SELECT subject, username, roles FROM users WHERE username = :u"
-                ),
-                {"u": username},
-            ).first()
+            row = _user_row(conn, "username", username)
         if row is None:
             raise NotFound("No user has that username.", code="user_not_found")
-        return User(row.subject, row.username, frozenset(json.loads(row.roles)))
+        return _user(row)
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.text("SELECT subject, username, roles FROM users ORDER BY username")
+                sa.text(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username")
             ).all()
-        return [
-            User(r.subject, r.username, frozenset(json.loads(r.roles))) for r in rows
-        ]
+        return [_user(r) for r in rows]
 
-    def login(self, username: str, password: str, client_address: str = "") -> str:
-        """Check a password and return a signed access token.
+    def disable_user(self, username: str, actor: Principal) -> User:
+        """Stop an account signing in; its tokens stop working at the gateway.
 
         Raises:
-            Unauthenticated: the username or password is wrong (never says which).
+            NotFound: no user has that username.
+            FailedPrecondition: it is the last enabled admin (``last_admin``).
         """
-        return self.issue_token(self.authenticate(username, password, client_address))
+        with self.engine.begin() as conn:
+            user = _user(self._existing_row(conn, username))
+            if ADMIN in user.roles:
+                self._keep_an_admin(conn, user.subject)
+            conn.execute(
+                sa.text(
+                    "UPDATE users SET is_disabled = 1, "
+                    "token_version = token_version + 1 WHERE subject = :s"
+                ),
+                {"s": user.subject},
+            )
+            _stage_account_audit(conn, "user.disable", actor, user)
+        return User(user.subject, user.username, user.roles, True, user.has_totp)
 
-    def authenticate(
-        self, username: str, password: str, client_address: str = ""
-    ) -> User:
-        """Check a password and audit the sign-in, accepted or refused.
+    def enable_user(self, username: str, actor: Principal) -> User:
+        """Let a disabled account sign in again, its failed sign-ins forgotten.
 
         Raises:
-            Unauthenticated: the username or password is wrong (never says which).
+            NotFound: no user has that username.
+        """
+        with self.engine.begin() as conn:
+            user = _user(self._existing_row(conn, username))
+            conn.execute(
+                sa.text("UPDATE users SET is_disabled = 0 WHERE subject = :s"),
+                {"s": user.subject},
+            )
+            _forget_failures(conn, user.username)
+            _stage_account_audit(conn, "user.enable", actor, user)
+        return User(user.subject, user.username, user.roles, False, user.has_totp)
+
+    def reset_password(self, username: str, actor: Principal) -> str:
+        """Give an account a generated one-time password and return it.
+
+        The account must change it at its next sign-in; tokens issued before
+        stop working, and failed sign-ins are forgotten.
+
+        Raises:
+            NotFound: no user has that username.
+        """
+        password = generate_password()
+        with self.engine.begin() as conn:
+            user = _user(self._existing_row(conn, username))
+            password_policy.check_password(password, user.username)
+            conn.execute(
+                sa.text(
+                    "UPDATE users SET password_hash = :h, must_change_password = 1, "
+                    "token_version = token_version + 1 WHERE subject = :s"
+                ),
+                {"h": hash_password(password), "s": user.subject},
+            )
+            _forget_failures(conn, user.username)
+            _stage_account_audit(conn, "user.password.reset", actor, user)
+        return password
+
+    def set_roles(self, username: str, roles: set[str], actor: Principal) -> User:
+        """Replace an account's roles; they apply from its next sign-in.
+
+        Tokens issued before carry the old roles, so they stop working.
+
+        Raises:
+            InvalidArgument: a role is unknown or none is given.
+            NotFound: no user has that username.
+            FailedPrecondition: it would leave no enabled admin (``last_admin``).
+        """
+        _check_roles(roles)
+        with self.engine.begin() as conn:
+            user = _user(self._existing_row(conn, username))
+            if ADMIN in user.roles and ADMIN not in roles:
+                self._keep_an_admin(conn, user.subject)
+            conn.execute(
+                sa.text(
+                    "UPDATE users SET roles = :r, token_version = token_version + 1 "
+                    "WHERE subject = :s"
+                ),
+                {"r": json.dumps(sorted(roles)), "s": user.subject},
+            )
+            _stage_account_audit(
+                conn,
+                "user.roles.set",
+                actor,
+                user,
+                {
+                    "previous_roles": ",".join(sorted(user.roles)),
+                    "roles": ",".join(sorted(roles)),
+                },
+            )
+        return User(
+            user.subject,
+            user.username,
+            frozenset(roles),
+            user.is_disabled,
+            user.has_totp,
+        )
+
+    def change_own_password(
+        self, token: str, current: str, new: str, client_address: str = ""
+    ) -> str:
+        """Change the caller's password, given the current one; return a new token.
+
+        Works for an account that must change its password, too. Every
+        token issued before stops working. A wrong current password counts
+        as a failed sign-in.
+
+        Raises:
+            Unauthenticated: the token is not valid.
+            InvalidArgument: the current password is wrong
+                (``current_password_wrong``), or the new one breaks the policy
+                (``password_weak``).
+        """
+        caller = self._caller(token, client_address, allow_password_change=True)
+        with self.engine.connect() as conn:
+            row = self._existing_row(conn, caller.username)
+        is_valid = check_password(current, row.password_hash)
+        self._refuse_unless(
+            is_valid,
+            caller,
+            "user.password.change",
+            InvalidArgument(
+                "The current password is wrong.", code="current_password_wrong"
+            ),
+        )
+        try:
+            password_policy.check_password(new, caller.username)
+            if new == current:
+                raise InvalidArgument(
+                    "A new password must differ from the current one.",
+                    code="password_weak",
+                )
+        except InvalidArgument as refused:
+            self._audit_refusal(caller, "user.password.change", refused, ERROR)
+            raise
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE users SET password_hash = :h, must_change_password = 0, "
+                    "token_version = token_version + 1 WHERE subject = :s"
+                ),
+                {"h": hash_password(new), "s": caller.subject},
+            )
+            _stage_account_audit(conn, "user.password.change", caller, _user(row))
+            changed = _user_row(conn, "subject", caller.subject)
+        assert changed is not None
+        return self._token_for(changed)
+
+    # --- second factor ---------------------------------------------------------
+
+    def enrol_totp(self, caller: Principal) -> TotpEnrolment:
+        """Start a TOTP enrolment: a new secret, active once a code confirms it.
+
+        Raises:
+            Conflict: the account has an active second factor already.
+        """
+        secret = totp.new_secret()
+        with self.engine.begin() as conn:
+            row = self._existing_row(conn, caller.username)
+            if row.totp_secret:
+                raise Conflict(
+                    "This account has a second factor already; disable it first.",
+                    code="totp_already_enabled",
+                )
+            conn.execute(
+                sa.text("UPDATE users SET totp_pending = :p WHERE subject = :s"),
+                {"p": self._seal(secret, row.subject), "s": row.subject},
+            )
+            _stage_account_audit(conn, "user.totp.enrol", caller, _user(row))
+        uri = totp.provisioning_uri(secret, caller.username, TOTP_ISSUER)
+        return TotpEnrolment(secret=secret, uri=uri)
+
+    def confirm_totp(self, caller: Principal, code: str) -> User:
+        """Activate the enrolled secret with a first code from the app.
+
+        Raises:
+            FailedPrecondition: no enrolment is waiting (``totp_not_enrolled``).
+            InvalidArgument: the code is wrong (``totp_invalid``).
         """
         with self.engine.connect() as conn:
-            row = conn.execute(
+            row = self._existing_row(conn, caller.username)
+        if not row.totp_pending:
+            raise FailedPrecondition(
+                "No second factor is waiting for confirmation; enrol first.",
+                code="totp_not_enrolled",
+            )
+        secret = self._unseal(row.totp_pending, row.subject)
+        step = totp.matching_step(secret, code, row.totp_last_step)
+        self._refuse_unless(
+            step is not None,
+            caller,
+            "user.totp.enable",
+            InvalidArgument("That code is not valid.", code="totp_invalid"),
+            counts=False,
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
                 sa.text(
-                    "SELECT subject, username, password_hash, roles FROM users "
-                    "WHERE username = :u"
+                    "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, "
+                    "totp_last_step = :step WHERE subject = :s"
                 ),
-                {"u": username[:_USERNAME_MAX]},
-            ).first()
+                {"step": step, "s": row.subject},
+            )
+            _stage_account_audit(conn, "user.totp.enable", caller, _user(row))
+        return User(row.subject, row.username, _user(row).roles, False, True)
+
+    def disable_totp(self, caller: Principal, code: str) -> User:
+        """Turn the caller's second factor off, given a current code.
+
+        A wrong code counts as a failed sign-in.
+
+        Raises:
+            FailedPrecondition: the account has no second factor
+                (``totp_not_enabled``).
+            InvalidArgument: the code is wrong (``totp_invalid``).
+        """
+        with self.engine.connect() as conn:
+            row = self._existing_row(conn, caller.username)
+        if not row.totp_secret:
+            raise FailedPrecondition(
+                "This account has no second factor.", code="totp_not_enabled"
+            )
+        secret = self._unseal(row.totp_secret, row.subject)
+        step = totp.matching_step(secret, code, row.totp_last_step)
+        self._refuse_unless(
+            step is not None,
+            caller,
+            "user.totp.disable",
+            InvalidArgument("That code is not valid.", code="totp_invalid"),
+        )
+        with self.engine.begin() as conn:
+            _clear_totp(conn, row.subject)
+            _stage_account_audit(conn, "user.totp.disable", caller, _user(row))
+        return User(row.subject, row.username, _user(row).roles, False, False)
+
+    def remove_totp(self, username: str, actor: Principal) -> User:
+        """Remove an account's second factor (an admin's help for a lost phone).
+
+        Raises:
+            NotFound: no user has that username.
+        """
+        with self.engine.begin() as conn:
+            user = _user(self._existing_row(conn, username))
+            _clear_totp(conn, user.subject)
+            _stage_account_audit(
+                conn,
+                "user.totp.remove",
+                actor,
+                user,
+                {"was_enabled": int(user.has_totp)},
+            )
+        return User(user.subject, user.username, user.roles, user.is_disabled, False)
+
+    # --- sign-in ----------------------------------------------------------------
+
+    def login(
+        self, username: str, password: str, client_address: str = "", totp: str = ""
+    ) -> str:
+        """Check a password (and a TOTP code, if the account has one); return a
+        signed access token.
+
+        Raises:
+            Unauthenticated: as ``authenticate``.
+        """
+        return self.issue_token(
+            self.authenticate(username, password, client_address, totp)
+        )
+
+    def authenticate(
+        self, username: str, password: str, client_address: str = "", totp: str = ""
+    ) -> User:
+        """Check a password (and a TOTP code, if the account has one) and audit
+        the sign-in, accepted or refused.
+
+        A locked username, a disabled account, a wrong password and an
+        unknown username are refused alike, after the same password hashing.
+
+        Raises:
+            Unauthenticated: ``bad_credentials`` (never says which part was
+                wrong, nor whether the account exists or is locked), or
+                ``totp_required`` when the password was right and the
+                account needs a code that was not given.
+        """
+        name = username[:_USERNAME_MAX]
+        with self.engine.connect() as conn:
+            row = _user_row(conn, "username", name)
         is_valid = check_password(
             password, row.password_hash if row else _UNKNOWN_USER_HASH
         )
-        if row is None or not is_valid:
-            attempt = Principal(
-                subject=row.subject if row else "",
-                username="",
-                roles=frozenset(),
-                client_address=client_address,
-            )
-            record_sign_in(self.engine, attempt, is_refused=True)
+        now = time.time()
+        reason, step = self._sign_in_refusal(name, row, is_valid, totp, now)
+        attempt = Principal(
+            subject=row.subject if row else "",
+            username="",
+            roles=frozenset(),
+            client_address=client_address,
+        )
+        if reason == "totp_required":
+            record_sign_in(self.engine, attempt, is_refused=True, reason=reason)
             raise Unauthenticated(
-                "The username or password is wrong.", code="bad_credentials"
+                "This account needs a code from its authenticator app.",
+                code="totp_required",
             )
-        user = User(row.subject, row.username, frozenset(json.loads(row.roles)))
+        if reason:
+            self._count_failure(name, attempt, now, counts=reason != "locked")
+            record_sign_in(self.engine, attempt, is_refused=True, reason=reason)
+            raise _bad_credentials()
+        assert row is not None
+        if step is not None and not self._use_totp_step(row.subject, step):
+            # Another sign-in used the same code in the meantime.
+            self._count_failure(name, attempt, now)
+            record_sign_in(self.engine, attempt, is_refused=True, reason="totp_invalid")
+            raise _bad_credentials()
+        with self.engine.begin() as conn:
+            _forget_failures(conn, name)
+        user = _user(row)
         signed_in = Principal(
             user.subject, user.username, user.roles, client_address=client_address
         )
         record_sign_in(self.engine, signed_in, is_refused=False)
         return user
+
+    def _use_totp_step(self, subject: str, step: int) -> bool:
+        """Record ``step`` as used unless it (or a later one) already was."""
+        with self.engine.begin() as conn:
+            used = conn.execute(
+                sa.text(
+                    "UPDATE users SET totp_last_step = :step "
+                    "WHERE subject = :s AND totp_last_step < :step"
+                ),
+                {"step": step, "s": subject},
+            )
+        return bool(used.rowcount)
+
+    def _sign_in_refusal(
+        self, name: str, row: Any, is_valid: bool, code: str, now: float
+    ) -> tuple[str, int | None]:
+        """Why a sign-in is refused ("" if it is not), and the TOTP step used."""
+        if self._is_locked(name, now):
+            return "locked", None
+        if row is None or not is_valid:
+            return "bad_credentials", None
+        if row.is_disabled:
+            return "account_disabled", None
+        if not row.totp_secret:
+            return "", None
+        if not code:
+            return "totp_required", None
+        secret = self._unseal(row.totp_secret, row.subject)
+        step = totp.matching_step(secret, code, row.totp_last_step, now)
+        return ("", step) if step is not None else ("totp_invalid", None)
+
+    def _is_locked(self, name: str, now: float) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT locked_until FROM sign_in_failures WHERE username = :u"
+                ),
+                {"u": name},
+            ).first()
+        return row is not None and row.locked_until > now
+
+    def _count_failure(
+        self, name: str, actor: Principal, now: float, *, counts: bool = True
+    ) -> None:
+        """Count a failed sign-in of ``name``; lock it once there are enough."""
+        if not counts:
+            return
+        policy = self.lockout
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT failures, last_failed_at, locked_until "
+                    "FROM sign_in_failures WHERE username = :u"
+                ),
+                {"u": name},
+            ).first()
+            is_stale = row is not None and (
+                max(row.last_failed_at, row.locked_until) + policy.window_seconds < now
+            )
+            failures = 1 if row is None or is_stale else row.failures + 1
+            delay = policy.delay_after(failures)
+            locked_until = now + delay if delay else 0.0
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sign_in_failures "
+                    "(username, failures, last_failed_at, locked_until) "
+                    "VALUES (:u, :f, :at, :until) ON CONFLICT (username) DO UPDATE "
+                    "SET failures = excluded.failures, "
+                    "last_failed_at = excluded.last_failed_at, "
+                    "locked_until = excluded.locked_until"
+                ),
+                {"u": name, "f": failures, "at": now, "until": locked_until},
+            )
+            # Names whose failures have all expired, typed once by a scan of
+            # guesses, are not kept.
+            conn.execute(
+                sa.text(
+                    "DELETE FROM sign_in_failures WHERE last_failed_at < :stale "
+                    "AND locked_until < :stale"
+                ),
+                {"stale": now - policy.window_seconds},
+            )
+            if delay:
+                stage_audit(
+                    conn,
+                    service="gateway",
+                    action="auth.lockout",
+                    actor=actor,
+                    resource_type="user",
+                    resource_id=actor.subject,
+                    outcome=DENIED,
+                    reason="too_many_failures",
+                    details={"failures": failures, "delay_seconds": int(delay)},
+                )
+
+    def _refuse_unless(
+        self,
+        is_allowed: bool,
+        caller: Principal,
+        action: str,
+        error: StrongroomError,
+        *,
+        counts: bool = True,
+    ) -> None:
+        """Refuse a self-service change whose proof (a password, a code) is
+        wrong, or whose account is locked, audited and counted as a failure."""
+        now = time.time()
+        if self._is_locked(caller.username, now):
+            self._audit_refusal(caller, action, error, DENIED, reason="locked")
+            raise error
+        if is_allowed:
+            return
+        if counts:
+            self._count_failure(caller.username, caller, now)
+        self._audit_refusal(caller, action, error, DENIED)
+        raise error
+
+    def _audit_refusal(
+        self,
+        caller: Principal,
+        action: str,
+        error: StrongroomError,
+        outcome: str,
+        reason: str = "",
+    ) -> None:
+        with self.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service="gateway",
+                action=action,
+                actor=caller,
+                resource_type="user",
+                resource_id=caller.subject,
+                outcome=outcome,
+                reason=reason or error.code,
+                details={"username": caller.username},
+            )
+
+    # --- the code flow ----------------------------------------------------------
 
     def check_authorization_request(
         self, params: dict[str, str]
@@ -455,8 +995,9 @@ class LocalOidcIssuer:
         """A fresh access token for the holder of a refresh token.
 
         Raises:
-            InvalidArgument: the refresh token is expired, forged or its user
-                is gone (``invalid_grant``).
+            InvalidArgument: the refresh token is expired, forged, its user
+                is gone or disabled, or it was issued before an account change
+                (``invalid_grant``).
         """
         try:
             claims = jwt.decode(
@@ -472,7 +1013,12 @@ class LocalOidcIssuer:
                 "The refresh token is not valid.", code="invalid_grant"
             ) from exc
         user = self._user_by_subject(str(claims["sub"]))
-        if claims["typ"] != _REFRESH_TOKEN_TYPE or user is None:
+        # A refresh token issued before the account changed (disabled, a
+        # password reset or change, new roles) ends with it.
+        is_current = user is not None and claims.get("ver", 0) == self._version_of(
+            user.subject
+        )
+        if claims["typ"] != _REFRESH_TOKEN_TYPE or user is None or not is_current:
             raise InvalidArgument(
                 "The refresh token is not valid.", code="invalid_grant"
             )
@@ -481,14 +1027,37 @@ class LocalOidcIssuer:
             expires_in=self.token_lifetime_seconds,
         )
 
+    # --- tokens -----------------------------------------------------------------
+
     def issue_token(self, user: User) -> str:
+        """A token for ``user`` as its account stands now (as given, when this
+        issuer keeps no such account, which then verifies nowhere but at
+        another issuer's generic verifier)."""
+        with self.engine.connect() as conn:
+            row = _user_row(conn, "subject", user.subject)
+        if row is None:
+            return self._access_token(
+                user.subject, user.username, sorted(user.roles), 0
+            )
+        return self._token_for(row)
+
+    def _token_for(self, row: Any) -> str:
+        # A token issued while the password must change carries no roles, so
+        # a service called directly grants it nothing either.
+        roles = [] if row.must_change_password else sorted(json.loads(row.roles))
+        return self._access_token(row.subject, row.username, roles, row.token_version)
+
+    def _access_token(
+        self, subject: str, username: str, roles: list[str], version: int
+    ) -> str:
         now = int(time.time())
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": user.subject,
-            "preferred_username": user.username,
-            "realm_access": {"roles": sorted(user.roles)},
+            "sub": subject,
+            "preferred_username": username,
+            "realm_access": {"roles": roles},
+            "ver": version,
             "iat": now,
             "exp": now + self.token_lifetime_seconds,
             "jti": str(uuid.uuid4()),
@@ -516,6 +1085,7 @@ class LocalOidcIssuer:
             "aud": self.issuer,
             "sub": user.subject,
             "typ": _REFRESH_TOKEN_TYPE,
+            "ver": self._version_of(user.subject),
             "iat": now,
             "exp": now + self.refresh_lifetime_seconds,
             "jti": str(uuid.uuid4()),
@@ -528,16 +1098,125 @@ class LocalOidcIssuer:
         )
 
     def _user_by_subject(self, subject: str) -> User | None:
+        """The account with ``subject``, unless it is gone or disabled."""
+        with self.engine.connect() as conn:
+            row = _user_row(conn, "subject", subject)
+        if row is None or row.is_disabled:
+            return None
+        return _user(row)
+
+    def _version_of(self, subject: str) -> int | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.text(
-                    "SELECT subject, username, roles FROM users WHERE subject = :s"
-                ),
+                sa.text("SELECT token_version FROM users WHERE subject = :s"),
                 {"s": subject},
             ).first()
+        return None if row is None else int(row.token_version)
+
+    def _caller(
+        self, token: str, client_address: str, *, allow_password_change: bool
+    ) -> Principal:
+        verified = self._verify(token, allow_password_change=allow_password_change)
+        return Principal(
+            verified.subject,
+            verified.username,
+            verified.roles,
+            verified.token,
+            client_address,
+        )
+
+    # --- helpers ----------------------------------------------------------------
+
+    def _existing_row(self, conn: Connection, username: str) -> Any:
+        row = _user_row(conn, "username", username)
         if row is None:
-            return None
-        return User(row.subject, row.username, frozenset(json.loads(row.roles)))
+            raise NotFound("No user has that username.", code="user_not_found")
+        return row
+
+    def _keep_an_admin(self, conn: Connection, subject: str) -> None:
+        rows = conn.execute(
+            sa.text("SELECT subject, roles FROM users WHERE is_disabled = 0")
+        ).all()
+        others = [
+            r for r in rows if r.subject != subject and ADMIN in json.loads(r.roles)
+        ]
+        if not others:
+            raise FailedPrecondition(
+                "This is the last enabled admin; make another admin first.",
+                code="last_admin",
+            )
+
+    def _seal(self, secret: str, subject: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._totp_sealer.encrypt(nonce, secret.encode(), subject.encode())
+        return base64.b64encode(nonce + sealed).decode()
+
+    def _unseal(self, stored: str, subject: str) -> str:
+        raw = base64.b64decode(stored)
+        try:
+            opened = self._totp_sealer.decrypt(raw[:12], raw[12:], subject.encode())
+        except InvalidTag as exc:
+            raise InternalError(
+                "A second-factor secret cannot be opened with this issuer's key.",
+                code="totp_key_mismatch",
+            ) from exc
+        return opened.decode()
+
+
+def _bad_credentials() -> Unauthenticated:
+    return Unauthenticated("The username or password is wrong.", code="bad_credentials")
+
+
+def _user_row(conn: Connection, column: str, value: str) -> Any:
+    assert column in ("username", "subject")
+    return conn.execute(
+        sa.text(f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = :v"),
+        {"v": value},
+    ).first()
+
+
+def _user(row: Any) -> User:
+    return User(
+        row.subject,
+        row.username,
+        frozenset(json.loads(row.roles)),
+        bool(row.is_disabled),
+        bool(row.totp_secret),
+    )
+
+
+def _forget_failures(conn: Connection, username: str) -> None:
+    conn.execute(
+        sa.text("DELETE FROM sign_in_failures WHERE username = :u"), {"u": username}
+    )
+
+
+def _clear_totp(conn: Connection, subject: str) -> None:
+    conn.execute(
+        sa.text(
+            "UPDATE users SET totp_secret = NULL, totp_pending = NULL "
+            "WHERE subject = :s"
+        ),
+        {"s": subject},
+    )
+
+
+def _stage_account_audit(
+    conn: Connection,
+    action: str,
+    actor: Principal,
+    target: User,
+    details: dict[str, str | int] | None = None,
+) -> None:
+    stage_audit(
+        conn,
+        service="gateway",
+        action=action,
+        actor=actor,
+        resource_type="user",
+        resource_id=target.subject,
+        details={"username": target.username, **(details or {})},
+    )
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -561,16 +1240,32 @@ def _check_new_user(username: str, password: str, roles: set[str]) -> None:
             f"Usernames beginning {SERVICE_ACCOUNT_PREFIX!r} are service accounts'.",
             code="username_invalid",
         )
-    if len(password) < 12:
-        raise InvalidArgument(
-            "A password must have at least 12 characters.", code="password_too_short"
-        )
+    password_policy.check_password(password, username)
+    _check_roles(roles)
+
+
+def _check_roles(roles: set[str]) -> None:
     unknown = roles - ROLES
     if unknown or not roles:
         raise InvalidArgument(
             f"Roles must be a non-empty subset of {', '.join(sorted(ROLES))}.",
             code="role_unknown",
         )
+
+
+def _load_or_create_secret(path: Path) -> bytes:
+    """32 random bytes kept in a private file, made on first use."""
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
 
 
 def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
