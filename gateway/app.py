@@ -30,6 +30,7 @@ from strongroom.gateway.export_api import export_router
 from strongroom.gateway.identity import open_identity
 from strongroom.gateway.labeling_api import labeling_router
 from strongroom.gateway.limits import BodyLimit
+from strongroom.gateway.models_api import models_router
 from strongroom.gateway.problems import install_problem_handlers
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
@@ -618,6 +619,8 @@ def create_app(settings: Settings) -> FastAPI:
             lambda: {user.subject: user.username for user in issuer.list_users()},
         )
     )
+
+    app.include_router(models_router(clients, principal, meta))
 
     app.include_router(
         audit_router(
