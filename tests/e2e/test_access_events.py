@@ -340,6 +340,27 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             get("/api/v1/projects/{project}/stats"),
         ),
         (
+            "PATCH",
+            "/api/v1/projects/{project_id}/assistance",
+            lambda c, h: admin(c).patch(
+                f"/api/v1/projects/{c['project']}/assistance",
+                json={"enabled": True},
+                headers=h,
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/models",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/models", headers=h
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/models",
+            get("/api/v1/projects/{project}/models"),
+        ),
+        (
             "POST",
             "/api/v1/projects/{project_id}/reviews/next",
             lambda c, h: admin(c).post(
@@ -636,6 +657,15 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
             labeling_pb2.ImportAnnotationRequest(
                 task_id=c["task"], annotator="imported-route-table"
             )
+        ),
+        "LabelingService/SetAssistance": lambda: labeling_pb2.SetAssistanceRequest(
+            project_id=c["project"], ordering="arrival"
+        ),
+        "LabelingService/TrainModel": lambda: labeling_pb2.TrainModelRequest(
+            project_id=c["project"]
+        ),
+        "LabelingService/ListModels": lambda: labeling_pb2.ListModelsRequest(
+            project_id=c["project"]
         ),
         "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
         "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),
