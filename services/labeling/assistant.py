@@ -78,6 +78,7 @@ class ModelAssistant(Worker):
         self.tasks = tasks
         self._executor = executor
         self._callers: dict[str, Principal] = {}
+        self._reviewed: dict[str, bool] = {}
         self._resets: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -86,11 +87,15 @@ class ModelAssistant(Worker):
 
     # --- what the servicer tells it -----------------------------------------
 
-    def remember(self, project_id: str, principal: Principal) -> None:
-        """Keep a manager's token for the project's background work."""
+    def remember(
+        self, project_id: str, principal: Principal, is_reviewed: bool
+    ) -> None:
+        """Keep a manager's token for the project's background work, and
+        whether the project reviews (then its model learns from gold)."""
         if principal.token and _expires_at(principal.token) > time.time():
             with self._lock:
                 self._callers[project_id] = principal
+                self._reviewed[project_id] = is_reviewed
 
     def reset_priorities(self, project_id: str) -> None:
         """Give the project's open tasks back their arrival order."""
@@ -168,22 +173,34 @@ class ModelAssistant(Worker):
             caller = self._caller(row.project_id)
             if caller is None:
                 continue
-            project = self._project(row.project_id, _metadata(caller))
-            kind = domain.GOLD if project.review else domain.ANSWER
+            # From memory, not the tasks service: this runs every few seconds
+            # and every project read there is audited.
+            with self._lock:
+                is_reviewed = self._reviewed.get(row.project_id, False)
+            kind = domain.GOLD if is_reviewed else domain.ANSWER
             with self.engine.begin() as conn:
                 answers = store.answered_tasks(conn, row.project_id, kind)
                 last = model_store.last_trained_answers(conn, row.project_id)
                 if assistance.is_training_due(row.settings, answers, last):
                     model_store.queue_version(
-                        conn, row.project_id, ANSWERS, caller.subject, utc_now()
+                        conn,
+                        row.project_id,
+                        ANSWERS,
+                        caller.subject,
+                        utc_now(),
+                        answers,
                     )
 
-    def queue(self, project_id: str, principal: Principal) -> tuple[ModelRow, bool]:
+    def queue(
+        self, project_id: str, principal: Principal, is_reviewed: bool
+    ) -> tuple[ModelRow, bool]:
         """Queue a run a manager asked for; return it and whether it is new."""
-        self.remember(project_id, principal)
+        self.remember(project_id, principal, is_reviewed)
+        kind = domain.GOLD if is_reviewed else domain.ANSWER
         with self.engine.begin() as conn:
+            answers = store.answered_tasks(conn, project_id, kind)
             row, is_new = model_store.queue_version(
-                conn, project_id, REQUEST, principal.subject, utc_now()
+                conn, project_id, REQUEST, principal.subject, utc_now(), answers
             )
         self.wake()
         return row, is_new

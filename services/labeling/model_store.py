@@ -150,12 +150,19 @@ def _settings_row(m: sa.RowMapping) -> SettingsRow:
 
 
 def queue_version(
-    conn: Connection, project_id: str, trigger: str, requested_by: str, now: str
+    conn: Connection,
+    project_id: str,
+    trigger: str,
+    requested_by: str,
+    now: str,
+    answers: int,
 ) -> tuple[ModelRow, bool]:
     """Queue the project's next version; return it and whether it is new.
 
-    A version already queued or training is returned instead, so repeated
-    requests start one run.
+    ``answers`` (the answered tasks now) stays the version's count until it
+    trains, and for good if it fails, so a failed run is not retried before
+    enough new answers arrive. A version already queued or training is
+    returned instead, so repeated requests start one run.
     """
     waiting = conn.execute(
         sa.text(
@@ -179,12 +186,13 @@ def queue_version(
         trigger=trigger,
         requested_by=requested_by,
         created_at=now,
+        train_answers=answers,
     )
     conn.execute(
         sa.text(
             "INSERT INTO model_versions (project_id, version, state, trigger, "
-            "requested_by, created_at) VALUES (:project_id, :version, :state, "
-            ":trigger, :requested_by, :created_at)"
+            "requested_by, created_at, train_answers) VALUES (:project_id, "
+            ":version, :state, :trigger, :requested_by, :created_at, :answers)"
         ),
         {
             "project_id": row.project_id,
@@ -193,6 +201,7 @@ def queue_version(
             "trigger": row.trigger,
             "requested_by": row.requested_by,
             "created_at": row.created_at,
+            "answers": answers,
         },
     )
     return row, True
@@ -262,13 +271,13 @@ def last_ready(conn: Connection, project_id: str) -> ModelRow | None:
 
 
 def last_trained_answers(conn: Connection, project_id: str) -> int | None:
-    """Training answers of the project's newest run that did not fail."""
+    """Answered tasks behind the project's newest version, whatever its state."""
     value = conn.execute(
         sa.text(
             "SELECT train_answers + held_out FROM model_versions WHERE "
-            "project_id = :p AND state != :failed ORDER BY version DESC LIMIT 1"
+            "project_id = :p ORDER BY version DESC LIMIT 1"
         ),
-        {"p": project_id, "failed": FAILED},
+        {"p": project_id},
     ).first()
     return int(value[0]) if value else None
 

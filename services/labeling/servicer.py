@@ -547,7 +547,9 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
-        self._managed_project(principal, request.project_id, metadata, "Models")
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Models"
+        )
         with self.engine.begin() as conn:
             before = model_store.get_settings(conn, request.project_id).settings
             changes = {
@@ -583,7 +585,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 },
             )
         if self.assistant is not None:
-            self.assistant.remember(request.project_id, principal)
+            self.assistant.remember(request.project_id, principal, project.review)
             if before.ordering == assistance.UNCERTAINTY != after.ordering:
                 self.assistant.reset_priorities(request.project_id)
             self.assistant.wake()
@@ -600,7 +602,9 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
-        self._managed_project(principal, request.project_id, metadata, "Models")
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Models"
+        )
         with self.engine.begin() as conn:
             settings = model_store.get_settings(conn, request.project_id).settings
         if not settings.enabled or self.assistant is None:
@@ -609,7 +613,9 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 "manager switches it on first.",
                 code="assistance_off",
             )
-        row, is_new = self.assistant.queue(request.project_id, principal)
+        row, is_new = self.assistant.queue(
+            request.project_id, principal, project.review
+        )
         with self.engine.begin() as conn:
             stage_audit(
                 conn,
@@ -633,7 +639,9 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
-        self._managed_project(principal, request.project_id, metadata, "Models")
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Models"
+        )
         with self.engine.begin() as conn:
             settings = model_store.get_settings(conn, request.project_id)
             versions = model_store.list_versions(conn, request.project_id)
@@ -648,7 +656,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 details={"versions": len(versions)},
             )
         if self.assistant is not None and settings.settings.enabled:
-            self.assistant.remember(request.project_id, principal)
+            self.assistant.remember(request.project_id, principal, project.review)
         return labeling_pb2.ListModelsResponse(
             settings=settings_proto(settings),
             models=[model_proto(v) for v in versions],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,9 @@ def train(run: TrainingRun) -> TrainedModel:
     from spacy import util
     from spacy.training import Example as SpacyExample
 
+    # W033: a blank pipeline has no lexeme normalisation table; nothing to
+    # download or fix for a model trained from scratch.
+    warnings.filterwarnings("ignore", message=r"\[W033\]")
     started = time.monotonic()
     util.fix_random_seed(run.seed)  # type: ignore[attr-defined]
     nlp = blank_pipeline(run.spec)

@@ -43,6 +43,8 @@ def test_short_run_writes_both_curves(tmp_path: Path) -> None:
             "40",
             "--target",
             "1.01",
+            "--seeds",
+            "1",
             "--json",
             str(out),
         ]
