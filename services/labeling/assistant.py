@@ -107,8 +107,17 @@ class ModelAssistant(Worker):
         self._wake.set()
 
     def shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the child process, even in the middle of a run: the version
+        is marked failed (training_interrupted) on the next start."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # The pool keeps no public handle on its process; without this a run
+        # would hold up the service's exit until it finished.
+        children = list(getattr(executor, "_processes", {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for child in children:
+            child.terminate()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._wake.set()
