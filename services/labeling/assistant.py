@@ -57,6 +57,9 @@ ANSWERS = "answers"
 _TASK_PAGE = 500
 # Texts per prediction call to the child process; one audit event each.
 PREDICT_BATCH = 200
+# What the tasks service takes from one source per task; the most
+# confident spans are kept.
+MAX_SUGGESTIONS = 1000
 # Tasks ranked by uncertainty at most: ranking is quadratic in their number.
 MAX_RANKED = 5000
 # A token this close to its expiry is not started on.
@@ -424,12 +427,14 @@ class ModelAssistant(Worker):
                         source=SOURCE,
                         score=score,
                     )
-                    for s, e, label, score in prediction.spans
+                    for s, e, label, score in sorted(
+                        prediction.spans, key=lambda span: -span[3]
+                    )[:MAX_SUGGESTIONS]
                 ],
             ),
             metadata,
         )
-        return len(prediction.spans)
+        return min(len(prediction.spans), MAX_SUGGESTIONS)
 
     def _prioritise(
         self,

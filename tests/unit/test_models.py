@@ -3,18 +3,21 @@ fixed, and uncertainty and diversity order the queue."""
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 
 import pytest
 
-from strongroom.services.common.errors import InvalidArgument
-from strongroom.services.labeling import assistance, training
+from strongroom.services.common.errors import FailedPrecondition, InvalidArgument
+from strongroom.services.labeling import assistance, assistant, training
 from strongroom.services.labeling.assistance import (
     CLASSES,
     SPANS,
     AssistanceSettings,
     Example,
 )
+from strongroom.v1 import common_pb2, tasks_pb2
 
 DRUGS = ["aspirin", "metformin", "warfarin", "ibuprofen", "lisinopril", "insulin"]
 SENTENCES = [
@@ -165,3 +168,28 @@ def test_scores_and_baselines() -> None:
     assert assistance.snapshot_digest([("b", 1), ("a", 2)]) == (
         assistance.snapshot_digest([("a", 2), ("b", 1)])
     )
+
+
+def test_a_project_gets_a_span_model_before_a_class_model() -> None:
+    def project(spans: list[str], classes: list[str]) -> tasks_pb2.Project:
+        return tasks_pb2.Project(
+            schema=tasks_pb2.LabelSchema(
+                spans=[common_pb2.Label(name=n) for n in spans],
+                classes=[common_pb2.Label(name=n) for n in classes],
+            )
+        )
+
+    assert assistant.model_spec(project(["DRUG"], ["urgent"])).kind == SPANS
+    spec = assistant.model_spec(project([], ["urgent", "routine"]))
+    assert (spec.kind, spec.labels) == (CLASSES, ("routine", "urgent"))
+    with pytest.raises(FailedPrecondition):
+        assistant.model_spec(project([], []))
+
+
+def test_a_token_is_kept_until_it_expires() -> None:
+    def token(exp: float) -> str:
+        claims = json.dumps({"exp": exp}).encode()
+        return "e30." + base64.urlsafe_b64encode(claims).decode().rstrip("=") + ".x"
+
+    assert assistant._expires_at(token(2_000_000_000)) == 2_000_000_000
+    assert assistant._expires_at("not a token") == 0.0
