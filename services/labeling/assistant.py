@@ -145,10 +145,13 @@ class ModelAssistant(Worker):
         """Reset priorities asked for, queue the runs that are due, then train
         the oldest queued version whose project has a live manager token."""
         self._apply_resets()
-        self._queue_due()
+        assisted = self._queue_due()
         with self.engine.begin() as conn:
             waiting = model_store.queued(conn)
         for row in waiting:
+            # A project switched off keeps its queued version for later.
+            if row.project_id not in assisted:
+                continue
             caller = self._caller(row.project_id)
             if caller is not None:
                 self.run_version(row, caller)
@@ -178,7 +181,9 @@ class ModelAssistant(Worker):
                 if task.priority != 0:
                     self._set_priority(task.id, 0, metadata)
 
-    def _queue_due(self) -> None:
+    def _queue_due(self) -> set[str]:
+        """Queue a version for each assisted project that is due; return the
+        assisted projects' ids."""
         with self.engine.begin() as conn:
             assisted = model_store.enabled_projects(conn)
         for row in assisted:
@@ -202,6 +207,7 @@ class ModelAssistant(Worker):
                         utc_now(),
                         answers,
                     )
+        return {row.project_id for row in assisted}
 
     def queue(
         self, project_id: str, principal: Principal, is_reviewed: bool
