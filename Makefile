@@ -65,6 +65,7 @@ reliability: install
 	NO_EGRESS_TESTS="tests/e2e/test_path.py tests/e2e/test_import.py tests/e2e/test_export.py tests/e2e/test_labeling.py tests/e2e/test_audit_trail.py tests/e2e/test_redaction_policy.py" \
 		API_FUZZ_EXAMPLES=100 PARSER_FUZZ_EXAMPLES=2000 \
 		FAULT_CASES=all FAULT_REPORT=benchmarks/results/faults.json \
+		LOAD_USERS=100 LOAD_UPLOADERS=5 LOAD_SECONDS=300 LOAD_SEED_DOCUMENTS=5000 \
 		$(BIN)/pytest tests/reliability
 
 # Long measurements; `make test` runs a short version of each.

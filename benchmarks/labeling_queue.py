@@ -52,7 +52,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.e2e.harness import Strongroom, free_port, isolated_env
+from tests.e2e.harness import (
+    Strongroom,
+    add_annotators,
+    every_page,
+    free_port,
+    isolated_env,
+)
 
 LABELS = ("PERSON", "LOCATION", "DATE")
 # Strongroom refuses files with more records than its ingestion limit
@@ -468,19 +474,8 @@ def _wait_queued(
 
 
 def _listed_annotations(admin: httpx.Client, project_id: str) -> set[str]:
-    found: set[str] = set()
-    offset = 0
-    while True:
-        response = admin.get(
-            f"/api/v1/projects/{project_id}/annotations",
-            params={"limit": 1000, "offset": offset},
-        )
-        response.raise_for_status()
-        page = response.json()
-        found.update(a["id"] for a in page["annotations"])
-        offset += len(page["annotations"])
-        if not page["annotations"] or offset >= page["total"]:
-            return found
+    path = f"/api/v1/projects/{project_id}/annotations"
+    return {a["id"] for a in every_page(admin, path, "annotations", limit=1000)}
 
 
 def _strongroom_version() -> str:
@@ -546,21 +541,7 @@ def _strongroom_side(
     project_id = project.json()["id"]
 
     # One user per simulated annotator, all members of the project.
-    users = max(levels)
-    tokens = []
-    for n in range(users):
-        username = f"annotator{n:03d}"
-        created = admin.post(
-            "/api/v1/users",
-            json={"username": username, "password": PASSWORD, "roles": ["annotator"]},
-        )
-        created.raise_for_status()
-        subject = created.json()["subject"]
-        admin.post(
-            f"/api/v1/projects/{project_id}/members",
-            json={"username": username, "subject": subject, "role": "annotator"},
-        ).raise_for_status()
-        tokens.append(strongroom.token(username, PASSWORD))
+    tokens = add_annotators(strongroom, admin, project_id, max(levels))
 
     started = time.monotonic()
     for number, data in enumerate(jsonl_files(side.tasks, per_file)):

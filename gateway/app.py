@@ -1,4 +1,5 @@
-"""The FastAPI application: REST API under /api/v1, the OIDC issuer under /oidc.
+"""The FastAPI application: REST API under /api/v1, the OIDC issuer under /oidc,
+the web page's sign-in under /auth.
 
 No `from __future__ import annotations` here: FastAPI reads the route
 signatures at run time, and the `Caller` alias is local to create_app.
@@ -30,13 +31,18 @@ from strongroom.gateway.export_api import export_router
 from strongroom.gateway.identity import open_identity
 from strongroom.gateway.labeling_api import labeling_router
 from strongroom.gateway.limits import BodyLimit
+from strongroom.gateway.login_page import login_page_router
 from strongroom.gateway.models_api import models_router
 from strongroom.gateway.problems import install_problem_handlers
+from strongroom.gateway.sessions import SessionStore
+from strongroom.gateway.sign_in import BrowserSignIn
+from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
 from strongroom.services.common.audit_trail import ERROR, stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.config import Settings
 from strongroom.services.common.errors import (
     DependencyUnavailable,
+    InvalidArgument,
     QuotaExceeded,
     StrongroomError,
 )
@@ -64,6 +70,9 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _UPLOAD_CHUNK = 256 * 1024
+# Answers under these paths carry tokens, personal data or both: no cache
+# (the browser's included) keeps a copy.
+_UNCACHED_PREFIXES = ("/api/", "/auth/", "/oidc/")
 
 
 def label_protos(labels: list[schemas.LabelIn | str]) -> list[common_pb2.Label]:
@@ -108,6 +117,12 @@ def create_app(settings: Settings) -> FastAPI:
     relay = OutboxRelay(
         issuer.engine, backends.bus, idle_seconds=settings.outbox_idle_seconds
     )
+    sessions = SessionStore(
+        issuer.engine,
+        idle_seconds=settings.session_idle_minutes * 60,
+        absolute_seconds=settings.session_absolute_hours * 3600,
+    )
+    browser = BrowserSignIn(settings, issuer, sessions)
     registry = CollectorRegistry()
     requests_total = Counter(
         "strongroom_http_requests_total",
@@ -156,6 +171,9 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["x-content-type-options"] = "nosniff"
         response.headers["referrer-policy"] = "no-referrer"
         response.headers["content-security-policy"] = CONTENT_SECURITY_POLICY
+        response.headers["x-frame-options"] = "DENY"
+        if request.url.path.startswith(_UNCACHED_PREFIXES):
+            response.headers["cache-control"] = "no-store"
         return response
 
     def audit_too_large(request: Request, error: QuotaExceeded) -> None:
@@ -196,8 +214,12 @@ def create_app(settings: Settings) -> FastAPI:
     def principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        verified = issuer.verify(token)
         address = request.client.host if request.client else ""
+        # A bearer token (CLI, API clients) wins; only the page uses the
+        # cookie, and only cookie requests need the CSRF token.
+        if not token and browser.has_session_cookie(request):
+            return browser.principal(request, address)
+        verified = issuer.verify(token)
         return Principal(
             verified.subject, verified.username, verified.roles, verified.token, address
         )
@@ -248,33 +270,81 @@ def create_app(settings: Settings) -> FastAPI:
 
     # --- OIDC issuer ---------------------------------------------------------
 
+    # The services fetch these to verify every caller's token while the
+    # gateway's worker threads wait on those same services. Served on the
+    # event loop (both are in memory), they never queue behind them; as
+    # thread-pool routes, under 100 annotators the fetch waited out its
+    # timeout and every call stalled until the load stopped.
     @app.get("/oidc/.well-known/openid-configuration", tags=["identity"])
-    def discovery() -> dict[str, object]:
+    async def discovery() -> dict[str, object]:
         return issuer.discovery_document()
 
     @app.get("/oidc/jwks", tags=["identity"])
-    def jwks() -> dict[str, object]:
+    async def jwks() -> dict[str, object]:
         return issuer.jwks()
 
-    @app.post("/oidc/token", tags=["identity"], response_model=schemas.TokenResponse)
+    @app.post(
+        "/oidc/token",
+        tags=["identity"],
+        response_model=schemas.TokenResponse,
+        response_model_exclude_none=True,
+    )
     def token(
         request: Request,
-        username: Annotated[str, Form(max_length=256)],
-        password: Annotated[str, Form(max_length=1024)],
-        grant_type: Annotated[str, Form()] = "password",
+        grant_type: Annotated[str, Form(max_length=64)] = "password",
+        username: Annotated[str, Form(max_length=256)] = "",
+        password: Annotated[str, Form(max_length=1024)] = "",
+        code: Annotated[str, Form(max_length=2048)] = "",
+        redirect_uri: Annotated[str, Form(max_length=2048)] = "",
+        client_id: Annotated[str, Form(max_length=256)] = "",
+        code_verifier: Annotated[str, Form(max_length=256)] = "",
+        refresh_token: Annotated[str, Form(max_length=8192)] = "",
     ) -> schemas.TokenResponse:
-        address = request.client.host if request.client else ""
-        access_token = issuer.login(username, password, address)
+        """The password grant (CLI, API clients); the authorization code grant
+        with PKCE and the refresh token grant, for the web page's sign-in."""
+        if grant_type == "password":
+            address = request.client.host if request.client else ""
+            access_token = issuer.login(username, password, address)
+            return schemas.TokenResponse(
+                access_token=access_token, expires_in=settings.token_lifetime_seconds
+            )
+        if not isinstance(issuer, LocalOidcIssuer) or grant_type not in (
+            "authorization_code",
+            "refresh_token",
+        ):
+            raise InvalidArgument(
+                "The grant type is not supported here.", code="unsupported_grant_type"
+            )
+        if grant_type == "authorization_code":
+            tokens = issuer.redeem_authorization_code(
+                code, client_id, redirect_uri, code_verifier
+            )
+        else:
+            tokens = issuer.refresh(refresh_token)
         return schemas.TokenResponse(
-            access_token=access_token, expires_in=settings.token_lifetime_seconds
+            access_token=tokens.access_token,
+            expires_in=tokens.expires_in,
+            id_token=tokens.id_token or None,
+            refresh_token=tokens.refresh_token or None,
         )
+
+    if isinstance(issuer, LocalOidcIssuer):
+        app.include_router(login_page_router(issuer))
+    app.include_router(browser.router())
 
     # --- users ---------------------------------------------------------------
 
     @app.get("/api/v1/me", tags=["users"], response_model=schemas.Me)
-    def me(caller: Caller) -> schemas.Me:
+    def me(request: Request, caller: Caller) -> schemas.Me:
+        """Who is calling; for the web page, also the session's CSRF token."""
+        is_bearer = (
+            request.headers.get("authorization", "").lower().startswith("bearer ")
+        )
         return schemas.Me(
-            subject=caller.subject, username=caller.username, roles=sorted(caller.roles)
+            subject=caller.subject,
+            username=caller.username,
+            roles=sorted(caller.roles),
+            csrf_token=None if is_bearer else browser.csrf_token(request),
         )
 
     @app.post(

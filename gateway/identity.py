@@ -17,6 +17,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from strongroom.gateway.sessions import MIGRATIONS as SESSION_MIGRATIONS
 from strongroom.services.common.adapters.local_oidc import (
     MIGRATIONS as LOCAL_USER_MIGRATIONS,
 )
@@ -68,6 +69,9 @@ def open_identity(settings: Settings) -> GatewayIdentity:
         settings.oidc_issuer,
         settings.oidc_audience,
         settings.token_lifetime_seconds,
+        client_id=settings.oidc_client_id,
+        redirect_uris=frozenset({f"{settings.web_url()}/auth/callback"}),
+        refresh_lifetime_seconds=int(settings.session_absolute_hours * 3600),
     )
 
 
@@ -98,8 +102,8 @@ def open_identity_database(settings: Settings) -> Engine:
 
 def identity_migrations(settings: Settings) -> Sequence[Migration]:
     if settings.identity == "oidc":
-        return _DIRECTORY_MIGRATIONS
-    return LOCAL_USER_MIGRATIONS
+        return (*_DIRECTORY_MIGRATIONS, *SESSION_MIGRATIONS)
+    return (*LOCAL_USER_MIGRATIONS, *SESSION_MIGRATIONS)
 
 
 class ExternalIdentity:

@@ -327,4 +327,28 @@ def labeling_router(
         review = call(clients.labeling.ReviewTask, request, meta(caller))
         return schemas.Review.from_proto(review)
 
+    @router.post(
+        "/projects/{project_id}/synthetic",
+        status_code=201,
+        tags=["synthetic"],
+        response_model=schemas.Synthesized,
+    )
+    def synthesize(
+        project_id: str, body: schemas.SynthesizeIn, caller: Caller
+    ) -> schemas.Synthesized:
+        """Make synthetic examples from the project's reviewed examples; each
+        is a task marked synthetic, never queued, and only ever in train."""
+        made = call(
+            clients.labeling.Synthesize,
+            labeling_pb2.SynthesizeRequest(
+                project_id=project_id,
+                method=body.method,
+                count=body.count,
+                seed=body.seed,
+            ),
+            meta(caller),
+            timeout=600.0,
+        )
+        return schemas.Synthesized(task_ids=list(made.task_ids), sources=made.sources)
+
     return router

@@ -46,6 +46,9 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
+    # The code and refresh grants only.
+    id_token: str | None = None
+    refresh_token: str | None = None
 
 
 class UserIn(BaseModel):
@@ -690,6 +693,10 @@ class Task(BaseModel):
     # [start, end] of each word or punctuation token, with the text.
     tokens: list[tuple[int, int]]
     created_at: str | None
+    # How a synthetic example was made ("entity_swap", "template",
+    # "tabular") and from which task; empty for real documents' tasks.
+    synthetic: str = ""
+    synthetic_source_task_id: str = ""
 
     @classmethod
     def from_proto(
@@ -727,6 +734,8 @@ class Task(BaseModel):
                 PageImage(page=p.page, width=p.width, height=p.height) for p in t.pages
             ],
             my_state=t.my_state,
+            synthetic=t.synthetic,
+            synthetic_source_task_id=t.synthetic_source_task_id,
             review_comment=t.review_comment or None,
             annotation=Annotation.from_proto(annotation) if annotation else None,
             tokens=[(s.start, s.end) for s in t.tokens] if with_text else [],
@@ -1154,3 +1163,21 @@ class Me(BaseModel):
     subject: str
     username: str
     roles: list[str]
+    # Signed in through the web page: send this back in X-CSRF-Token with
+    # every POST, PUT, PATCH and DELETE.
+    csrf_token: str | None = None
+
+
+class SynthesizeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "entity_swap", "template" or "tabular"; see docs/synthetic-examples.md.
+    method: str = Field(max_length=32)
+    count: int = Field(ge=1, le=1000)
+    seed: int = Field(default=0, ge=0, le=MAX_INDEX)
+
+
+class Synthesized(BaseModel):
+    task_ids: list[str]
+    # Real examples the synthetic ones were made from.
+    sources: int

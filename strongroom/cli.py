@@ -722,6 +722,38 @@ def import_file(
         click.echo(f"Left out: {count} {reason}")
 
 
+@main.command("synthesize")
+@_api_options
+@click.option("--project", "project_id", required=True, help="Project id.")
+@click.option(
+    "--method",
+    required=True,
+    type=click.Choice(["entity_swap", "template", "tabular"]),
+    help="How to make them (see docs/synthetic-examples.md).",
+)
+@click.option("--count", default=10, show_default=True, help="How many, 1 to 1,000.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same examples.")
+def synthesize(
+    url: str | None,
+    token: str | None,
+    project_id: str,
+    method: str,
+    count: int,
+    seed: int,
+) -> None:
+    """Make synthetic examples from a project's reviewed examples; each is
+    marked synthetic everywhere and only ever in the train split."""
+    made = Api(url, token).json(
+        "POST",
+        f"/api/v1/projects/{project_id}/synthetic",
+        json={"method": method, "count": count, "seed": seed},
+    )
+    click.echo(
+        f"Made {len(made['task_ids'])} synthetic example(s) from "
+        f"{made['sources']} real one(s)."
+    )
+
+
 @main.group()
 def audit() -> None:
     """Search and verify the audit trail."""

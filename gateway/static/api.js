@@ -1,26 +1,25 @@
-// Talking to the gateway: the bearer token, JSON calls, problem responses and
-// images. Everything comes from the gateway itself; nothing from elsewhere.
+// Talking to the gateway: JSON calls, problem responses and images, all
+// behind the session cookie the gateway set at sign-in. The page never holds
+// a token: it sends the session's CSRF token with every state-changing call.
+// Everything comes from the gateway itself; nothing from elsewhere.
 
-const TOKEN_KEY = "strongroom.token";
+const STATE_CHANGING = ["POST", "PUT", "PATCH", "DELETE"];
 
 export const session = {
-  token: sessionStorage.getItem(TOKEN_KEY),
-  me: null, // {subject, username, roles}
+  me: null, // {subject, username, roles, csrf_token}
 };
-
-export function keepToken(token) {
-  session.token = token;
-  if (token) sessionStorage.setItem(TOKEN_KEY, token);
-  else sessionStorage.removeItem(TOKEN_KEY);
-}
 
 export async function request(method, path, body) {
   const isForm = body instanceof FormData;
-  const headers = { authorization: `Bearer ${session.token}` };
+  const headers = {};
   if (body && !isForm) headers["content-type"] = "application/json";
+  if (STATE_CHANGING.includes(method) && session.me?.csrf_token) {
+    headers["x-csrf-token"] = session.me.csrf_token;
+  }
   return fetch(path, {
     method,
     headers,
+    credentials: "same-origin",
     body: body ? (isForm ? body : JSON.stringify(body)) : undefined,
   });
 }
@@ -33,24 +32,16 @@ export class ApiError extends Error {
   }
 }
 
-function tokenExpired() {
-  try {
-    const part = session.token.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
-    return JSON.parse(atob(part)).exp * 1000 <= Date.now();
-  } catch {
-    return Boolean(session.token);
-  }
-}
-
-// Called when the gateway no longer accepts the token (it expired): the
-// page signs out rather than showing the same refusal everywhere.
+// Called when the gateway no longer accepts the session (it timed out or
+// was signed out elsewhere): the page returns to sign-in rather than showing
+// the same refusal everywhere.
 export const hooks = { unauthorized: () => {} };
 
 export async function api(method, path, body) {
   const response = await request(method, path, body);
   if (response.status === 204) return null;
   const data = await response.json().catch(() => ({}));
-  if (response.status === 401 && tokenExpired()) hooks.unauthorized(data.detail);
+  if (response.status === 401 && session.me) hooks.unauthorized(data.detail);
   if (!response.ok) {
     throw new ApiError(data.detail || `Request failed (${response.status}).`,
                        response.status, data.code);
@@ -58,7 +49,7 @@ export async function api(method, path, body) {
   return data;
 }
 
-// An image the gateway serves behind the bearer token, as a data: URL (the
+// An image the gateway serves behind the session, as a data: URL (the
 // page's content security policy admits 'self' and data: images only).
 export async function imageUrl(path) {
   const response = await request("GET", path);

@@ -3,7 +3,7 @@
 // managers and admins watch and set up projects (manage.js), auditors search
 // the audit trail (audit.js). Everything comes from the gateway itself.
 
-import { $, api, el, hooks, isTyping, keepToken, say, session } from "./api.js";
+import { $, api, el, hooks, isTyping, request, say, session } from "./api.js";
 import { annotateKey, openAnnotate, wireAnnotate } from "./annotate.js";
 import { openAudit, wireAudit } from "./audit.js";
 import { openDashboard, openNewProject, openPeople, wireDashboard, wireNewProject,
@@ -37,27 +37,27 @@ function showSection(section) {
 
 const context = { showSection, home: () => loadProjects() };
 
-async function signIn(event) {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  const response = await fetch("/oidc/token", { method: "POST", body: new URLSearchParams(form) });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) { say(data.detail || "Sign-in failed."); return; }
-  keepToken(data.access_token);
-  event.target.reset();
-  await loadProjects();
+// Sign-in happens at the identity provider (the built-in issuer's login
+// page, or Keycloak's); the gateway keeps the session and sets its cookie.
+function signIn() { window.location.assign("/auth/login"); }
+
+async function signOut() {
+  const response = await request("POST", "/auth/logout");
+  const { redirect } = await response.json().catch(() => ({}));
+  session.me = null;
+  // The provider's end-session page, which comes back here.
+  window.location.assign(redirect || "/");
 }
 
-function signOut(message = "Signed out.") {
-  keepToken(null);
+function showSignIn(message) {
   session.me = null;
   $("who").textContent = "";
   showSection("sign-in");
   say(message);
-  $("sign-in-form").querySelector("input").focus();
+  $("sign-in-button").focus();
 }
 
-hooks.unauthorized = () => signOut("Your session has ended; please sign in again.");
+hooks.unauthorized = () => showSignIn("Your session has ended; please sign in again.");
 
 // The views a person may open in a project, from their roles and membership.
 function viewsOf(project) {
@@ -91,8 +91,9 @@ async function loadProjects() {
     say("");
     list.querySelector("button")?.focus();
   } catch (error) {
-    if (error.status === 401) signOut(error.message);
-    else say(error.message);
+    // Not signed in (the sign-in view is already up) or the session ended
+    // (the unauthorized hook brought it up): nothing more to say.
+    if (error.status !== 401) say(error.message);
   }
 }
 
@@ -117,8 +118,8 @@ function onKey(event) {
   KEYS[current]?.(event, typing);
 }
 
-$("sign-in-form").addEventListener("submit", signIn);
-$("sign-out").addEventListener("click", () => signOut());
+$("sign-in-button").addEventListener("click", signIn);
+$("sign-out").addEventListener("click", signOut);
 $("nav-projects").addEventListener("click", loadProjects);
 $("nav-new-project").addEventListener("click", () => openNewProject(context));
 $("nav-people").addEventListener("click", () => openPeople(context));
@@ -133,4 +134,11 @@ wireNewProject((project) => openDashboard(project, context));
 wirePeople();
 wireAudit();
 document.addEventListener("keydown", onKey);
-if (session.token) loadProjects(); else showSection("sign-in");
+// The provider sends the browser back with ?sign-in=failed when it refused.
+const params = new URLSearchParams(window.location.search);
+if (params.has("sign-in")) {
+  window.history.replaceState(null, "", "/");
+  showSignIn("Sign-in failed; please try again.");
+} else {
+  loadProjects();
+}

@@ -81,14 +81,33 @@ def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     )
 
 
+@dataclass(frozen=True)
+class TokenSet:
+    """What a token endpoint answers: the access token and what comes with it."""
+
+    access_token: str
+    expires_in: int
+    id_token: str = ""
+    refresh_token: str = ""
+
+
 def decode_token(token: str, key: Any, issuer: str, audience: str) -> Principal:
     """Check a JWT's signature, issuer, audience and expiry; return its principal.
 
     Raises:
         Unauthenticated: the token has expired or is not valid.
     """
+    return principal_from_claims(decode_claims(token, key, issuer, audience), token)
+
+
+def decode_claims(token: str, key: Any, issuer: str, audience: str) -> dict[str, Any]:
+    """Check a JWT's signature, issuer, audience and expiry; return its claims.
+
+    Raises:
+        Unauthenticated: the token has expired or is not valid.
+    """
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=["RS256", "ES256", "EdDSA"],
@@ -104,7 +123,7 @@ def decode_token(token: str, key: Any, issuer: str, audience: str) -> Principal:
         raise Unauthenticated(
             "The bearer token is not valid.", code="token_invalid"
         ) from exc
-    return principal_from_claims(claims, token)
+    return claims
 
 
 class OidcTokenVerifier:
@@ -121,6 +140,15 @@ class OidcTokenVerifier:
         self._fetched_at = 0.0
 
     def verify(self, token: str) -> Principal:
+        return principal_from_claims(self.verify_claims(token), token)
+
+    def verify_claims(self, token: str) -> dict[str, Any]:
+        """Check a token against the issuer's keys; return its claims.
+
+        Raises:
+            Unauthenticated: the token is missing, expired or not valid.
+            DependencyUnavailable: the issuer's keys cannot be fetched.
+        """
         if not token:
             raise Unauthenticated("A bearer token is required.", code="token_missing")
         try:
@@ -134,7 +162,7 @@ class OidcTokenVerifier:
             raise Unauthenticated(
                 "The bearer token is not valid.", code="token_invalid"
             ) from exc
-        return decode_token(token, signing_key.key, self.issuer, self.audience)
+        return decode_claims(token, signing_key.key, self.issuer, self.audience)
 
     def _client(self) -> jwt.PyJWKClient:
         with self._lock:

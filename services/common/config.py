@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     # The public client the CLI and the web page sign in through.
     oidc_client_id: str = "strongroom"
     token_lifetime_seconds: int = 3600
+    # Where people open the web page; the provider sends the browser back to
+    # {public_url}/auth/callback after sign-in. Empty: the gateway's own
+    # http(s)://{gateway_host}:{gateway_port}.
+    public_url: str = ""
+    # A browser session ends after this long without a request, and in any
+    # case this long after sign-in (fractions allowed, for tests).
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    session_absolute_hours: float = Field(default=8.0, gt=0)
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8470
@@ -152,6 +160,12 @@ class Settings(BaseSettings):
         if self.database_url_template:
             return self.database_url_template.format(service=service)
         return f"sqlite:///{self.service_dir(service) / 'state.db'}"
+
+    def web_url(self) -> str:
+        """The web page's address, with no trailing slash."""
+        own = f"{self.gateway_scheme}://{self.gateway_host}:{self.gateway_port}"
+        url = self.public_url or own
+        return url.rstrip("/")
 
     def service_dir(self, service: str) -> Path:
         path = self.data_dir / service

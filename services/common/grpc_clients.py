@@ -13,6 +13,7 @@ import grpc
 from strongroom.services.common.config import SERVICE_NAMES, Settings
 from strongroom.services.common.errors import (
     ERRORS_BY_GRPC_STATUS,
+    DependencyUnavailable,
     InternalError,
     StrongroomError,
 )
@@ -94,6 +95,14 @@ def typed_error(exc: grpc.RpcError) -> StrongroomError:
     status = call_state.code()
     trailing = {str(k): v for k, v in call_state.trailing_metadata() or ()}
     code = str(trailing.get(CODE_METADATA_KEY, status.name.lower()))
+    if (
+        status == grpc.StatusCode.DEADLINE_EXCEEDED
+        and CODE_METADATA_KEY not in trailing
+    ):
+        # The service did not answer in time: busy or restarting, not broken.
+        return DependencyUnavailable(
+            "A service did not answer in time; try again.", code="service_timeout"
+        )
     error_class = ERRORS_BY_GRPC_STATUS.get(status, InternalError)
     if error_class is InternalError:
         return InternalError("Internal error.", code="internal")

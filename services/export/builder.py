@@ -271,15 +271,22 @@ class ExportBuilder:
                 project.id, [t.id for t in page.tasks], kinds, metadata
             )
             for task in page.tasks:
+                # A synthetic example was made, not reviewed, whatever its state.
                 reviewed = (
-                    project.review and task.state == tasks_pb2.TASK_STATE_COMPLETED
+                    project.review
+                    and task.state == tasks_pb2.TASK_STATE_COMPLETED
+                    and not task.synthetic
                 )
                 group = domain.group_of(task.document_id, duplicates)
                 window: str | None = None
                 for annotation in answers.get(task.id, ()):
                     created = annotation.created_at.ToJsonString()
                     if not domain.keeps(
-                        export_filter, annotation.kind, created, reviewed, False
+                        export_filter,
+                        annotation.kind,
+                        created,
+                        reviewed,
+                        bool(task.synthetic),
                     ):
                         continue
                     if window is None:
@@ -354,7 +361,7 @@ class ExportBuilder:
     ) -> Record:
         start = task.window_start
         content = annotation.content
-        synthetic = False
+        synthetic = bool(task.synthetic)
         return Record(
             id=annotation.id,
             task_id=task.id,

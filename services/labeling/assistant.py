@@ -267,13 +267,25 @@ class ModelAssistant(Worker):
         with self.engine.begin() as conn:
             settings = model_store.get_settings(conn, project.id).settings
             answers = latest_by_task(store.iter_current(conn, project.id, kind))
-        examples, snapshot = self._examples(spec, answers, tasks)
-        if len(examples) < 2:
+        examples, answered = self._examples(spec, answers, tasks)
+        real = [e for e in examples if not tasks[e.task_id].synthetic]
+        if len(real) < 2:
             raise FailedPrecondition(
                 "A model needs answers to at least two tasks.",
                 code="too_few_answers",
             )
-        train, held = assistance.split_examples(examples)
+        train, held = assistance.split_examples(real)
+        # Synthetic examples only ever train, and not those made from a
+        # held-out task, whose text they nearly repeat.
+        held_ids = {e.task_id for e in held}
+        train += [
+            e
+            for e in examples
+            if tasks[e.task_id].synthetic
+            and tasks[e.task_id].synthetic_source_task_id not in held_ids
+        ]
+        used = {e.task_id for e in train} | held_ids
+        snapshot = [pair for task_id, pair in answered if task_id in used]
         run = trainer.TrainingRun(spec, tuple(train), tuple(held))
         trained = self._run(trainer.train, run)
         stored = self.objects.put(MODELS, [trained.model])
@@ -299,6 +311,7 @@ class ModelAssistant(Worker):
                     "epochs": trained.epochs,
                     "held_out_fraction": assistance.HELD_OUT_FRACTION,
                     "answers": len(snapshot),
+                    "synthetic": sum(1 for e in train if tasks[e.task_id].synthetic),
                 },
                 sort_keys=True,
             ),
@@ -342,7 +355,7 @@ class ModelAssistant(Worker):
         spec: trainer.ModelSpec,
         answers: dict[str, domain.Annotation],
         tasks: dict[str, tasks_pb2.Task],
-    ) -> tuple[list[Example], list[tuple[str, int]]]:
+    ) -> tuple[list[Example], list[tuple[str, tuple[str, int]]]]:
         texts = _Texts(self.objects)
         labels = set(spec.labels)
         examples, snapshot = [], []
@@ -364,7 +377,7 @@ class ModelAssistant(Worker):
                     classes=tuple(c for c in answer.content.classes if c in labels),
                 )
             )
-            snapshot.append((answer.id, answer.version))
+            snapshot.append((task_id, (answer.id, answer.version)))
         return examples, snapshot
 
     def _predict(

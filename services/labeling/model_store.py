@@ -40,6 +40,7 @@ MIGRATIONS = (
                 kind TEXT NOT NULL DEFAULT '',
                 trigger TEXT NOT NULL,
                 requested_by TEXT NOT NULL,
+                due_answers INTEGER NOT NULL DEFAULT 0,
                 train_answers INTEGER NOT NULL DEFAULT 0,
                 held_out INTEGER NOT NULL DEFAULT 0,
                 scores TEXT NOT NULL DEFAULT '{}',
@@ -79,6 +80,9 @@ class ModelRow:
     requested_by: str
     created_at: str
     kind: str = ""
+    # Answered tasks (real ones, not synthetic) when it was queued: what the
+    # next version's due date counts from, whatever this one's fate.
+    due_answers: int = 0
     train_answers: int = 0
     held_out: int = 0
     scores: dict[str, float] = field(default_factory=dict)
@@ -159,9 +163,9 @@ def queue_version(
 ) -> tuple[ModelRow, bool]:
     """Queue the project's next version; return it and whether it is new.
 
-    ``answers`` (the answered tasks now) stays the version's count until it
-    trains, and for good if it fails, so a failed run is not retried before
-    enough new answers arrive. A version already queued or training is
+    ``answers`` (the answered tasks now) is what the next version's due date
+    counts from, so a failed run is not retried before enough new answers
+    arrive. A version already queued or training is
     returned instead, so repeated requests start one run.
     """
     waiting = conn.execute(
@@ -186,12 +190,12 @@ def queue_version(
         trigger=trigger,
         requested_by=requested_by,
         created_at=now,
-        train_answers=answers,
+        due_answers=answers,
     )
     conn.execute(
         sa.text(
             "INSERT INTO model_versions (project_id, version, state, trigger, "
-            "requested_by, created_at, train_answers) VALUES (:project_id, "
+            "requested_by, created_at, due_answers) VALUES (:project_id, "
             ":version, :state, :trigger, :requested_by, :created_at, :answers)"
         ),
         {
@@ -271,10 +275,10 @@ def last_ready(conn: Connection, project_id: str) -> ModelRow | None:
 
 
 def last_trained_answers(conn: Connection, project_id: str) -> int | None:
-    """Answered tasks behind the project's newest version, whatever its state."""
+    """Answered tasks when the project's newest version was queued."""
     value = conn.execute(
         sa.text(
-            "SELECT train_answers + held_out FROM model_versions WHERE "
+            "SELECT due_answers FROM model_versions WHERE "
             "project_id = :p ORDER BY version DESC LIMIT 1"
         ),
         {"p": project_id},
@@ -291,6 +295,7 @@ def _model_row(m: sa.RowMapping) -> ModelRow:
         requested_by=m["requested_by"],
         created_at=m["created_at"],
         kind=m["kind"],
+        due_answers=int(m["due_answers"]),
         train_answers=int(m["train_answers"]),
         held_out=int(m["held_out"]),
         scores=json.loads(m["scores"]),

@@ -38,6 +38,7 @@ from strongroom.services.labeling import (
     domain,
     model_store,
     store,
+    synthesis,
 )
 from strongroom.services.labeling.assistant import ModelAssistant
 from strongroom.services.labeling.domain import Annotation, Content
@@ -56,6 +57,7 @@ SERVICE = "labeling"
 _ANSWERING = ("leased",)
 # Who an imported answer is kept under: never a real subject.
 _IMPORTED = re.compile(r"imported-[A-Za-z0-9-]{1,64}")
+_SYNTHETIC_ANNOTATOR = store.SYNTHETIC_ANNOTATOR
 # Tasks per ListAnnotations call when asking for given tasks.
 _TASKS_PER_LIST = 1000
 
@@ -485,10 +487,14 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
         items: dict[str, dict[str, agreement.Content]] = defaultdict(dict)
         gold: dict[str, agreement.Content] = {}
         with self.engine.begin() as conn:
+            # Synthetic examples are no one's work: agreement leaves them out.
             for answer in store.iter_current(conn, project.id, domain.ANSWER):
-                items[answer.task_id][answer.annotator] = _agreement_content(answer)
+                if not answer.annotator.startswith(_SYNTHETIC_ANNOTATOR):
+                    content = _agreement_content(answer)
+                    items[answer.task_id][answer.annotator] = content
             for entry in store.iter_current(conn, project.id, domain.GOLD):
-                gold[entry.task_id] = _agreement_content(entry)
+                if not entry.annotator.startswith(_SYNTHETIC_ANNOTATOR):
+                    gold[entry.task_id] = _agreement_content(entry)
             reviews = store.review_counts(conn, project.id)
             stage_audit(
                 conn,
@@ -530,6 +536,124 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             corrected=reviews.get(domain.CORRECT, 0),
             gold_tasks=len(gold),
         )
+
+    def Synthesize(
+        self, request: labeling_pb2.SynthesizeRequest, context: grpc.ServicerContext
+    ) -> labeling_pb2.SynthesizeResponse:
+        """Make synthetic examples from the project's reviewed examples (its
+        current answers when it has no review), each a new synthetic task with
+        the answer it was made with, kept as gold when its source was.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+            InvalidArgument: an unknown method or count, or examples the
+                method cannot work from (``synthesis_unsupported``).
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        synthesis.check_request(request.method, request.count)
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Synthetic examples"
+        )
+        kind = domain.GOLD if project.review else domain.ANSWER
+        with self.engine.connect() as conn:
+            sources = [
+                a
+                for a in store.iter_current(conn, project.id, kind)
+                if not a.annotator.startswith(_SYNTHETIC_ANNOTATOR)
+            ]
+        examples = [self._example(a, metadata) for a in sources]
+        made = synthesis.synthesize(
+            request.method,
+            [e for e in examples if e is not None],
+            request.count,
+            request.seed,
+        )
+        created = [
+            self._add_synthetic(principal, project, kind, s, metadata) for s in made
+        ]
+        with self.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="synthesis.run",
+                actor=principal,
+                resource_type="project",
+                resource_id=project.id,
+                project_id=project.id,
+                details={
+                    "method": request.method,
+                    "asked": request.count,
+                    "made": len(created),
+                    "sources": len(sources),
+                    "seed": request.seed,
+                },
+            )
+        return labeling_pb2.SynthesizeResponse(task_ids=created, sources=len(sources))
+
+    def _example(
+        self, answer: Annotation, metadata: Metadata
+    ) -> synthesis.Example | None:
+        """A real example as synthesis reads it: its window's text and labels."""
+        task: tasks_pb2.Task = call(
+            self.tasks.GetTask,
+            tasks_pb2.GetTaskRequest(task_id=answer.task_id, include_text=True),
+            metadata,
+        )
+        if task.synthetic or answer.content.boxes:
+            return None
+        start, end = task.window_start, task.window_end
+        return synthesis.Example(
+            task.id,
+            task.text,
+            tuple(
+                (s.start - start, s.end - start, s.label)
+                for s in answer.content.spans
+                if start <= s.start and s.end <= end
+            ),
+            answer.content.classes,
+        )
+
+    def _add_synthetic(
+        self,
+        principal: Principal,
+        project: tasks_pb2.Project,
+        kind: str,
+        made: synthesis.Synthetic,
+        metadata: Metadata,
+    ) -> str:
+        task: tasks_pb2.Task = call(
+            self.tasks.AddSyntheticTask,
+            tasks_pb2.AddSyntheticTaskRequest(
+                project_id=project.id,
+                text=made.text,
+                method=made.method,
+                source_task_id=made.source_task_id,
+            ),
+            metadata,
+        )
+        content = Content(
+            spans=tuple(domain.SpanLabel(a, b, label) for a, b, label in made.spans),
+            classes=made.classes,
+        )
+        with self.engine.begin() as conn:
+            # Kept without an annotation.submitted event: the task is complete
+            # already, and no annotator gave this answer.
+            store.insert_annotation(
+                conn,
+                Annotation(
+                    id=str(uuid.uuid4()),
+                    task_id=task.id,
+                    project_id=project.id,
+                    document_id=task.document_id,
+                    text_sha256=task.text_sha256,
+                    annotator=f"{_SYNTHETIC_ANNOTATOR}{made.method.replace('_', '-')}",
+                    content=content,
+                    created_at=utc_now(),
+                    kind=kind,
+                ),
+            )
+        return task.id
 
     # --- model assistance -----------------------------------------------------
 

@@ -28,6 +28,9 @@ from strongroom.services.labeling.domain import (
     SpanLabel,
 )
 
+# The annotator of a synthetic example's answer: its generator, never a person.
+SYNTHETIC_ANNOTATOR = "synthetic-"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
@@ -312,13 +315,15 @@ def latest_reviews(conn: Connection, task_ids: Sequence[str]) -> dict[str, Revie
 
 
 def answered_tasks(conn: Connection, project_id: str, kind: str) -> int:
-    """Tasks with a current annotation of a kind: what a model can learn from."""
+    """Real tasks with a current annotation of a kind: the answers that make
+    a new model due. Synthetic examples' answers are not counted."""
     return int(
         conn.execute(
             sa.text(
                 "SELECT COUNT(DISTINCT task_id) FROM annotations WHERE "
-                "project_id = :p AND kind = :k AND is_current = 1"
+                "project_id = :p AND kind = :k AND is_current = 1 AND "
+                "annotator NOT LIKE :synthetic"
             ),
-            {"p": project_id, "k": kind},
+            {"p": project_id, "k": kind, "synthetic": f"{SYNTHETIC_ANNOTATOR}%"},
         ).scalar_one()
     )

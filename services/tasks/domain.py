@@ -16,6 +16,7 @@ when the reviewer accepted or corrected it (or straight away without review).
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -68,6 +69,8 @@ MAX_GUIDELINES = 100_000
 MAX_SKIP_REASON = 500
 MAX_COMMENT = 2_000
 MAX_ASSIGN = 10_000
+SYNTHETIC_METHODS = frozenset({"entity_swap", "template", "tabular"})
+MAX_SYNTHETIC_TEXT = 100_000
 # The ingestion service separates pages with this, so no offset straddles two.
 PAGE_SEPARATOR = "\n\f"
 
@@ -190,6 +193,10 @@ class Task:
     review_expires_at: str = ""
     created_at: str = ""
     seq: int = 0
+    # How a synthetic example was made, and from which task; empty for
+    # tasks of real documents.
+    synthetic: str = ""
+    synthetic_source: str = ""
 
     def is_reviewed_by(self, subject: str, now: datetime) -> bool:
         return (
@@ -624,3 +631,47 @@ def require_reopenable(
 
 def lease_expiry(now: datetime, lease_seconds: int) -> datetime:
     return now + timedelta(seconds=lease_seconds)
+
+
+def synthetic_task(
+    project: Project,
+    method: str,
+    source_task_id: str,
+    text_sha256: str,
+    text_length: int,
+    now: str,
+) -> Task:
+    """A synthetic example's task: answered by its generator when it is made,
+    so it is complete at once and never offered to anyone.
+
+    Raises:
+        InvalidArgument: an unknown method, or a text empty or too long.
+    """
+    if method not in SYNTHETIC_METHODS:
+        methods = ", ".join(sorted(SYNTHETIC_METHODS))
+        raise InvalidArgument(
+            f"A synthetic example is made by one of {methods}.",
+            code="synthesis_method_unknown",
+        )
+    if not 0 < text_length <= MAX_SYNTHETIC_TEXT:
+        raise InvalidArgument(
+            f"A synthetic example holds 1 to {MAX_SYNTHETIC_TEXT} characters.",
+            code="synthetic_text_invalid",
+        )
+    task_id = str(uuid.uuid4())
+    return Task(
+        id=task_id,
+        project_id=project.id,
+        # Its own stand-in document, so it splits and groups on its own.
+        document_id=f"synthetic-{task_id}",
+        state=COMPLETED,
+        text_sha256=text_sha256,
+        text_length=text_length,
+        window_start=0,
+        window_end=text_length,
+        overlap=project.settings.overlap,
+        submitted=project.settings.overlap,
+        created_at=now,
+        synthetic=method,
+        synthetic_source=source_task_id,
+    )

@@ -574,6 +574,49 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             annotators=[_annotator_stats(a) for a in annotators],
         )
 
+    def AddSyntheticTask(
+        self, request: tasks_pb2.AddSyntheticTaskRequest, context: grpc.ServicerContext
+    ) -> tasks_pb2.Task:
+        """Add a synthetic example's task, complete from the start.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+            NotFound: the source task is not one of the project's.
+            InvalidArgument: an unknown method, or a text empty or too long.
+        """
+        principal = current_principal()
+        with self.engine.begin() as conn:
+            project = store.get_project(conn, request.project_id)
+            domain.require_manager(principal, project)
+            source = store.get_task(conn, request.source_task_id)
+            if source.project_id != project.id:
+                raise NotFound(
+                    f"Task {request.source_task_id} does not exist.",
+                    code="task_not_found",
+                )
+        text = request.text.encode("utf-8")
+        stored = self.objects.put(DERIVED, [text])
+        with self.engine.begin() as conn:
+            task = domain.synthetic_task(
+                project,
+                request.method,
+                source.id,
+                stored.sha256,
+                len(request.text),
+                utc_now(),
+            )
+            store.insert_task(conn, task)
+            self._audit(
+                conn,
+                principal,
+                "task.synthetic.add",
+                "task",
+                task.id,
+                project.id,
+                {"method": task.synthetic, "source_task_id": source.id},
+            )
+        return self._task_proto(task, None, include_text=False)
+
     # Review.
 
     def LeaseNextReview(
@@ -739,6 +782,8 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
                 common_pb2.Span(start=start, end=end)
                 for start, end in tokens(text, task.window_start)
             ],
+            synthetic=task.synthetic,
+            synthetic_source_task_id=task.synthetic_source,
         )
 
 

@@ -148,12 +148,21 @@ MIGRATIONS = (
         "a project's tasks in arrival order, for listing and export",
         ("CREATE INDEX tasks_by_arrival ON tasks (project_id, seq)",),
     ),
+    Migration(
+        210,
+        "synthetic examples: how each was made and from which task",
+        (
+            "ALTER TABLE tasks ADD COLUMN synthetic TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE tasks ADD COLUMN synthetic_source TEXT NOT NULL DEFAULT ''",
+        ),
+    ),
 )
 
 _TASK_COLUMNS = (
     "seq, id, project_id, document_id, window_start, window_end, state, "
     "text_sha256, text_length, priority, overlap, active, submitted, "
-    "suggestions, pages, reviewer, review_expires_at, created_at"
+    "suggestions, pages, reviewer, review_expires_at, created_at, synthetic, "
+    "synthetic_source"
 )
 _ASSIGNMENT_COLUMNS = (
     "task_id, project_id, annotator, state, lease_expires_at, pre_assigned, "
@@ -276,10 +285,11 @@ def insert_task(conn: Connection, task: Task) -> bool:
         sa.text(
             "INSERT INTO tasks (id, project_id, document_id, window_start, "
             "window_end, state, text_sha256, text_length, priority, overlap, "
-            "suggestions, pages, created_at) VALUES (:id, :project_id, "
-            ":document_id, :window_start, :window_end, :state, :text_sha256, "
-            ":text_length, :priority, :overlap, :suggestions, :pages, :created_at) "
-            "ON CONFLICT DO NOTHING"
+            "active, submitted, suggestions, pages, created_at, synthetic, "
+            "synthetic_source) VALUES (:id, :project_id, :document_id, "
+            ":window_start, :window_end, :state, :text_sha256, :text_length, "
+            ":priority, :overlap, :active, :submitted, :suggestions, :pages, "
+            ":created_at, :synthetic, :synthetic_source) ON CONFLICT DO NOTHING"
         ),
         {
             **{k: v for k, v in task.__dict__.items() if k in _INSERTED},
@@ -302,7 +312,11 @@ _INSERTED = frozenset(
         "text_length",
         "priority",
         "overlap",
+        "active",
+        "submitted",
         "created_at",
+        "synthetic",
+        "synthetic_source",
     }
 )
 

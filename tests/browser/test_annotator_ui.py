@@ -185,13 +185,16 @@ def test_page_is_usable_with_the_keyboard_alone(
 ) -> None:
     page.goto(strongroom.url)
     page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Sign in")).to_be_focused()
+    page.keyboard.press("Enter")
+    # The login page puts the caret in the username field itself.
     expect(page.get_by_label("Username")).to_be_focused()
     page.keyboard.type("nobody")
     page.keyboard.press("Tab")
     expect(page.get_by_label("Password")).to_be_focused()
     page.keyboard.type("wrong-password-1")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("status")).to_contain_text("username or password is wrong")
+    expect(page.get_by_role("alert")).to_contain_text("username or password is wrong")
 
 
 def test_pages_carry_a_strict_content_security_policy(strongroom: Strongroom) -> None:

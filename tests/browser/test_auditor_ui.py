@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.helpers import SIGN_IN_TIMEOUT_MS, open_login_page
 from tests.e2e.harness import Strongroom, wait_for
 
 TEXT = "Ward round: Noor Haddad, bed 12, seen 2022-07-01.\n"
@@ -45,11 +46,13 @@ def setup(strongroom: Strongroom) -> dict:
 
 
 def sign_in(page: Page, strongroom: Strongroom, password: str) -> None:
-    page.goto(strongroom.url)
+    open_login_page(page, strongroom)
     page.get_by_label("Username").fill("ui-auditor")
     page.get_by_label("Password").fill(password)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible(
+        timeout=SIGN_IN_TIMEOUT_MS
+    )
 
 
 def test_auditor_follows_a_document_and_downloads_the_report(

@@ -152,6 +152,19 @@ def test_one_deployment_and_service_per_component(manifests: list[Manifest]) -> 
     assert path["backend"]["service"]["name"] == named("gateway")
 
 
+def test_the_gateway_knows_the_address_people_sign_in_at(helm: Path) -> None:
+    production = render(helm, "-f", str(CHART / "examples" / "production.yaml"))
+    env = {
+        entry["name"]: entry.get("value")
+        for entry in by_kind(production, "Deployment")[named("gateway")]["spec"][
+            "template"
+        ]["spec"]["containers"][0]["env"]
+    }
+
+    # The sign-in callback is {public_url}/auth/callback behind the ingress.
+    assert env["STRONGROOM_PUBLIC_URL"] == "https://strongroom.example.org"
+
+
 def test_every_container_is_hardened(manifests: list[Manifest]) -> None:
     for owner, spec, container in containers(manifests, with_trial=True):
         pod = spec.get("securityContext", {})

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,8 @@ class Strongroom:
             f"{self.url}/oidc/token",
             data={"username": username, "password": password},
             verify=self.verify,
+            # An external provider under load can take a while to answer.
+            timeout=60,
         )
         response.raise_for_status()
         token: str = response.json()["access_token"]
@@ -164,6 +166,28 @@ class Strongroom:
             timeout=60.0,
             headers={"authorization": f"Bearer {token}"},
             verify=self.verify,
+        )
+
+    def browser_session(self, username: str, password: str) -> BrowserSession:
+        """Sign in the way the web page does (/auth/login, the built-in login
+        page, /auth/callback); return a client holding the session cookie."""
+        with httpx.Client(base_url=self.url, timeout=60.0, verify=self.verify) as plain:
+            started = plain.get("/auth/login")
+            assert started.status_code == 303, started.text
+            sign_in_secret = set_cookies(started)[SIGN_IN_COOKIE]
+            request = dict(httpx.URL(started.headers["location"]).params)
+            login = plain.post(
+                "/oidc/authorize",
+                data={**request, "username": username, "password": password},
+            )
+            assert login.status_code == 303, login.text
+            back = plain.get(
+                login.headers["location"],
+                headers={"cookie": f"{SIGN_IN_COOKIE}={sign_in_secret}"},
+            )
+        assert back.status_code == 303 and back.headers["location"] == "/", back
+        return BrowserSession.open(
+            self.url, set_cookies(back)[SESSION_COOKIE], self.verify
         )
 
     def addresses(self) -> dict[str, str]:
@@ -192,6 +216,46 @@ class Strongroom:
         return statuses
 
 
+SESSION_COOKIE = "strongroom_session"
+SIGN_IN_COOKIE = "strongroom_sign_in"
+
+
+@dataclass
+class BrowserSession:
+    """What a signed-in page holds: the session cookie and its CSRF token."""
+
+    cookie: str
+    csrf_token: str
+    client: httpx.Client
+
+    @classmethod
+    def open(cls, url: str, cookie: str, verify: str | bool = True) -> BrowserSession:
+        # The cookie header is set by hand: http.cookiejar keeps Secure
+        # cookies off plain http, even on loopback, where browsers send them.
+        client = httpx.Client(
+            base_url=url,
+            timeout=60.0,
+            headers={"cookie": f"{SESSION_COOKIE}={cookie}"},
+            verify=verify,
+        )
+        me = client.get("/api/v1/me")
+        me.raise_for_status()
+        return cls(cookie, me.json()["csrf_token"], client)
+
+    @property
+    def csrf(self) -> dict[str, str]:
+        return {"x-csrf-token": self.csrf_token}
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """The cookies a response sets, by name (attributes dropped)."""
+    found = {}
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        found[name.strip()] = rest.split(";", 1)[0].strip().strip('"')
+    return found
+
+
 def upload_file(
     client: httpx.Client, project_id: str, name: str, data: bytes
 ) -> httpx.Response:
@@ -201,6 +265,49 @@ def upload_file(
         files={"file": (name, data, "application/octet-stream")},
         timeout=120,
     )
+
+
+def add_annotators(
+    strongroom: Strongroom,
+    admin: httpx.Client,
+    project_id: str,
+    count: int,
+    prefix: str = "annotator",
+) -> list[str]:
+    """Create ``count`` annotators, each a member of the project; their tokens."""
+    tokens = []
+    for n in range(count):
+        username = f"{prefix}{n:03d}"
+        created = admin.post(
+            "/api/v1/users", json={"username": username, "roles": ["annotator"]}
+        )
+        created.raise_for_status()
+        user = created.json()
+        admin.post(
+            f"/api/v1/projects/{project_id}/members",
+            json={
+                "username": username,
+                "subject": user["subject"],
+                "role": "annotator",
+            },
+        ).raise_for_status()
+        tokens.append(strongroom.token(username, user["password"]))
+    return tokens
+
+
+def every_page(
+    client: httpx.Client, path: str, key: str, limit: int = 500
+) -> Iterator[dict[str, Any]]:
+    """Each entry of a paged list (``{key: [...], "total": n}``), page by page."""
+    offset = 0
+    while True:
+        response = client.get(path, params={"limit": limit, "offset": offset})
+        response.raise_for_status()
+        page = response.json()
+        yield from page[key]
+        offset += len(page[key])
+        if not page[key] or offset >= page["total"]:
+            return
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:

@@ -52,6 +52,8 @@ NO_DATA_ROUTES = {
     ("GET", "/metrics"): "request counts and latencies per route template",
     ("GET", "/oidc/.well-known/openid-configuration"): "the issuer's public metadata",
     ("GET", "/oidc/jwks"): "the issuer's public keys",
+    ("GET", "/oidc/authorize"): "the built-in login page's form",
+    ("GET", "/auth/login"): "a redirect to the provider, starting a sign-in",
     ("GET", "/api/v1/me"): "the caller's own token, read back",
 }
 
@@ -128,6 +130,27 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             headers=h,
         )
 
+    def authorize(c: Ctx, h: dict[str, str]) -> Any:
+        started = httpx.get(f"{c['strongroom'].url}/auth/login")
+        request = dict(httpx.URL(started.headers["location"]).params)
+        return httpx.post(
+            f"{c['strongroom'].url}/oidc/authorize",
+            data={**request, "username": "admin", "password": c["password"]},
+            headers=h,
+        )
+
+    def callback(c: Ctx, h: dict[str, str]) -> Any:
+        # A state no sign-in started: refused, and the refusal audited.
+        return httpx.get(
+            f"{c['strongroom'].url}/auth/callback",
+            params={"code": "unknown", "state": "unknown"},
+            headers=h,
+        )
+
+    def logout(c: Ctx, h: dict[str, str]) -> Any:
+        session = c["strongroom"].browser_session("admin", c["password"])
+        return session.client.post("/auth/logout", headers={**h, **session.csrf})
+
     def create_user(c: Ctx, h: dict[str, str]) -> Any:
         made = admin(c).post(
             "/api/v1/users",
@@ -196,6 +219,9 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
 
     return [
         ("POST", "/oidc/token", token),
+        ("POST", "/oidc/authorize", authorize),
+        ("GET", "/auth/callback", callback),
+        ("POST", "/auth/logout", logout),
         ("POST", "/api/v1/users", create_user),
         ("GET", "/api/v1/users", get("/api/v1/users")),
         ("POST", "/api/v1/projects", create_project),
@@ -394,6 +420,15 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             get("/api/v1/exports/signing-key"),
         ),
         ("POST", "/api/v1/projects/{project_id}/imports", start_import),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/synthetic",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/synthetic",
+                json={"method": "template", "count": 1},
+                headers=h,
+            ),
+        ),
         ("GET", "/api/v1/imports/{import_id}", get("/api/v1/imports/{import}")),
         ("GET", "/api/v1/audit/events", get("/api/v1/audit/events")),
         ("GET", "/api/v1/audit/verify", get("/api/v1/audit/verify")),
@@ -666,6 +701,15 @@ def _grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         ),
         "LabelingService/ListModels": lambda: labeling_pb2.ListModelsRequest(
             project_id=c["project"]
+        ),
+        "LabelingService/Synthesize": lambda: labeling_pb2.SynthesizeRequest(
+            project_id=c["project"], method="template", count=1
+        ),
+        "TaskService/AddSyntheticTask": lambda: tasks_pb2.AddSyntheticTaskRequest(
+            project_id=c["project"],
+            text="A synthetic line.",
+            method="template",
+            source_task_id=c["task"],
         ),
         "AuditService/SearchEvents": lambda: audit_pb2.SearchEventsRequest(page=page),
         "AuditService/VerifyChain": lambda: audit_pb2.VerifyChainRequest(),

@@ -70,6 +70,21 @@ def test_the_whole_path_runs_over_tls(strongroom: Strongroom, tmp_path: Path) ->
     assert set(strongroom.health().values()) == {SERVING}
 
 
+def test_the_web_sign_in_runs_over_tls(strongroom: Strongroom) -> None:
+    assert strongroom.admin_password
+
+    # The gateway exchanges the code at its own https token endpoint,
+    # trusting the private CA.
+    session = strongroom.browser_session("admin", strongroom.admin_password)
+    made = session.client.post(
+        "/api/v1/projects",
+        json={"name": "TLS page", "labels": ["X"]},
+        headers=session.csrf,
+    )
+
+    assert made.status_code == 201
+
+
 def test_plain_http_is_not_served(strongroom: Strongroom) -> None:
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{strongroom.port}/readyz", timeout=10)

@@ -523,7 +523,12 @@ def _conll(path: Path) -> list[list[tuple[str, str]] | str]:
 
 def test_conll_tags_read_back_as_bio(exported: dict[str, Any]) -> None:
     files, notes = exported["files"]["conll"]
-    assert files == ["conll/dev.conll", "conll/test.conll", "conll/train.conll"]
+    # r3 is synthetic: BIO has no flag, so it is in a file of its own.
+    assert files == [
+        "conll/dev-synthetic.conll",
+        "conll/test.conll",
+        "conll/train.conll",
+    ]
     assert notes == {"spans_overlapping_dropped": 1, "spans_expanded": 1}
     parts = _conll(exported["directory"] / "conll/train.conll")
     # r1, r2 and r5 are all in document d1: one DOCSTART.
@@ -557,9 +562,8 @@ def test_conll_tags_read_back_as_bio(exported: dict[str, Any]) -> None:
                 assert previous in (f"B-{tag[2:]}", tag)  # I- continues its span
             previous = tag
 
-    (dev,) = [
-        p for p in _conll(exported["directory"] / "conll/dev.conll") if p != "DOCSTART"
-    ]
+    dev_file = exported["directory"] / "conll/dev-synthetic.conll"
+    (dev,) = [p for p in _conll(dev_file) if p != "DOCSTART"]
     assert dev[-2:] == [("Jonas", "B-PERSON"), ("Berg", "I-PERSON")]
 
 

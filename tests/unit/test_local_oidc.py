@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from pathlib import Path
 
 import jwt
@@ -10,7 +11,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from strongroom.services.common.adapters.local_oidc import LocalOidcIssuer
+from strongroom.services.common.adapters import local_oidc
+from strongroom.services.common.adapters.local_oidc import (
+    CODE_LIFETIME_SECONDS,
+    AuthorizationRequest,
+    LocalOidcIssuer,
+    pkce_challenge,
+)
 from strongroom.services.common.auth import ADMIN, ANNOTATOR, MANAGER
 from strongroom.services.common.database import create_database_engine
 from strongroom.services.common.errors import (
@@ -22,6 +29,7 @@ from strongroom.services.common.errors import (
 ISSUER = "http://127.0.0.1:1/oidc"
 AUDIENCE = "strongroom"
 PASSWORD = "correct horse battery"
+CALLBACK = "http://127.0.0.1:1/auth/callback"
 
 
 def _issuer(
@@ -238,3 +246,66 @@ def test_signing_key_file_is_private_and_reused(tmp_path: Path, engine: Engine) 
     key_file = tmp_path / "new-keys" / "signing-key.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert _issuer(tmp_path / "new-keys", engine).key_id == created.key_id
+
+
+def _code_request(issuer: LocalOidcIssuer, verifier: str) -> AuthorizationRequest:
+    issuer.redirect_uris = frozenset({CALLBACK})
+    return issuer.check_authorization_request(
+        {
+            "client_id": "strongroom",
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "state": "s",
+            "nonce": "n",
+            "code_challenge": pkce_challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
+
+
+def test_a_code_gives_tokens_whose_id_token_carries_the_nonce(
+    issuer: LocalOidcIssuer,
+) -> None:
+    issuer.create_user("coder", PASSWORD, {ANNOTATOR})
+    verifier = "v" * 43
+    user = issuer.authenticate("coder", PASSWORD)
+    code = issuer.create_authorization_code(user, _code_request(issuer, verifier))
+
+    tokens = issuer.redeem_authorization_code(code, "strongroom", CALLBACK, verifier)
+
+    claims = jwt.decode(tokens.id_token, options={"verify_signature": False})
+    assert claims["nonce"] == "n" and claims["aud"] == "strongroom"
+    assert issuer.verify(tokens.access_token).username == "coder"
+    assert issuer.refresh(tokens.refresh_token).access_token
+
+
+def test_a_code_expires_after_a_minute(
+    issuer: LocalOidcIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer.create_user("late", PASSWORD, {ANNOTATOR})
+    verifier = "w" * 43
+    user = issuer.authenticate("late", PASSWORD)
+    code = issuer.create_authorization_code(user, _code_request(issuer, verifier))
+    later = time.time() + CODE_LIFETIME_SECONDS + 1
+    monkeypatch.setattr(local_oidc.time, "time", lambda: later)
+
+    with pytest.raises(InvalidArgument) as refused:
+        issuer.redeem_authorization_code(code, "strongroom", CALLBACK, verifier)
+
+    assert refused.value.code == "invalid_grant"
+
+
+def test_a_plain_pkce_challenge_is_refused(issuer: LocalOidcIssuer) -> None:
+    issuer.redirect_uris = frozenset({CALLBACK})
+    with pytest.raises(InvalidArgument) as refused:
+        issuer.check_authorization_request(
+            {
+                "client_id": "strongroom",
+                "redirect_uri": CALLBACK,
+                "response_type": "code",
+                "code_challenge": "p" * 43,
+                "code_challenge_method": "plain",
+            }
+        )
+
+    assert refused.value.code == "pkce_required"

@@ -5,7 +5,9 @@ and a blank line, then gives each record as one sentence: a line per token,
 ``token -X- _ TAG``, and a blank line after it. Tags are ``B-LABEL``,
 ``I-LABEL`` or ``O``. BIO cannot nest, so of overlapping spans the longest
 is kept and the others are counted as ``spans_overlapping_dropped``; see
-``bio_tags`` for spans off token boundaries.
+``bio_tags`` for spans off token boundaries. BIO has no place for a flag,
+so synthetic examples go to a file of their own, ``conll/train-synthetic.conll``
+(they are only ever in the train split).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ class ConllWriter:
         self.last_document: dict[str, str] = {}
 
     def add(self, record: Record) -> None:
-        file = self.files.get(record.split)
-        if self.last_document.get(record.split) != record.document_id:
+        part = f"{record.split}-synthetic" if record.synthetic else record.split
+        file = self.files.get(part)
+        if self.last_document.get(part) != record.document_id:
             file.write(f"{DOCSTART}\n\n")
-            self.last_document[record.split] = record.document_id
+            self.last_document[part] = record.document_id
         tokens = tokens_of(record)
         tags = bio_tags(tokens, record.spans, self.notes)
         lines = []

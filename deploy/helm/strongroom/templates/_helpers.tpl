@@ -184,6 +184,13 @@ Secrets arrive through secretKeyRef only.
   value: "0.0.0.0"
 - name: STRONGROOM_GATEWAY_PORT
   value: "8470"
+{{- with $root.Values.ingress }}
+{{- if .enabled }}
+# The web page's sign-in comes back to {public_url}/auth/callback.
+- name: STRONGROOM_PUBLIC_URL
+  value: "{{ if .tlsSecretName }}https{{ else }}http{{ end }}://{{ .host }}"
+{{- end }}
+{{- end }}
 {{- else if ne .component "migrate" }}
 - name: STRONGROOM_GRPC_LISTEN_ADDRESS
   value: "0.0.0.0:{{ include "strongroom.port" . }}"
