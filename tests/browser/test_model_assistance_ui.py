@@ -78,24 +78,23 @@ def test_a_manager_trains_and_an_annotator_accepts_a_suggestion(
     page.get_by_role("button", name="Train now").click()
     expect(page.locator("#model-result")).to_contain_text("Version 1")
 
-    rows = page.locator("#model-table tbody tr")
-    for _ in range(120):
-        page.get_by_role("button", name="Refresh").click()
-        if "ready" in (rows.first.text_content(timeout=5000) or ""):
-            break
-        page.wait_for_timeout(1000)
-    expect(rows.first.locator("td").nth(1)).to_have_text("ready")
-    expect(page.locator("#learning-curve svg polyline")).to_have_count(2)
     project_id = setup["project"]["id"]
     manager = strongroom.client(
         strongroom.token("ma-manager", setup["passwords"]["ma-manager"])
     )
+    # Training and prediction run in the background; wait for them over the
+    # API, then see them on the page.
     wait_for(
         lambda: manager.get(f"/api/v1/projects/{project_id}/models").json()["models"][
             0
         ]["predicted_tasks"],
-        timeout=120,
+        timeout=240,
+        interval=1,
     )
+    page.get_by_role("button", name="Refresh").click()
+    rows = page.locator("#model-table tbody tr")
+    expect(rows.first.locator("td").nth(1)).to_have_text("ready", timeout=30_000)
+    expect(page.locator("#learning-curve svg polyline")).to_have_count(2)
 
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, strongroom, "ma-annotator", setup["passwords"]["ma-annotator"])
