@@ -479,6 +479,9 @@ def create_app(settings: Settings) -> FastAPI:
     def upload_document(
         project_id: str, file: Annotated[UploadFile, File()], caller: Caller
     ) -> schemas.Document:
+        # The role first, as the ingestion service does, so a caller who may
+        # never upload is refused alike for every project, theirs or not.
+        require_role(caller, ADMIN, MANAGER)
         call(
             clients.tasks.GetProject,
             tasks_pb2.GetProjectRequest(project_id=project_id),

@@ -198,8 +198,11 @@ async function showTasks() {
                                   min: "-1000000", max: "1000000" });
       const save = el("button", { type: "button", text: "Set" });
       save.addEventListener("click", () => setPriority(task, Number(input.value)));
-      return el("tr", {},
-        el("td", { text: task.id.slice(0, 8) }), el("td", { text: task.document_id.slice(0, 8) }),
+      // A synthetic example has no document of its own: say how it was made.
+      const source = task.synthetic ? `synthetic (${task.synthetic.replace("_", " ")})`
+                                    : task.document_id.slice(0, 8);
+      return el("tr", task.synthetic ? { class: "synthetic" } : {},
+        el("td", { text: task.id.slice(0, 8) }), el("td", { text: source }),
         el("td", { text: task.state }), el("td", { text: `${task.submitted} of ${task.overlap}` }),
         el("td", {}, input, save));
     }));

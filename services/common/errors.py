@@ -71,6 +71,11 @@ class NotFound(StrongroomError):
     title = "Not found"
 
 
+class HiddenNotFound(NotFound):
+    """A target outside the caller's projects, answered exactly as a missing
+    one, so its existence leaks nothing, but audited as a denial."""
+
+
 class Conflict(StrongroomError):
     grpc_status = grpc.StatusCode.ALREADY_EXISTS
     http_status = 409

@@ -22,6 +22,7 @@ from strongroom.services.common.auth import OidcTokenVerifier, Principal
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import check_database
 from strongroom.services.common.errors import (
+    HiddenNotFound,
     PermissionDenied,
     StrongroomError,
     Unauthenticated,
@@ -177,7 +178,7 @@ def audit_refusal(
     """Return a callback that records every refused call in the audit trail."""
 
     def record(method: str, principal: Principal | None, exc: StrongroomError) -> None:
-        is_denial = isinstance(exc, (Unauthenticated, PermissionDenied))
+        is_denial = isinstance(exc, (Unauthenticated, PermissionDenied, HiddenNotFound))
         actor = principal or Principal(subject="", username="", roles=frozenset())
         with engine.begin() as conn:
             stage_audit(

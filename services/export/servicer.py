@@ -13,10 +13,17 @@ import grpc
 from sqlalchemy.engine import Engine
 
 from strongroom.services.common.audit_trail import stage_audit
-from strongroom.services.common.auth import ADMIN, MANAGER, manages, require_role
+from strongroom.services.common.auth import (
+    ADMIN,
+    MANAGER,
+    Principal,
+    manages,
+    require_role,
+)
 from strongroom.services.common.database import to_iso, utc_now
 from strongroom.services.common.errors import (
     Conflict,
+    HiddenNotFound,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -25,6 +32,10 @@ from strongroom.services.common.errors import (
 from strongroom.services.common.grpc_clients import call, caller_metadata
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.ports import ObjectStore
+from strongroom.services.common.project_access import (
+    ProjectAccess,
+    project_not_found,
+)
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.common.runtime import EXPORTS
 from strongroom.services.common.signing import public_pem
@@ -66,6 +77,27 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         self.objects = objects
         self.builder = builder
         self.importer = importer
+        self.access = ProjectAccess(builder.clients.tasks)
+
+    def _require_manager(
+        self,
+        principal: Principal,
+        project_id: str,
+        hidden: HiddenNotFound | None = None,
+    ) -> None:
+        self.access.require(
+            principal, project_id, (MANAGER,), hidden or project_not_found(project_id)
+        )
+
+    def _require_manager_of_export(self, principal: Principal, export_id: str) -> None:
+        """Raises: NotFound: no such export, or one of a project the caller is
+        not in (the same answer). PermissionDenied: a member, not a manager."""
+        with self.engine.begin() as conn:
+            project_id = store.get_export(conn, export_id).project_id
+        hidden = HiddenNotFound(
+            f"Export {export_id} does not exist.", code="export_not_found"
+        )
+        self._require_manager(principal, project_id, hidden)
 
     def CreateExport(
         self, request: export_pb2.CreateExportRequest, context: grpc.ServicerContext
@@ -80,12 +112,18 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
         metadata = caller_metadata(principal.token, principal.client_address)
-        # The tasks service checks that the caller manages the project.
+        # The tasks service answers members only, as if the project did not
+        # exist for anyone else.
         project = call(
             self.builder.clients.tasks.GetProject,
             tasks_pb2.GetProjectRequest(project_id=request.project_id),
             metadata,
         )
+        if not manages(principal, ((m.subject, m.role) for m in project.members)):
+            raise PermissionDenied(
+                f"Exports of project {project.id} are for its managers.",
+                code="project_manager_required",
+            )
         formats = list(request.formats) or ([request.format] if request.format else [])
         settings = domain.check_settings(
             request.name,
@@ -132,6 +170,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.Export:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_manager_of_export(principal, request.export_id)
         fail_stalled(self.engine, datetime.now(UTC), self.builder.stall_seconds)
         with self.engine.begin() as conn:
             row = store.get_export(conn, request.export_id)
@@ -151,6 +190,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.ListExportsResponse:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_manager(principal, request.project_id)
         limit, offset = page_bounds(request.page)
         fail_stalled(self.engine, datetime.now(UTC), self.builder.stall_seconds)
         with self.engine.begin() as conn:
@@ -181,6 +221,7 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
         """
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_manager_of_export(principal, request.export_id)
         with self.engine.begin() as conn:
             row = store.get_export(conn, request.export_id)
             if row.state != domain.READY:
@@ -300,6 +341,12 @@ class ExportServicer(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.ImportJob:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        with self.engine.begin() as conn:
+            project_id = store.get_import(conn, request.import_id).project_id
+        hidden = HiddenNotFound(
+            f"Import {request.import_id} does not exist.", code="import_not_found"
+        )
+        self._require_manager(principal, project_id, hidden)
         fail_stalled_imports(self.engine, datetime.now(UTC))
         with self.engine.begin() as conn:
             row = store.get_import(conn, request.import_id)

@@ -7,12 +7,14 @@ from dataclasses import fields
 
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
+from strongroom.services.common.grpc_clients import open_channel
+from strongroom.services.common.project_access import ProjectAccess
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.ingestion import store
 from strongroom.services.ingestion.domain import Limits
 from strongroom.services.ingestion.sandbox import ParserPool
 from strongroom.services.ingestion.servicer import SERVICE, IngestionServicer
-from strongroom.v1 import ingestion_pb2, ingestion_pb2_grpc
+from strongroom.v1 import ingestion_pb2, ingestion_pb2_grpc, tasks_pb2_grpc
 
 
 def build(settings: Settings, backends: Backends) -> ServiceDefinition:
@@ -23,6 +25,7 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         backends.objects,
         settings.service_dir(SERVICE) / "staging",
         settings.max_upload_bytes,
+        ProjectAccess(tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks"))),
         ParserPool(limits_from_env(), _workers()),
     )
     return ServiceDefinition(

@@ -21,6 +21,7 @@ from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_r
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
     DependencyUnavailable,
+    HiddenNotFound,
     InternalError,
     InvalidArgument,
     NotFound,
@@ -29,6 +30,10 @@ from strongroom.services.common.errors import (
 from strongroom.services.common.events import DOCUMENT_INGESTED, stage_event
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.ports import ObjectStore
+from strongroom.services.common.project_access import (
+    ProjectAccess,
+    project_not_found,
+)
 from strongroom.services.common.protos import page_bounds, to_timestamp
 from strongroom.services.common.runtime import DERIVED, ORIGINALS
 from strongroom.services.ingestion import store
@@ -57,9 +62,11 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         objects: ObjectStore,
         staging: Path,
         max_upload_bytes: int,
+        access: ProjectAccess,
         pool: ParserPool | None = None,
     ) -> None:
         self.engine = engine
+        self.access = access
         self.objects = objects
         self.staging = staging
         self.max_upload_bytes = max_upload_bytes
@@ -87,6 +94,9 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         require_role(principal, ADMIN, MANAGER)
         header = _read_header(request_iterator)
         project_id = header.project_id
+        self.access.require(
+            principal, project_id, (MANAGER,), project_not_found(project_id)
+        )
         with tempfile.TemporaryDirectory(dir=self.staging) as folder:
             original = Path(folder) / _ORIGINAL
             with self._quarantining(principal, project_id, None):
@@ -165,6 +175,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     ) -> common_pb2.Document:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_manager_of(principal, request.document_id)
         with self.engine.begin() as conn:
             row = store.get_document(conn, request.document_id)
             children = store.child_ids(conn, row.id)
@@ -184,6 +195,12 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     ) -> ingestion_pb2.ListDocumentsResponse:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self.access.require(
+            principal,
+            request.project_id,
+            (MANAGER,),
+            project_not_found(request.project_id),
+        )
         limit, offset = page_bounds(request.page)
         with self.engine.begin() as conn:
             rows, total = store.list_documents(conn, request.project_id, limit, offset)
@@ -242,6 +259,7 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
         """
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_manager_of(principal, request.document_id)
         with self.engine.begin() as conn:
             row = store.get_document(conn, request.document_id)
             stage_audit(
@@ -268,6 +286,12 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     ) -> ingestion_pb2.ListQuarantinedResponse:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self.access.require(
+            principal,
+            request.project_id,
+            (MANAGER,),
+            project_not_found(request.project_id),
+        )
         with self.engine.begin() as conn:
             entries = store.list_quarantined(conn, request.project_id)
             stage_audit(
@@ -294,6 +318,16 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
                 for e in entries
             ]
         )
+
+    def _require_manager_of(self, principal: Principal, document_id: str) -> None:
+        """Raises: NotFound: no such document, or not in a project the caller
+        manages (the same answer). PermissionDenied: a member, not a manager."""
+        with self.engine.begin() as conn:
+            row = store.get_document(conn, document_id)
+        hidden = HiddenNotFound(
+            f"Document {document_id} does not exist.", code="document_not_found"
+        )
+        self.access.require(principal, row.project_id, (MANAGER,), hidden)
 
     def _spool(
         self, chunks: Iterator[ingestion_pb2.IngestDocumentRequest], path: Path

@@ -7,12 +7,14 @@ from pathlib import Path
 from strongroom.services.common.config import Settings
 from strongroom.services.common.database import create_database_engine, migrate
 from strongroom.services.common.events import batched
+from strongroom.services.common.grpc_clients import open_channel
+from strongroom.services.common.project_access import ProjectAccess
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.redaction import store
 from strongroom.services.redaction.handlers import SERVICE, Redactor, handlers
 from strongroom.services.redaction.servicer import RedactionServicer
 from strongroom.services.redaction.vault import Vault
-from strongroom.v1 import redaction_pb2, redaction_pb2_grpc
+from strongroom.v1 import redaction_pb2, redaction_pb2_grpc, tasks_pb2_grpc
 
 
 def key_file(settings: Settings) -> Path:
@@ -41,7 +43,13 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
         servicers=[
             (
                 redaction_pb2_grpc.add_RedactionServiceServicer_to_server,
-                RedactionServicer(engine, redactor),
+                RedactionServicer(
+                    engine,
+                    redactor,
+                    ProjectAccess(
+                        tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks"))
+                    ),
+                ),
             )
         ],
         service_names=[

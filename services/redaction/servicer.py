@@ -15,11 +15,20 @@ from strongroom.services.common.auth import (
     MANAGER,
     REIDENTIFIER,
     REVIEWER,
+    Principal,
     require_role,
 )
 from strongroom.services.common.database import utc_now
-from strongroom.services.common.errors import FailedPrecondition, InvalidArgument
+from strongroom.services.common.errors import (
+    FailedPrecondition,
+    HiddenNotFound,
+    InvalidArgument,
+)
 from strongroom.services.common.grpc_server import current_principal
+from strongroom.services.common.project_access import (
+    ProjectAccess,
+    project_not_found,
+)
 from strongroom.services.common.runtime import DERIVED
 from strongroom.services.redaction import pipeline, store
 from strongroom.services.redaction import policy as policies
@@ -89,9 +98,30 @@ def _policy_message(
 
 
 class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
-    def __init__(self, engine: Engine, redactor: Redactor) -> None:
+    def __init__(
+        self, engine: Engine, redactor: Redactor, access: ProjectAccess
+    ) -> None:
         self.engine = engine
         self.redactor = redactor
+        self.access = access
+
+    def _require_in_project(
+        self, principal: Principal, project_id: str, roles: tuple[str, ...]
+    ) -> None:
+        self.access.require(principal, project_id, roles, project_not_found(project_id))
+
+    def _require_of_document(
+        self, principal: Principal, document_id: str, roles: tuple[str, ...]
+    ) -> None:
+        """Raises: NotFound: no report, or the document is in a project the
+        caller is not in (the same answer). PermissionDenied: another role."""
+        with self.engine.begin() as conn:
+            report = store.get_report(conn, document_id)
+        hidden = HiddenNotFound(
+            f"Document {document_id} has no redaction report.",
+            code="report_not_found",
+        )
+        self.access.require(principal, report.project_id, roles, hidden)
 
     def GetRedactionReport(
         self,
@@ -105,6 +135,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
         """
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_of_document(principal, request.document_id, (MANAGER,))
         with self.engine.begin() as conn:
             report = store.get_report(conn, request.document_id)
             stage_audit(
@@ -126,6 +157,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
         """Totals over a project's documents; no values, no offsets."""
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_in_project(principal, request.project_id, (MANAGER,))
         with self.engine.begin() as conn:
             reports = store.project_reports(conn, request.project_id)
             policy = self.redactor.policy(conn, request.project_id)
@@ -186,6 +218,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
     ) -> redaction_pb2.RedactionPolicy:
         principal = current_principal()
         require_role(principal, ADMIN, MANAGER)
+        self._require_in_project(principal, request.project_id, (MANAGER,))
         with self.engine.begin() as conn:
             policy = self.redactor.policy(conn, request.project_id)
             stage_audit(
@@ -215,6 +248,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
         project_id = message.project_id
         if not project_id:
             raise InvalidArgument("A project id is required.", code="project_required")
+        self._require_in_project(principal, project_id, (MANAGER,))
         data: dict[str, Any] = {
             "default_action": message.default_action or policies.MASK,
             "actions": dict(message.actions),
@@ -276,6 +310,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
                 f"Send between 1 and {_MAX_CORRECTIONS} corrections.",
                 code="corrections_required",
             )
+        self._require_of_document(principal, request.document_id, (MANAGER, REVIEWER))
         with self.engine.begin() as conn:
             report = store.get_report(conn, request.document_id)
             source = _source_of(report, "corrections were possible", "correction")
@@ -352,6 +387,7 @@ class RedactionServicer(redaction_pb2_grpc.RedactionServiceServicer):
                 f"Map at most {_MAX_MAPPED_SPANS} spans at once.",
                 code="too_many_spans",
             )
+        self._require_of_document(principal, request.document_id, (MANAGER,))
         with self.engine.begin() as conn:
             report = store.get_report(conn, request.document_id)
             source = _source_of(report, "its source text was kept", "mapping")

@@ -30,6 +30,7 @@ from strongroom.services.common.auth import (
 )
 from strongroom.services.common.errors import (
     Conflict,
+    HiddenNotFound,
     InvalidArgument,
     PermissionDenied,
 )
@@ -556,8 +557,27 @@ def can_manage(principal: Principal, project: Project) -> bool:
     return ADMIN in principal.roles or project.role_of(principal.subject) == MANAGER
 
 
+def is_member(principal: Principal, project: Project) -> bool:
+    return ADMIN in principal.roles or bool(project.role_of(principal.subject))
+
+
+def hide_from_outsiders(principal: Principal, project: Project) -> None:
+    """Answer a caller outside the project exactly as for a project that does
+    not exist, so no id, count or error tells them anything about it.
+
+    Raises:
+        NotFound: the caller is neither an admin nor a member.
+    """
+    if not is_member(principal, project):
+        raise HiddenNotFound(
+            f"Project {project.id} does not exist.", code="project_not_found"
+        )
+
+
 def require_manager(principal: Principal, project: Project) -> None:
-    """Raises: PermissionDenied: the caller neither administers nor manages it."""
+    """Raises: NotFound: the caller is not in the project.
+    PermissionDenied: the caller neither administers nor manages it."""
+    hide_from_outsiders(principal, project)
     if not can_manage(principal, project):
         raise PermissionDenied(
             f"Managing project {project.id} needs its manager role.",
@@ -566,7 +586,9 @@ def require_manager(principal: Principal, project: Project) -> None:
 
 
 def require_annotator(principal: Principal, project: Project) -> None:
-    """Raises: PermissionDenied: the caller is not an annotator of the project."""
+    """Raises: NotFound: the caller is not in the project.
+    PermissionDenied: the caller is not an annotator of the project."""
+    hide_from_outsiders(principal, project)
     if project.role_of(principal.subject) != ANNOTATOR:
         raise PermissionDenied(
             f"Tasks of project {project.id} go to its annotators only.",
@@ -575,20 +597,13 @@ def require_annotator(principal: Principal, project: Project) -> None:
 
 
 def require_reviewer(principal: Principal, project: Project) -> None:
-    """Raises: PermissionDenied: the caller neither reviews nor manages it."""
+    """Raises: NotFound: the caller is not in the project.
+    PermissionDenied: the caller neither reviews nor manages it."""
+    hide_from_outsiders(principal, project)
     if project.role_of(principal.subject) not in (REVIEWER, MANAGER):
         raise PermissionDenied(
             f"Reviews of project {project.id} go to its reviewers only.",
             code="project_reviewer_required",
-        )
-
-
-def require_visible(principal: Principal, project: Project) -> None:
-    """Raises: PermissionDenied: the caller is neither an admin nor a member."""
-    if ADMIN not in principal.roles and not project.role_of(principal.subject):
-        raise PermissionDenied(
-            f"Project {project.id} is visible to its members only.",
-            code="project_member_required",
         )
 
 

@@ -10,10 +10,17 @@ import grpc
 from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.audit_trail import stage_audit
-from strongroom.services.common.auth import ADMIN, ANNOTATOR, Principal, require_role
+from strongroom.services.common.auth import (
+    ADMIN,
+    ANNOTATOR,
+    MANAGER,
+    Principal,
+    require_role,
+)
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
     Conflict,
+    HiddenNotFound,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -130,7 +137,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         principal = current_principal()
         with self.engine.begin() as conn:
             project = store.get_project(conn, request.project_id)
-            domain.require_visible(principal, project)
+            domain.hide_from_outsiders(principal, project)
             self._audit(
                 conn, principal, "project.read", "project", project.id, project.id
             )
@@ -170,6 +177,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             InvalidArgument: the role is not a project role.
         """
         principal = current_principal()
+        require_role(principal, ADMIN, MANAGER)
         domain.check_member_role(request.member.role)
         with self.engine.begin() as conn:
             project = store.get_project(conn, request.project_id)
@@ -361,6 +369,11 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             task, project, mine = self._load(conn, request.task_id, principal)
+            if mine is None:
+                raise PermissionDenied(
+                    f"Task {task.id} is reopened by its annotators only.",
+                    code="lease_required",
+                )
             domain.require_reopenable(task, mine, now, project.settings.review)
             if not store.reopen(
                 conn,
@@ -690,8 +703,18 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
     def _load(
         self, conn: Connection, task_id: str, principal: Principal
     ) -> tuple[domain.Task, domain.Project, domain.Assignment | None]:
+        """The task, its project and the caller's part in it.
+
+        Raises:
+            NotFound: no task has that id, or it is in a project the caller is
+                not in (the same answer, so ids of other projects reveal nothing).
+        """
         task = store.get_task(conn, task_id)
         project = store.get_project(conn, task.project_id)
+        if not domain.is_member(principal, project):
+            raise HiddenNotFound(
+                f"Task {task_id} does not exist.", code="task_not_found"
+            )
         return task, project, store.get_assignment(conn, task.id, principal.subject)
 
     def _audit(

@@ -16,7 +16,7 @@ from tests.browser.helpers import (
     sign_in,
     upload_texts,
 )
-from tests.e2e.harness import Strongroom
+from tests.e2e.harness import Strongroom, wait_for
 
 TEXT = "The patient on salbutamol has chronic asthma.\n"
 
@@ -112,3 +112,35 @@ def test_dashboard_shows_the_new_agreement(
         .json()["tasks"]
     )
     assert task["priority"] == 5
+
+
+def test_synthetic_examples_are_marked_in_the_task_list(
+    strongroom: Strongroom, admin: httpx.Client, setup: dict, page: Page
+) -> None:
+    project_id = setup["project"]["id"]
+    upload_texts(
+        admin, project_id, {"second.txt": "The patient on ibuprofen has mild gout.\n"}
+    )
+    wait_for(
+        lambda: admin.get(f"/api/v1/projects/{project_id}/tasks").json()["total"] == 2,
+        timeout=60,
+    )
+    for name in ("db-one", "db-two"):
+        answer(
+            setup["clients"][name],
+            project_id,
+            [("mild gout", "DIAGNOSIS"), ("ibuprofen", "DRUG")],
+            classes=("routine",),
+        )
+    made = setup["clients"]["db-manager"].post(
+        f"/api/v1/projects/{project_id}/synthetic",
+        json={"method": "entity_swap", "count": 1, "seed": 3},
+    )
+    assert made.status_code == 201, made.text
+
+    sign_in(page, strongroom, "db-manager", setup["passwords"]["db-manager"])
+    open_view(page, "Overlap two", "Dashboard")
+    page.get_by_text("Tasks and priorities", exact=True).click()
+    rows = page.locator("#task-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.filter(has_text="synthetic (entity swap)")).to_have_count(1)

@@ -33,7 +33,7 @@ COMPONENTS = ("gateway", *SERVICES)
 CALLERS = {
     "ingestion": {"gateway", "export"},
     "redaction": {"gateway", "export"},
-    "tasks": {"gateway", "labeling", "export"},
+    "tasks": {"gateway", "ingestion", "redaction", "labeling", "export"},
     "labeling": {"gateway", "export"},
     "export": {"gateway"},
     "audit": {"gateway"},

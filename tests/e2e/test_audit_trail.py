@@ -216,7 +216,8 @@ def test_auditors_read_the_trail_but_never_documents(trail: dict) -> None:
     audrey, document = trail["audrey"], trail["document"]["id"]
 
     assert audrey.get(f"/api/v1/documents/{document}/redaction").status_code == 403
-    assert audrey.get(f"/api/v1/tasks/{trail['task']['id']}").status_code == 403
+    # In no project, the auditor is told the task does not exist.
+    assert audrey.get(f"/api/v1/tasks/{trail['task']['id']}").status_code == 404
     original = audrey.get(
         f"/api/v1/documents/{document}/original", params={"reason": "audit"}
     )

@@ -143,7 +143,8 @@ def test_annotator_cannot_upload_or_read_audit(
     bob = strongroom.client(strongroom.token("bob", created["password"]))
     assert upload(bob, project, "x.txt", b"hello").status_code == 403
     assert bob.get("/api/v1/audit/events").status_code == 403
-    assert bob.post(f"/api/v1/projects/{project['id']}/tasks/next").status_code == 403
+    # Not a member: the project is answered as one that does not exist.
+    assert bob.post(f"/api/v1/projects/{project['id']}/tasks/next").status_code == 404
 
 
 def test_cli_reports_each_file_and_fails_when_one_is_refused(

@@ -338,7 +338,8 @@ def test_annotators_cannot_read_tasks_they_do_not_hold(
     otto = strongroom.client(strongroom.token("otto", outsider["password"]))
     for path in ("annotations", "stats", "tasks"):
         response = otto.get(f"/api/v1/projects/{project_id}/{path}")
-        assert response.status_code == 403, (path, response.text)
+        # A manager of no project of this one is told it does not exist.
+        assert response.status_code == 404, (path, response.text)
 
     assert peek.status_code == 403
     assert answer.status_code == 403

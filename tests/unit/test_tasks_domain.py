@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -18,6 +19,7 @@ from strongroom.services.common.auth import (
 from strongroom.services.common.errors import (
     Conflict,
     InvalidArgument,
+    NotFound,
     PermissionDenied,
 )
 from strongroom.services.common.text import tokens
@@ -41,6 +43,7 @@ from strongroom.services.tasks.domain import (
     check_settings,
     check_skip_reason,
     check_suggestions,
+    hide_from_outsiders,
     lease_expiry,
     may_read,
     page_of_window,
@@ -48,7 +51,6 @@ from strongroom.services.tasks.domain import (
     require_manager,
     require_reopenable,
     require_reviewer,
-    require_visible,
     split_windows,
     state_after,
     suggestions_in,
@@ -221,7 +223,7 @@ def test_require_manager_allows_admin_and_project_manager(
     require_manager(principal, PROJECT)
 
 
-@pytest.mark.parametrize("principal", [ANNOTATOR_USER, REVIEWER_USER, OUTSIDER])
+@pytest.mark.parametrize("principal", [ANNOTATOR_USER, REVIEWER_USER])
 def test_require_manager_refuses_everyone_else(principal: Principal) -> None:
     with pytest.raises(PermissionDenied) as caught:
         require_manager(principal, PROJECT)
@@ -233,9 +235,7 @@ def test_require_annotator_allows_annotator_member() -> None:
     require_annotator(ANNOTATOR_USER, PROJECT)
 
 
-@pytest.mark.parametrize(
-    "principal", [ADMIN_USER, MANAGER_USER, REVIEWER_USER, OUTSIDER]
-)
+@pytest.mark.parametrize("principal", [ADMIN_USER, MANAGER_USER, REVIEWER_USER])
 def test_require_annotator_refuses_everyone_else(principal: Principal) -> None:
     with pytest.raises(PermissionDenied) as caught:
         require_annotator(principal, PROJECT)
@@ -248,7 +248,7 @@ def test_require_reviewer_allows_reviewers_and_managers(principal: Principal) ->
     require_reviewer(principal, PROJECT)
 
 
-@pytest.mark.parametrize("principal", [ANNOTATOR_USER, OUTSIDER, ADMIN_USER])
+@pytest.mark.parametrize("principal", [ANNOTATOR_USER, ADMIN_USER])
 def test_require_reviewer_refuses_everyone_else(principal: Principal) -> None:
     with pytest.raises(PermissionDenied) as caught:
         require_reviewer(principal, PROJECT)
@@ -259,15 +259,21 @@ def test_require_reviewer_refuses_everyone_else(principal: Principal) -> None:
 @pytest.mark.parametrize(
     "principal", [ADMIN_USER, MANAGER_USER, ANNOTATOR_USER, REVIEWER_USER]
 )
-def test_require_visible_allows_admin_and_members(principal: Principal) -> None:
-    require_visible(principal, PROJECT)
+def test_members_and_admins_see_the_project(principal: Principal) -> None:
+    hide_from_outsiders(principal, PROJECT)
 
 
-def test_require_visible_refuses_outsider() -> None:
-    with pytest.raises(PermissionDenied) as caught:
-        require_visible(OUTSIDER, PROJECT)
+@pytest.mark.parametrize(
+    "check", [hide_from_outsiders, require_manager, require_annotator, require_reviewer]
+)
+def test_outsiders_are_told_the_project_does_not_exist(
+    check: Callable[[Principal, Project], None],
+) -> None:
+    with pytest.raises(NotFound) as caught:
+        check(OUTSIDER, PROJECT)
 
-    assert caught.value.code == "project_member_required"
+    assert caught.value.code == "project_not_found"
+    assert caught.value.message == "Project p1 does not exist."
 
 
 def test_may_read_while_leased_reviewing_or_managing() -> None:
