@@ -78,6 +78,7 @@ bench: install
 	$(BIN)/python -m benchmarks.redaction --documents 400 --json benchmarks/results/redaction.json
 	$(BIN)/python -m benchmarks.agreement --tasks 100000 --json benchmarks/results/agreement.json
 	$(BIN)/python -m benchmarks.export --tasks 100000 --json benchmarks/results/export.json
+	$(BIN)/python -m benchmarks.active_learning --sentences 3000 --budget 400 --json benchmarks/results/active_learning.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache

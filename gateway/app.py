@@ -33,6 +33,7 @@ from strongroom.gateway.identity import open_identity
 from strongroom.gateway.labeling_api import labeling_router
 from strongroom.gateway.limits import BodyLimit
 from strongroom.gateway.login_page import login_page_router
+from strongroom.gateway.models_api import models_router
 from strongroom.gateway.oidc_client import IssuerTransport
 from strongroom.gateway.problems import install_problem_handlers
 from strongroom.gateway.sessions import SessionStore
@@ -766,6 +767,8 @@ def create_app(settings: Settings) -> FastAPI:
             lambda: {user.subject: user.username for user in issuer.list_users()},
         )
     )
+
+    app.include_router(models_router(clients, principal, meta))
 
     app.include_router(
         audit_router(

@@ -3,6 +3,7 @@
 
 import { $, api, el, formatNumber, say, session } from "./api.js";
 import { openExports, wireExports } from "./exports.js";
+import { openModels, refreshModels } from "./models.js";
 
 const view = { project: null, names: new Map() };
 
@@ -24,6 +25,7 @@ export async function openDashboard(project, { showSection }) {
   showMembers();
   showSection("dashboard");
   openExports(project);
+  openModels(project);
   await refresh();
 }
 
@@ -34,6 +36,7 @@ async function refresh() {
     showStats(stats);
     showMembers();
     showTasks();
+    refreshModels();
     $("dashboard-updated").textContent = `Updated ${new Date().toLocaleTimeString()}.`;
   } catch (error) {
     say(error.message);

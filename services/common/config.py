@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # A build that has not reported for this long is shown as interrupted (its
     # process died); builds report every few seconds.
     export_stall_seconds: float = Field(default=120.0, ge=15)
+    # How often the labeling service looks for assisted projects whose model
+    # is due; an answer or a manager's request wakes it at once.
+    model_assistant_interval_seconds: float = Field(default=5.0, gt=0)
     # How often the audit chain is sealed with a signed checkpoint.
     audit_checkpoint_interval_seconds: float = Field(default=60.0, gt=0)
     # How long audit events are kept: six years by default (45 CFR

@@ -7,6 +7,7 @@ from strongroom.services.common.database import create_database_engine, migrate
 from strongroom.services.common.grpc_clients import open_channel
 from strongroom.services.common.runtime import Backends, ServiceDefinition, run_service
 from strongroom.services.labeling import store
+from strongroom.services.labeling.assistant import ModelAssistant
 from strongroom.services.labeling.servicer import SERVICE, LabelingServicer
 from strongroom.v1 import labeling_pb2, labeling_pb2_grpc, tasks_pb2_grpc
 
@@ -15,18 +16,22 @@ def build(settings: Settings, backends: Backends) -> ServiceDefinition:
     engine = create_database_engine(settings.database_url(SERVICE))
     migrate(engine, store.MIGRATIONS)
     tasks = tasks_pb2_grpc.TaskServiceStub(open_channel(settings, "tasks"))
+    assistant = ModelAssistant(
+        engine, backends.objects, tasks, settings.model_assistant_interval_seconds
+    )
     return ServiceDefinition(
         name=SERVICE,
         engine=engine,
         servicers=[
             (
                 labeling_pb2_grpc.add_LabelingServiceServicer_to_server,
-                LabelingServicer(engine, tasks),
+                LabelingServicer(engine, tasks, assistant),
             )
         ],
         service_names=[
             labeling_pb2.DESCRIPTOR.services_by_name["LabelingService"].full_name
         ],
+        workers=[assistant],
     )
 
 

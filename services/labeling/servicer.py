@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ from strongroom.services.common.audit_trail import stage_audit
 from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
 from strongroom.services.common.database import to_iso, utc_now
 from strongroom.services.common.errors import (
+    FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
     StrongroomError,
@@ -30,7 +32,15 @@ from strongroom.services.common.events import (
 from strongroom.services.common.grpc_clients import Metadata, call, caller_metadata
 from strongroom.services.common.grpc_server import current_principal
 from strongroom.services.common.protos import page_bounds, to_timestamp
-from strongroom.services.labeling import agreement, domain, store, synthesis
+from strongroom.services.labeling import (
+    agreement,
+    assistance,
+    domain,
+    model_store,
+    store,
+    synthesis,
+)
+from strongroom.services.labeling.assistant import ModelAssistant
 from strongroom.services.labeling.domain import Annotation, Content
 from strongroom.v1 import (
     common_pb2,
@@ -47,16 +57,21 @@ SERVICE = "labeling"
 _ANSWERING = ("leased",)
 # Who an imported answer is kept under: never a real subject.
 _IMPORTED = re.compile(r"imported-[A-Za-z0-9-]{1,64}")
-# The annotator of a synthetic example's answer: its generator, never a person.
-_SYNTHETIC_ANNOTATOR = "synthetic-"
+_SYNTHETIC_ANNOTATOR = store.SYNTHETIC_ANNOTATOR
 # Tasks per ListAnnotations call when asking for given tasks.
 _TASKS_PER_LIST = 1000
 
 
 class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
-    def __init__(self, engine: Engine, tasks: tasks_pb2_grpc.TaskServiceStub) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        tasks: tasks_pb2_grpc.TaskServiceStub,
+        assistant: ModelAssistant | None = None,
+    ) -> None:
         self.engine = engine
         self.tasks = tasks
+        self.assistant = assistant
 
     def SubmitAnnotation(
         self,
@@ -130,6 +145,8 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             ),
             metadata,
         )
+        if self.assistant is not None:
+            self.assistant.wake()
         return annotation_proto(annotation)
 
     def ImportAnnotation(
@@ -426,6 +443,8 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             ),
             metadata,
         )
+        if self.assistant is not None:
+            self.assistant.wake()
         return review_proto(review)
 
     @staticmethod
@@ -635,6 +654,175 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                 ),
             )
         return task.id
+
+    # --- model assistance -----------------------------------------------------
+
+    def SetAssistance(
+        self,
+        request: labeling_pb2.SetAssistanceRequest,
+        context: grpc.ServicerContext,
+    ) -> labeling_pb2.AssistanceSettings:
+        """Switch a project's model assistance on or off and set its options;
+        fields left unset keep their value.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+            InvalidArgument: an ordering or number out of range.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Models"
+        )
+        with self.engine.begin() as conn:
+            before = model_store.get_settings(conn, request.project_id).settings
+            changes = {
+                name: getattr(request, name)
+                for name in (
+                    "enabled",
+                    "ordering",
+                    "min_answers",
+                    "retrain_every",
+                    "diversity",
+                )
+                if request.HasField(name)
+            }
+            after = assistance.check_settings(dataclasses.replace(before, **changes))
+            row = model_store.SettingsRow(
+                request.project_id, after, principal.subject, utc_now()
+            )
+            model_store.put_settings(conn, row)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="model.settings",
+                actor=principal,
+                resource_type="project",
+                resource_id=request.project_id,
+                project_id=request.project_id,
+                details={
+                    "enabled": int(after.enabled),
+                    "ordering": after.ordering,
+                    "min_answers": after.min_answers,
+                    "retrain_every": after.retrain_every,
+                    "diversity": str(after.diversity),
+                },
+            )
+        if self.assistant is not None:
+            self.assistant.remember(request.project_id, principal, project.review)
+            if before.ordering == assistance.UNCERTAINTY != after.ordering:
+                self.assistant.reset_priorities(request.project_id)
+            self.assistant.wake()
+        return settings_proto(row)
+
+    def TrainModel(
+        self, request: labeling_pb2.TrainModelRequest, context: grpc.ServicerContext
+    ) -> labeling_pb2.ModelVersion:
+        """Queue a training run for an assisted project now.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+            FailedPrecondition: assistance is off for the project.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Models"
+        )
+        with self.engine.begin() as conn:
+            settings = model_store.get_settings(conn, request.project_id).settings
+        if not settings.enabled or self.assistant is None:
+            raise FailedPrecondition(
+                f"Model assistance is off for project {request.project_id}; a "
+                "manager switches it on first.",
+                code="assistance_off",
+            )
+        row, is_new = self.assistant.queue(
+            request.project_id, principal, project.review
+        )
+        with self.engine.begin() as conn:
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="model.train.request",
+                actor=principal,
+                resource_type="model",
+                resource_id=f"{row.project_id}:{row.version}",
+                project_id=row.project_id,
+                details={"version": row.version, "queued": int(is_new)},
+            )
+        return model_proto(row)
+
+    def ListModels(
+        self, request: labeling_pb2.ListModelsRequest, context: grpc.ServicerContext
+    ) -> labeling_pb2.ListModelsResponse:
+        """A project's assistance settings and model versions, newest first.
+
+        Raises:
+            PermissionDenied: the caller does not manage the project.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        project = self._managed_project(
+            principal, request.project_id, metadata, "Models"
+        )
+        with self.engine.begin() as conn:
+            settings = model_store.get_settings(conn, request.project_id)
+            versions = model_store.list_versions(conn, request.project_id)
+            stage_audit(
+                conn,
+                service=SERVICE,
+                action="model.list",
+                actor=principal,
+                resource_type="project",
+                resource_id=request.project_id,
+                project_id=request.project_id,
+                details={"versions": len(versions)},
+            )
+        if self.assistant is not None and settings.settings.enabled:
+            self.assistant.remember(request.project_id, principal, project.review)
+        return labeling_pb2.ListModelsResponse(
+            settings=settings_proto(settings),
+            models=[model_proto(v) for v in versions],
+        )
+
+
+def settings_proto(row: model_store.SettingsRow) -> labeling_pb2.AssistanceSettings:
+    settings = row.settings
+    return labeling_pb2.AssistanceSettings(
+        project_id=row.project_id,
+        enabled=settings.enabled,
+        ordering=settings.ordering,
+        min_answers=settings.min_answers,
+        retrain_every=settings.retrain_every,
+        diversity=settings.diversity,
+        updated_by=row.updated_by,
+        updated_at=to_timestamp(row.updated_at),
+    )
+
+
+def model_proto(row: model_store.ModelRow) -> labeling_pb2.ModelVersion:
+    return labeling_pb2.ModelVersion(
+        project_id=row.project_id,
+        version=row.version,
+        state=row.state,
+        kind=row.kind,
+        train_answers=row.train_answers,
+        held_out=row.held_out,
+        scores=row.scores,
+        baseline=row.baseline,
+        score=row.score,
+        baseline_score=row.baseline_score,
+        seconds=row.seconds,
+        created_at=to_timestamp(row.created_at),
+        trained_at=to_timestamp(row.trained_at),
+        model_sha256=row.model_sha256,
+        snapshot_sha256=row.snapshot_sha256,
+        predicted_tasks=row.predicted_tasks,
+        error=row.error,
+        trigger=row.trigger,
+        settings_json=row.settings,
+    )
 
 
 def _agreement_content(annotation: Annotation) -> agreement.Content:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from strongroom.services.common.database import Migration
+from strongroom.services.labeling import model_store
 from strongroom.services.labeling.domain import (
     ANSWER,
     GOLD,
@@ -27,7 +28,10 @@ from strongroom.services.labeling.domain import (
     SpanLabel,
 )
 
-MIGRATIONS = (
+# The annotator of a synthetic example's answer: its generator, never a person.
+SYNTHETIC_ANNOTATOR = "synthetic-"
+
+MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         100,
         "annotations",
@@ -96,6 +100,8 @@ MIGRATIONS = (
         ),
     ),
 )
+# The model tables live with their code; one migration list serves both.
+MIGRATIONS += model_store.MIGRATIONS
 
 _COLUMNS = (
     "id, task_id, project_id, document_id, text_sha256, annotator, kind, "
@@ -306,3 +312,18 @@ def latest_reviews(conn: Connection, task_ids: Sequence[str]) -> dict[str, Revie
         {"ids": list(task_ids)},
     ).all()
     return {row.task_id: Review(**row._mapping) for row in rows}
+
+
+def answered_tasks(conn: Connection, project_id: str, kind: str) -> int:
+    """Real tasks with a current annotation of a kind: the answers that make
+    a new model due. Synthetic examples' answers are not counted."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT COUNT(DISTINCT task_id) FROM annotations WHERE "
+                "project_id = :p AND kind = :k AND is_current = 1 AND "
+                "annotator NOT LIKE :synthetic"
+            ),
+            {"p": project_id, "k": kind, "synthetic": f"{SYNTHETIC_ANNOTATOR}%"},
+        ).scalar_one()
+    )

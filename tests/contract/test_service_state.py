@@ -93,7 +93,10 @@ SCHEMAS: dict[str, tuple[Sequence[Migration], set[str]]] = {
         },
     ),
     "tasks": (task_store.MIGRATIONS, {"projects", "members", "tasks", "assignments"}),
-    "labeling": (labeling_store.MIGRATIONS, {"annotations", "reviews"}),
+    "labeling": (
+        labeling_store.MIGRATIONS,
+        {"annotations", "reviews", "model_settings", "model_versions"},
+    ),
     "export": (export_store.MIGRATIONS, {"exports"}),
     "audit": (audit_store.MIGRATIONS, {"chain_head", "chained_events"}),
     "local_oidc": (local_oidc.MIGRATIONS, {"users"}),

@@ -241,6 +241,15 @@ def grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         "LabelingService/Synthesize": lambda: labeling_pb2.SynthesizeRequest(
             project_id=c["project"], method="template", count=1
         ),
+        "LabelingService/SetAssistance": lambda: labeling_pb2.SetAssistanceRequest(
+            project_id=c["project"], ordering="arrival"
+        ),
+        "LabelingService/TrainModel": lambda: labeling_pb2.TrainModelRequest(
+            project_id=c["project"]
+        ),
+        "LabelingService/ListModels": lambda: labeling_pb2.ListModelsRequest(
+            project_id=c["project"]
+        ),
         "TaskService/AddSyntheticTask": lambda: tasks_pb2.AddSyntheticTaskRequest(
             project_id=c["project"],
             text="A synthetic line.",

@@ -418,6 +418,27 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
             get("/api/v1/projects/{project}/stats"),
         ),
         (
+            "PATCH",
+            "/api/v1/projects/{project_id}/assistance",
+            lambda c, h: admin(c).patch(
+                f"/api/v1/projects/{c['project']}/assistance",
+                json={"enabled": True},
+                headers=h,
+            ),
+        ),
+        (
+            "POST",
+            "/api/v1/projects/{project_id}/models",
+            lambda c, h: admin(c).post(
+                f"/api/v1/projects/{c['project']}/models", headers=h
+            ),
+        ),
+        (
+            "GET",
+            "/api/v1/projects/{project_id}/models",
+            get("/api/v1/projects/{project}/models"),
+        ),
+        (
             "POST",
             "/api/v1/projects/{project_id}/reviews/next",
             lambda c, h: admin(c).post(

@@ -612,6 +612,18 @@ REST_CALLS: dict[str, RestCall] = {
         # The matrix's answers mark no spans, so templates have nothing to swap.
         accept=frozenset({"synthesis_unsupported"}),
     ),
+    "PATCH /api/v1/projects/{project_id}/assistance": RestCall(
+        lambda client, c, p: client.patch(
+            P.format(**c) + "/assistance", json={"ordering": "arrival"}
+        )
+    ),
+    "POST /api/v1/projects/{project_id}/models": RestCall(
+        _post(P + "/models"),
+        # Assistance stays off in the matrix's projects: the caller was let
+        # through to the check of the project's settings.
+        accept=frozenset({"assistance_off"}),
+    ),
+    "GET /api/v1/projects/{project_id}/models": RestCall(_get(P + "/models")),
     "GET /api/v1/audit/events": RestCall(_get("/api/v1/audit/events")),
     "GET /api/v1/audit/verify": RestCall(_get("/api/v1/audit/verify")),
     "GET /api/v1/audit/lineage/documents/{document_id}": RestCall(
@@ -713,6 +725,7 @@ GRPC_ACCEPT: dict[str, frozenset[str]] = {
     "TaskService/AssignTasks": frozenset({"annotator_required"}),
     "LabelingService/ReviewTask": frozenset({"annotation_unknown"}),
     "LabelingService/Synthesize": frozenset({"synthesis_unsupported"}),
+    "LabelingService/TrainModel": frozenset({"assistance_off"}),
     "AuditService/ProveInclusion": frozenset({"audit_event_not_found"}),
     "AuditService/ProveConsistency": frozenset({"checkpoint_not_found"}),
 }
