@@ -56,6 +56,8 @@ _FORM = """{error}<form id="login-form" method="post" action="{action}">
           autofocus maxlength="256"></label>
         <label>Password <input name="password" type="password"
           autocomplete="current-password" required maxlength="1024"></label>
+        <label>One-time code, if you use one <input name="totp"
+          autocomplete="one-time-code" inputmode="numeric" maxlength="16"></label>
         <button type="submit">Sign in</button>
       </form>"""
 
@@ -78,6 +80,7 @@ def login_page_router(issuer: LocalOidcIssuer) -> APIRouter:
         request: Request,
         username: Annotated[str, Form(max_length=256)] = "",
         password: Annotated[str, Form(max_length=1024)] = "",
+        totp: Annotated[str, Form(max_length=16)] = "",
         client_id: Annotated[str, Form(max_length=256)] = "",
         redirect_uri: Annotated[str, Form(max_length=2048)] = "",
         response_type: Annotated[str, Form(max_length=64)] = "",
@@ -103,7 +106,7 @@ def login_page_router(issuer: LocalOidcIssuer) -> APIRouter:
             return _refusal(exc)
         address = request.client.host if request.client else ""
         try:
-            user = issuer.authenticate(username, password, address)
+            user = issuer.authenticate(username, password, address, totp=totp)
         except Unauthenticated as exc:
             return _login_form(action, params, error=exc.message, status=401)
         code = issuer.create_authorization_code(user, accepted)

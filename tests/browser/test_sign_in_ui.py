@@ -11,7 +11,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from strongroom.services.common import totp
 from tests.browser.helpers import (
+    SIGN_IN_TIMEOUT_MS,
     add_member,
     make_project,
     make_user,
@@ -166,3 +168,33 @@ def test_another_projects_task_is_denied_and_the_denial_audited(
     )
     assert [(e["action"], e["outcome"]) for e in denials] == [("rpc.GetTask", "denied")]
     assert denials[0]["actor"]["username"] == "si-annotator"
+
+
+def test_an_account_with_a_second_factor_signs_in_with_its_code(
+    strongroom: Strongroom, admin: httpx.Client, page: Page
+) -> None:
+    _subject, password = make_user(admin, "si-totp", "annotator")
+    person = strongroom.client(strongroom.token("si-totp", password))
+    secret = person.post("/api/v1/users/me/totp").json()["secret"]
+    key = totp.decode_secret(secret)
+    step = totp.time_step()
+    confirmed = person.post(
+        "/api/v1/users/me/totp/confirm", json={"code": totp.hotp(key, step)}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+
+    # Without the code the page asks for it, and lets no one in.
+    open_login_page(page, strongroom)
+    page.get_by_label("Username").fill("si-totp")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert not [c for c in page.context.cookies() if c["name"] == SESSION_COOKIE]
+
+    # With the next step's code (a used code never counts twice) it does.
+    page.get_by_label("Username").fill("si-totp")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("One-time code").fill(totp.hotp(key, step + 1))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{strongroom.url}/", timeout=SIGN_IN_TIMEOUT_MS)
+    expect(page.locator("#who")).to_contain_text("si-totp")
