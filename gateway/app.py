@@ -45,7 +45,13 @@ from strongroom.services.common.adapters.local_oidc import (
 )
 from strongroom.services.common.adapters.service_accounts import ServiceAccounts
 from strongroom.services.common.audit_trail import ERROR, stage_audit
-from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
+from strongroom.services.common.auth import (
+    ADMIN,
+    MANAGER,
+    ORIGINAL_READER,
+    Principal,
+    require_role,
+)
 from strongroom.services.common.config import Settings
 from strongroom.services.common.errors import (
     DependencyUnavailable,
@@ -626,7 +632,9 @@ def create_app(settings: Settings) -> FastAPI:
         caller: Caller,
         reason: Annotated[str, Query(max_length=500)] = "",
     ) -> StreamingResponse:
-        """Download an original file: admins only, with a stated reason, audited."""
+        """Download an original file: the original_reader role only, with a
+        stated reason, audited."""
+        require_role(caller, ORIGINAL_READER)
         request = ingestion_pb2.ReadOriginalRequest(
             document_id=document_id, reason=reason
         )

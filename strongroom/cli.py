@@ -25,7 +25,15 @@ MIGRATING_SERVICES = (*SERVICE_NAMES, "gateway")
 # Waits before each new attempt of a read or an upload that met a
 # restarting service.
 _RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-ROLE_CHOICES = ["admin", "manager", "annotator", "reviewer", "auditor", "reidentifier"]
+ROLE_CHOICES = [
+    "admin",
+    "manager",
+    "annotator",
+    "reviewer",
+    "auditor",
+    "reidentifier",
+    "original_reader",
+]
 
 
 def config_dir() -> Path:

@@ -29,7 +29,12 @@ REVIEWER = "reviewer"
 AUDITOR = "auditor"
 # Reads the originals behind a project's redaction surrogates; nothing else.
 REIDENTIFIER = "reidentifier"
-ROLES = frozenset({ADMIN, MANAGER, ANNOTATOR, REVIEWER, AUDITOR, REIDENTIFIER})
+# Opens uploaded original files, with a stated reason; nothing else. Admins
+# do not hold it unless it is granted to them too.
+ORIGINAL_READER = "original_reader"
+ROLES = frozenset(
+    {ADMIN, MANAGER, ANNOTATOR, REVIEWER, AUDITOR, REIDENTIFIER, ORIGINAL_READER}
+)
 
 _DISCOVERY_TTL_SECONDS = 300
 

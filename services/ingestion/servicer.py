@@ -17,7 +17,13 @@ import grpc
 from sqlalchemy.engine import Connection, Engine
 
 from strongroom.services.common.audit_trail import DENIED, stage_audit
-from strongroom.services.common.auth import ADMIN, MANAGER, Principal, require_role
+from strongroom.services.common.auth import (
+    ADMIN,
+    MANAGER,
+    ORIGINAL_READER,
+    Principal,
+    require_role,
+)
 from strongroom.services.common.database import utc_now
 from strongroom.services.common.errors import (
     DependencyUnavailable,
@@ -222,14 +228,15 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServiceServicer):
     def ReadOriginal(
         self, request: ingestion_pb2.ReadOriginalRequest, context: grpc.ServicerContext
     ) -> Iterator[common_pb2.DataChunk]:
-        """Stream an original file; only admins may, and only with a reason.
+        """Stream an original file: only for the original_reader role, and only
+        with a reason.
 
         Raises:
-            PermissionDenied: the caller is not an admin.
+            PermissionDenied: the caller does not hold the original_reader role.
             InvalidArgument: no reason was given.
         """
         principal = current_principal()
-        require_role(principal, ADMIN)
+        require_role(principal, ORIGINAL_READER)
         if not request.reason.strip():
             raise InvalidArgument(
                 "Opening an original needs a stated reason.", code="reason_required"

@@ -268,6 +268,15 @@ def upload_file(
     )
 
 
+def signed_in_user(
+    strongroom: Strongroom, admin: httpx.Client, username: str, roles: list[str]
+) -> httpx.Client:
+    """A new account holding ``roles``, signed in: its client."""
+    created = admin.post("/api/v1/users", json={"username": username, "roles": roles})
+    created.raise_for_status()
+    return strongroom.client(strongroom.token(username, created.json()["password"]))
+
+
 def add_annotators(
     strongroom: Strongroom,
     admin: httpx.Client,

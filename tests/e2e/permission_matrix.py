@@ -7,7 +7,8 @@ compares the answers with it. Regenerate the document's table with
 ``python -m tests.e2e.permission_matrix``.
 
 Targets are always in project A, where the manager, annotator and reviewer
-are members; the auditor and the reidentifier are members of no project.
+are members; the auditor, the reidentifier and the original reader are
+members of no project.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ DENIED = "denied"  # 403 problem / PERMISSION_DENIED
 HIDDEN = "hidden"  # 404 problem / NOT_FOUND, the answer for an id that does not exist
 UNAUTHENTICATED = "unauthenticated"  # 401 problem / UNAUTHENTICATED
 
-ROLES = ("admin", "manager", "annotator", "reviewer", "auditor", "reidentifier")
+ROLES = (
+    "admin",
+    "manager",
+    "annotator",
+    "reviewer",
+    "auditor",
+    "reidentifier",
+    "original_reader",
+)
 CALLERS = (*ROLES, "anonymous")
 # Tokens that must be refused like no token at all wherever one is needed.
 BAD_TOKENS = ("expired", "tampered", "wrong_audience")
@@ -60,7 +69,7 @@ _SHORT = {"ok": ALLOWED, "403": DENIED, "404": HIDDEN, "401": UNAUTHENTICATED}
 
 
 def _row(spec: str) -> dict[str, Cell]:
-    """Seven cells in CALLERS order, e.g. "ok ok:own 403 403 404 404 401"."""
+    """One cell per caller in CALLERS order: "ok ok:own 403 403 404 404 404 401"."""
     cells = []
     for token in spec.split():
         short, _, note = token.partition(":")
@@ -69,14 +78,15 @@ def _row(spec: str) -> dict[str, Cell]:
     return dict(zip(CALLERS, cells, strict=True))
 
 
-PUBLIC = "ok ok ok ok ok ok ok"
-SIGNED_IN = "ok ok ok ok ok ok 401"
-ADMIN_ONLY = "ok 403 403 403 403 403 401"
-MANAGERS = "ok ok:own 403 403 403 403 401"
-# Project-role checks: members of A in another role are denied; the auditor
-# and the reidentifier, in no project, are answered as for a missing id.
-MANAGERS_OF_PROJECT = "ok ok:own 403 403 404 404 401"
-AUDITORS = "ok 403 403 403 ok 403 401"
+PUBLIC = "ok ok ok ok ok ok ok ok"
+SIGNED_IN = "ok ok ok ok ok ok ok 401"
+ADMIN_ONLY = "ok 403 403 403 403 403 403 401"
+MANAGERS = "ok ok:own 403 403 403 403 403 401"
+# Project-role checks: members of A in another role are denied; the auditor,
+# the reidentifier and the original reader, in no project, are answered as
+# for a missing id.
+MANAGERS_OF_PROJECT = "ok ok:own 403 403 404 404 404 401"
+AUDITORS = "ok 403 403 403 ok 403 403 401"
 
 REST: dict[str, dict[str, Cell]] = {
     "GET /": _row(PUBLIC),
@@ -94,7 +104,9 @@ REST: dict[str, dict[str, Cell]] = {
     "GET /auth/login": _row(PUBLIC),
     "GET /auth/callback": _row(PUBLIC),
     "POST /auth/logout": _row(PUBLIC),
-    "GET /api/v1/me": _row("ok:self ok:self ok:self ok:self ok:self ok:self 401"),
+    "GET /api/v1/me": _row(
+        "ok:self ok:self ok:self ok:self ok:self ok:self ok:self 401"
+    ),
     "POST /api/v1/users": _row(ADMIN_ONLY),
     "GET /api/v1/users": _row(ADMIN_ONLY),
     "POST /api/v1/users/{username}/disable": _row(ADMIN_ONLY),
@@ -103,30 +115,32 @@ REST: dict[str, dict[str, Cell]] = {
     "PUT /api/v1/users/{username}/roles": _row(ADMIN_ONLY),
     "DELETE /api/v1/users/{username}/totp": _row(ADMIN_ONLY),
     "POST /api/v1/users/me/password": _row(
-        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+        "ok:self ok:self ok:self ok:self ok:self ok:self ok:self 401"
     ),
     "POST /api/v1/users/me/totp": _row(
-        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+        "ok:self ok:self ok:self ok:self ok:self ok:self ok:self 401"
     ),
     "POST /api/v1/users/me/totp/confirm": _row(
-        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+        "ok:self ok:self ok:self ok:self ok:self ok:self ok:self 401"
     ),
     "POST /api/v1/users/me/totp/disable": _row(
-        "ok:self ok:self ok:self ok:self ok:self ok:self 401"
+        "ok:self ok:self ok:self ok:self ok:self ok:self ok:self 401"
     ),
     "POST /api/v1/service-accounts": _row(ADMIN_ONLY),
     "GET /api/v1/service-accounts": _row(ADMIN_ONLY),
     "POST /api/v1/projects": _row(ADMIN_ONLY),
-    "GET /api/v1/projects": _row("ok ok:list ok:list ok:list ok:list ok:list 401"),
+    "GET /api/v1/projects": _row(
+        "ok ok:list ok:list ok:list ok:list ok:list ok:list 401"
+    ),
     "GET /api/v1/projects/{project_id}": _row(
-        "ok ok:member ok:member ok:member 404 404 401"
+        "ok ok:member ok:member ok:member 404 404 404 401"
     ),
     "POST /api/v1/projects/{project_id}/members": _row(MANAGERS),
     "POST /api/v1/projects/{project_id}/documents": _row(MANAGERS),
     "GET /api/v1/projects/{project_id}/documents": _row(MANAGERS),
     "GET /api/v1/documents/{document_id}": _row(MANAGERS),
     "GET /api/v1/documents/{document_id}/original": _row(
-        "ok:reason 403 403 403 403 403 401"
+        "403 403 403 403 403 403 ok:reason 401"
     ),
     "GET /api/v1/documents/{document_id}/redaction": _row(MANAGERS),
     "GET /api/v1/documents/{document_id}/structure": _row(MANAGERS),
@@ -135,32 +149,34 @@ REST: dict[str, dict[str, Cell]] = {
     "PUT /api/v1/projects/{project_id}/redaction-policy": _row(MANAGERS),
     "GET /api/v1/projects/{project_id}/redaction": _row(MANAGERS),
     "POST /api/v1/documents/{document_id}/redaction/corrections": _row(
-        "ok ok:own 403 ok:own 403 403 401"
+        "ok ok:own 403 ok:own 403 403 403 401"
     ),
     "POST /api/v1/projects/{project_id}/reidentification": _row(
-        "403 403 403 403 403 ok:reason 401"
+        "403 403 403 403 403 ok:reason 403 401"
     ),
     "POST /api/v1/projects/{project_id}/tasks/next": _row(
-        "403 403 ok:own 403 404 404 401"
+        "403 403 ok:own 403 404 404 404 401"
     ),
     "GET /api/v1/projects/{project_id}/tasks": _row(MANAGERS_OF_PROJECT),
-    "GET /api/v1/tasks/{task_id}": _row("ok ok:own ok:lease 403 404 404 401"),
+    "GET /api/v1/tasks/{task_id}": _row("ok ok:own ok:lease 403 404 404 404 401"),
     "GET /api/v1/tasks/{task_id}/pages/{page}": _row(
-        "ok ok:own ok:lease 403 404 404 401"
+        "ok ok:own ok:lease 403 404 404 404 401"
     ),
     "POST /api/v1/tasks/{task_id}/annotations": _row(
-        "403 403 ok:lease 403 404 404 401"
+        "403 403 ok:lease 403 404 404 404 401"
     ),
-    "POST /api/v1/tasks/{task_id}/reopen": _row("403 403 ok:answer 403 404 404 401"),
-    "POST /api/v1/tasks/{task_id}/skip": _row("403 403 ok:lease 403 404 404 401"),
+    "POST /api/v1/tasks/{task_id}/reopen": _row(
+        "403 403 ok:answer 403 404 404 404 401"
+    ),
+    "POST /api/v1/tasks/{task_id}/skip": _row("403 403 ok:lease 403 404 404 404 401"),
     "PATCH /api/v1/tasks/{task_id}": _row(MANAGERS_OF_PROJECT),
     "POST /api/v1/projects/{project_id}/assignments": _row(MANAGERS_OF_PROJECT),
     "GET /api/v1/projects/{project_id}/annotations": _row(MANAGERS),
     "GET /api/v1/projects/{project_id}/stats": _row(MANAGERS_OF_PROJECT),
     "POST /api/v1/projects/{project_id}/reviews/next": _row(
-        "403 ok:own 403 ok:queue 404 404 401"
+        "403 ok:own 403 ok:queue 404 404 404 401"
     ),
-    "POST /api/v1/tasks/{task_id}/review": _row("403 403 403 ok:queue 404 404 401"),
+    "POST /api/v1/tasks/{task_id}/review": _row("403 403 403 ok:queue 404 404 404 401"),
     "POST /api/v1/projects/{project_id}/exports": _row(MANAGERS),
     "GET /api/v1/projects/{project_id}/exports": _row(MANAGERS),
     "GET /api/v1/exports/{export_id}": _row(MANAGERS),
@@ -185,37 +201,43 @@ GRPC: dict[str, dict[str, Cell]] = {
     "IngestionService/IngestDocument": _row(MANAGERS),
     "IngestionService/GetDocument": _row(MANAGERS),
     "IngestionService/ListDocuments": _row(MANAGERS),
-    "IngestionService/ReadOriginal": _row("ok:reason 403 403 403 403 403 401"),
+    "IngestionService/ReadOriginal": _row("403 403 403 403 403 403 ok:reason 401"),
     "IngestionService/ReadStructure": _row(MANAGERS),
     "IngestionService/ListQuarantined": _row(MANAGERS),
     "RedactionService/GetRedactionReport": _row(MANAGERS),
     "RedactionService/GetProjectRedactionReport": _row(MANAGERS),
     "RedactionService/GetRedactionPolicy": _row(MANAGERS),
     "RedactionService/SetRedactionPolicy": _row(MANAGERS),
-    "RedactionService/CorrectRedaction": _row("ok ok:own 403 ok:own 403 403 401"),
+    "RedactionService/CorrectRedaction": _row("ok ok:own 403 ok:own 403 403 403 401"),
     "RedactionService/MapSpans": _row(MANAGERS),
-    "RedactionService/ReadReidentification": _row("403 403 403 403 403 ok:reason 401"),
+    "RedactionService/ReadReidentification": _row(
+        "403 403 403 403 403 ok:reason 403 401"
+    ),
     "TaskService/CreateProject": _row(ADMIN_ONLY),
-    "TaskService/GetProject": _row("ok ok:member ok:member ok:member 404 404 401"),
-    "TaskService/ListProjects": _row("ok ok:list ok:list ok:list ok:list ok:list 401"),
+    "TaskService/GetProject": _row("ok ok:member ok:member ok:member 404 404 404 401"),
+    "TaskService/ListProjects": _row(
+        "ok ok:list ok:list ok:list ok:list ok:list ok:list 401"
+    ),
     "TaskService/AddMember": _row(MANAGERS),
-    "TaskService/LeaseNextTask": _row("403 403 ok:own 403 404 404 401"),
-    "TaskService/GetTask": _row("ok ok:own ok:lease 403 404 404 401"),
-    "TaskService/GetTaskPage": _row("ok ok:own ok:lease 403 404 404 401"),
-    "TaskService/CompleteTask": _row("403 403 ok:lease 403 404 404 401"),
-    "TaskService/SkipTask": _row("403 403 ok:lease 403 404 404 401"),
-    "TaskService/ReopenTask": _row("403 403 ok:answer 403 404 404 401"),
+    "TaskService/LeaseNextTask": _row("403 403 ok:own 403 404 404 404 401"),
+    "TaskService/GetTask": _row("ok ok:own ok:lease 403 404 404 404 401"),
+    "TaskService/GetTaskPage": _row("ok ok:own ok:lease 403 404 404 404 401"),
+    "TaskService/CompleteTask": _row("403 403 ok:lease 403 404 404 404 401"),
+    "TaskService/SkipTask": _row("403 403 ok:lease 403 404 404 404 401"),
+    "TaskService/ReopenTask": _row("403 403 ok:answer 403 404 404 404 401"),
     "TaskService/ListTasks": _row(MANAGERS_OF_PROJECT),
     "TaskService/UpdateTask": _row(MANAGERS_OF_PROJECT),
     "TaskService/SetSuggestions": _row(MANAGERS_OF_PROJECT),
     "TaskService/AddSyntheticTask": _row(MANAGERS_OF_PROJECT),
     "TaskService/AssignTasks": _row(MANAGERS_OF_PROJECT),
     "TaskService/GetQueueStats": _row(MANAGERS_OF_PROJECT),
-    "TaskService/LeaseNextReview": _row("403 ok:own 403 ok:queue 404 404 401"),
-    "TaskService/ResolveReview": _row("403 403 403 ok:queue 404 404 401"),
-    "LabelingService/SubmitAnnotation": _row("403 403 ok:lease 403 404 404 401"),
-    "LabelingService/ListTaskAnnotations": _row("ok ok:own ok:answer 403 404 404 401"),
-    "LabelingService/ReviewTask": _row("403 403 403 ok:queue 404 404 401"),
+    "TaskService/LeaseNextReview": _row("403 ok:own 403 ok:queue 404 404 404 401"),
+    "TaskService/ResolveReview": _row("403 403 403 ok:queue 404 404 404 401"),
+    "LabelingService/SubmitAnnotation": _row("403 403 ok:lease 403 404 404 404 401"),
+    "LabelingService/ListTaskAnnotations": _row(
+        "ok ok:own ok:answer 403 404 404 404 401"
+    ),
+    "LabelingService/ReviewTask": _row("403 403 403 ok:queue 404 404 404 401"),
     "LabelingService/ListAnnotations": _row(MANAGERS),
     "LabelingService/GetProjectStats": _row(MANAGERS_OF_PROJECT),
     "LabelingService/ImportAnnotation": _row(MANAGERS_OF_PROJECT),

@@ -21,7 +21,7 @@ import pytest
 from strongroom.services.common import totp
 from strongroom.services.common.grpc_clients import caller_metadata
 from strongroom.services.common.logs import request_id_var
-from tests.e2e.harness import Strongroom, wait_for
+from tests.e2e.harness import Strongroom, signed_in_user, wait_for
 from tests.e2e.surface import STUBS, all_methods, grpc_requests, route_table
 
 # Reviewed: these answer without touching documents, tasks, annotations,
@@ -83,6 +83,15 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
                 c["strongroom"].token("route-ann", c["ann_password"])
             )
         client: httpx.Client = c["ann"]
+        return client
+
+    def custodian(c: Ctx) -> httpx.Client:
+        """A holder of the original_reader role, made at first use."""
+        if "custodian" not in c:
+            c["custodian"] = signed_in_user(
+                c["strongroom"], admin(c), "route-custodian", ["original_reader"]
+            )
+        client: httpx.Client = c["custodian"]
         return client
 
     def token(c: Ctx, h: dict[str, str]) -> Any:
@@ -298,7 +307,11 @@ def _rest_calls() -> list[tuple[str, str, Callable[[Ctx, dict[str, str]], Any]]]
         (
             "GET",
             "/api/v1/documents/{document_id}/original",
-            get("/api/v1/documents/{document}/original", reason="route table review"),
+            get(
+                "/api/v1/documents/{document}/original",
+                custodian,
+                reason="route table review",
+            ),
         ),
         (
             "GET",

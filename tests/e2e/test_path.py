@@ -11,7 +11,7 @@ import httpx
 import pytest
 from reportlab.pdfgen import canvas
 
-from tests.e2e.harness import Strongroom, wait_for
+from tests.e2e.harness import Strongroom, signed_in_user, wait_for
 
 NOTE = (
     "Patient Maria Lopez (MRN 4471) called from (555) 201-3344 on 03/14/2021.\n"
@@ -188,15 +188,21 @@ def test_export_files_match_manifest(journey: dict) -> None:
         assert not any(secret in record["text"] for secret in SECRETS)
 
 
-def test_opening_an_original_needs_admin_and_a_reason(journey: dict) -> None:
+def test_opening_an_original_needs_its_role_and_a_reason(
+    strongroom: Strongroom, journey: dict
+) -> None:
     admin, ann, project = journey["admin"], journey["ann"], journey["project"]
     documents = admin.get(f"/api/v1/projects/{project['id']}/documents").json()
     note = next(d for d in documents["documents"] if d["media_type"] == "text/plain")
     path = f"/api/v1/documents/{note['id']}/original"
+    custodian = signed_in_user(strongroom, admin, "custodian", ["original_reader"])
 
-    assert admin.get(path).json()["code"] == "reason_required"
+    # Running the installation is not enough: the role is granted apart.
+    refused = admin.get(path, params={"reason": "curious"})
+    assert (refused.status_code, refused.json()["code"]) == (403, "role_required")
     assert ann.get(path, params={"reason": "curious"}).status_code == 403
-    opened = admin.get(path, params={"reason": "Subject access request 17"})
+    assert custodian.get(path).json()["code"] == "reason_required"
+    opened = custodian.get(path, params={"reason": "Subject access request 17"})
     assert opened.status_code == 200
     assert opened.content == NOTE.encode()
 
@@ -209,7 +215,7 @@ def test_opening_an_original_needs_admin_and_a_reason(journey: dict) -> None:
 
     event = wait_for(audited)
     assert event["reason"] == "Subject access request 17"
-    assert event["actor"]["username"] == "admin"
+    assert event["actor"]["username"] == "custodian"
 
 
 def test_second_annotation_of_a_task_is_refused(journey: dict) -> None:

@@ -100,7 +100,8 @@ class Platform:
 
 
 # Annotator B is a member of project B only; everyone but the admin is a
-# member of project A, or of no project (auditor, reidentifier).
+# member of project A, or of no project (auditor, reidentifier, original
+# reader).
 PEOPLE = (*ROLES, "annotator_b")
 PROJECT_ROLES = {"manager": "manager", "annotator": "annotator", "reviewer": "reviewer"}
 
@@ -172,7 +173,7 @@ def _cluster(request: pytest.FixtureRequest, root: Path) -> Iterator[Platform]:
     strongroom = started.strongroom
     try:
         usernames = dict(REALM_USERS)
-        for person in ("reidentifier", "annotator_b"):
+        for person in ("reidentifier", "original_reader", "annotator_b"):
             usernames[person] = _realm_user(keycloak, person)
         passwords = {p: keycloak.passwords[usernames[p]] for p in PEOPLE}
         # Signing in through the gateway lets managers add them by username.

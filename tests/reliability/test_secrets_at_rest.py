@@ -18,7 +18,13 @@ import pytest
 
 from strongroom.services.common import totp
 from tests.e2e.conftest import admin  # noqa: F401  (signs in to the platform below)
-from tests.e2e.harness import Strongroom, isolated_env, upload_file, wait_for
+from tests.e2e.harness import (
+    Strongroom,
+    isolated_env,
+    signed_in_user,
+    upload_file,
+    wait_for,
+)
 
 NAME = "Wilhelmina Okonkwo-Barrett"
 SSN = "219-09-9999"
@@ -96,7 +102,8 @@ def test_planted_secrets_and_personal_data_never_reach_logs_or_events(
         f"{strongroom.url}/oidc/token",
         data={"username": "leak-ann", "password": PASSWORD + "x"},
     ).status_code in (400, 401)
-    original = admin.get(
+    custodian = signed_in_user(strongroom, admin, "leak-custodian", ["original_reader"])
+    original = custodian.get(
         f"/api/v1/documents/{upload.json()['id']}/original",
         params={"reason": "Subject access request"},
     )
