@@ -79,6 +79,7 @@ bench: install
 	$(BIN)/python -m benchmarks.agreement --tasks 100000 --json benchmarks/results/agreement.json
 	$(BIN)/python -m benchmarks.export --tasks 100000 --json benchmarks/results/export.json
 	$(BIN)/python -m benchmarks.active_learning --sentences 3000 --budget 400 --json benchmarks/results/active_learning.json
+	$(BIN)/python -m benchmarks.queue_during_training --paragraphs 3000 --answers 300 --annotators 4 --think 0.5 --seconds 30 --json benchmarks/results/queue_during_training.json
 
 clean:
 	rm -rf $(VENV) strongroom/v1 build *.egg-info .mypy_cache .ruff_cache .pytest_cache
