@@ -566,11 +566,26 @@ class SpanLabel(BaseModel):
 
 
 class Suggestion(BaseModel):
-    start: int
-    end: int
+    # "span": a span label on [start, end); "class": one of the project's
+    # classes for the whole task, with no offsets.
+    kind: Literal["span", "class"]
+    start: int | None
+    end: int | None
     label: str
     source: str
     score: float
+
+    @classmethod
+    def from_proto(cls, s: tasks_pb2.Suggestion) -> Suggestion:
+        spanned = s.HasField("span")
+        return cls(
+            kind="span" if spanned else "class",
+            start=s.span.start if spanned else None,
+            end=s.span.end if spanned else None,
+            label=s.label,
+            source=s.source,
+            score=s.score,
+        )
 
 
 class PageImage(BaseModel):
@@ -750,16 +765,7 @@ class Task(BaseModel):
             lease_holder=t.lease_holder,
             lease_expires_at=_time(t.lease_expires_at),
             text=t.text if with_text else None,
-            suggestions=[
-                Suggestion(
-                    start=s.span.start,
-                    end=s.span.end,
-                    label=s.label,
-                    source=s.source,
-                    score=s.score,
-                )
-                for s in t.suggestions
-            ],
+            suggestions=[Suggestion.from_proto(s) for s in t.suggestions],
             pages=[
                 PageImage(page=p.page, width=p.width, height=p.height) for p in t.pages
             ],

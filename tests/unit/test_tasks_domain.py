@@ -462,3 +462,32 @@ def test_imported_suggestions_fit_the_window_and_the_schema() -> None:
         with pytest.raises(InvalidArgument) as refused:
             check_suggestions(source, spans, PROJECT, task)
         assert refused.value.code == code
+
+
+def test_a_suggestion_without_a_span_names_a_class() -> None:
+    project = Project(
+        id="p2",
+        name="Triage",
+        settings=Settings(
+            schema=LabelSchema(spans=(Label("PERSON"),), classes=(Label("Urgent"),))
+        ),
+    )
+    task = _task(window_start=2, window_end=8)
+
+    (made,) = check_suggestions("model", [(None, None, "Urgent", 0.8)], project, task)
+
+    assert (made.start, made.end, made.label, made.is_class) == (
+        None,
+        None,
+        "Urgent",
+        True,
+    )
+    refusals = [
+        ((None, None, "PERSON", 0.8), "class_unknown"),
+        ((None, None, "Routine", 0.8), "class_unknown"),
+        ((2, 5, "Urgent", 0.8), "label_unknown"),
+    ]
+    for suggestion, code in refusals:
+        with pytest.raises(InvalidArgument) as refused:
+            check_suggestions("model", [suggestion], project, task)
+        assert refused.value.code == code
