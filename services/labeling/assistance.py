@@ -23,6 +23,8 @@ CLASSES = "classes"
 # Queue priorities from uncertainty lie in [0, PRIORITY_SCALE]; managers'
 # own priorities can still go above or below.
 PRIORITY_SCALE = 1000
+# Classes a model gives a lower probability are not suggested.
+MIN_CLASS_SCORE = 0.5
 HELD_OUT_FRACTION = 0.2
 # Dimensions of the hashed bag-of-words vectors used for diversity.
 _DIMENSIONS = 512
@@ -182,6 +184,21 @@ def baseline_scores(
     majority = Counter(tuple(sorted(e.classes)) for e in train).most_common(1)
     guess = majority[0][0] if majority else ()
     return class_scores([e.classes for e in held], [guess for _ in held], labels)
+
+
+def suggested_classes(
+    probabilities: Mapping[str, float],
+    multi_label: bool,
+    threshold: float = MIN_CLASS_SCORE,
+) -> list[tuple[str, float]]:
+    """The classes a model suggests for one task, most probable first.
+
+    Every class at or above ``threshold`` when a task may have several;
+    otherwise the most probable one, if it reaches the threshold.
+    """
+    ranked = sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))
+    chosen = [(label, p) for label, p in ranked if p >= threshold]
+    return chosen if multi_label else chosen[:1]
 
 
 # --- uncertainty and diversity --------------------------------------------------
