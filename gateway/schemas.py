@@ -620,6 +620,7 @@ class AnnotationIn(BaseModel):
     # Time spent on the task, as the client measured it.
     seconds: float = Field(default=0.0, ge=0, le=86_400)
     suggestions_accepted: int = Field(default=0, ge=0, le=MAX_INDEX)
+    suggestions_rejected: int = Field(default=0, ge=0, le=MAX_INDEX)
 
     def to_proto(self) -> common_pb2.AnnotationContent:
         return common_pb2.AnnotationContent(
@@ -638,6 +639,7 @@ class AnnotationIn(BaseModel):
             fields=self.fields,
             seconds=self.seconds,
             suggestions_accepted=self.suggestions_accepted,
+            suggestions_rejected=self.suggestions_rejected,
         )
 
 
@@ -659,6 +661,7 @@ class Annotation(BaseModel):
     fields: dict[str, str]
     seconds: float
     suggestions_accepted: int
+    suggestions_rejected: int
     created_at: str | None
 
     @classmethod
@@ -702,6 +705,7 @@ class Annotation(BaseModel):
             fields=dict(c.fields),
             seconds=c.seconds,
             suggestions_accepted=c.suggestions_accepted,
+            suggestions_rejected=c.suggestions_rejected,
             created_at=_time(a.created_at),
         )
 

@@ -133,6 +133,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "boxes": len(content.boxes),
                     "fields": len(content.fields),
                     "suggestions_accepted": content.suggestions_accepted,
+                    "suggestions_rejected": content.suggestions_rejected,
                 },
             )
         self._tell_tasks(
@@ -901,6 +902,7 @@ def content_from_proto(content: common_pb2.AnnotationContent) -> Content:
         fields=dict(content.fields),
         seconds=content.seconds,
         suggestions_accepted=content.suggestions_accepted,
+        suggestions_rejected=content.suggestions_rejected,
     )
 
 
@@ -921,6 +923,7 @@ def content_proto(content: Content) -> common_pb2.AnnotationContent:
         fields=dict(content.fields),
         seconds=content.seconds,
         suggestions_accepted=content.suggestions_accepted,
+        suggestions_rejected=content.suggestions_rejected,
     )
 
 
