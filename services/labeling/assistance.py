@@ -18,6 +18,11 @@ from strongroom.services.common.errors import InvalidArgument
 ARRIVAL = "arrival"
 UNCERTAINTY = "uncertainty"
 ORDERINGS = (ARRIVAL, UNCERTAINTY)
+# How annotators go through a task's suggestions: edit them freely, or
+# accept or reject one at a time.
+EDIT = "edit"
+BINARY = "binary"
+REVIEW_MODES = (EDIT, BINARY)
 SPANS = "spans"
 CLASSES = "classes"
 # Queue priorities from uncertainty lie in [0, PRIORITY_SCALE]; managers'
@@ -43,13 +48,19 @@ class AssistanceSettings:
     retrain_every: int = 10
     # How much a task close to one already ranked loses, from 0 to 1.
     diversity: float = 0.5
+    review_mode: str = EDIT
 
 
 def check_settings(settings: AssistanceSettings) -> AssistanceSettings:
-    """Raises: InvalidArgument: an ordering or number out of range."""
+    """Raises: InvalidArgument: an ordering, review mode or number out of
+    range."""
     if settings.ordering not in ORDERINGS:
         raise InvalidArgument(
             "A queue ordering is 'arrival' or 'uncertainty'.", code="ordering_invalid"
+        )
+    if settings.review_mode not in REVIEW_MODES:
+        raise InvalidArgument(
+            "A review mode is 'edit' or 'binary'.", code="review_mode_invalid"
         )
     if not 2 <= settings.min_answers <= 100_000:
         raise InvalidArgument(

@@ -668,7 +668,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
 
         Raises:
             PermissionDenied: the caller does not manage the project.
-            InvalidArgument: an ordering or number out of range.
+            InvalidArgument: an ordering, review mode or number out of range.
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
@@ -685,6 +685,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "min_answers",
                     "retrain_every",
                     "diversity",
+                    "review_mode",
                 )
                 if request.HasField(name)
             }
@@ -707,6 +708,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "min_answers": after.min_answers,
                     "retrain_every": after.retrain_every,
                     "diversity": str(after.diversity),
+                    "review_mode": after.review_mode,
                 },
             )
         if self.assistant is not None:
@@ -797,6 +799,7 @@ def settings_proto(row: model_store.SettingsRow) -> labeling_pb2.AssistanceSetti
         min_answers=settings.min_answers,
         retrain_every=settings.retrain_every,
         diversity=settings.diversity,
+        review_mode=settings.review_mode,
         updated_by=row.updated_by,
         updated_at=to_timestamp(row.updated_at),
     )

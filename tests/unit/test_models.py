@@ -184,6 +184,12 @@ def test_settings_are_checked() -> None:
         assistance.check_settings(AssistanceSettings(ordering="random"))
     with pytest.raises(InvalidArgument):
         assistance.check_settings(AssistanceSettings(min_answers=1))
+    with pytest.raises(InvalidArgument) as refused:
+        assistance.check_settings(AssistanceSettings(review_mode="swipe"))
+    assert refused.value.code == "review_mode_invalid"
+    binary = AssistanceSettings(review_mode=assistance.BINARY)
+    assert assistance.check_settings(binary) == binary
+    assert AssistanceSettings().review_mode == assistance.EDIT
 
 
 def test_scores_and_baselines() -> None:
