@@ -739,6 +739,9 @@ class Task(BaseModel):
     review_comment: str | None
     # The caller's own current answer, when the task came back to them.
     annotation: Annotation | None = None
+    # How the caller reviews the task's suggestions, "edit" or "binary":
+    # given with a leased task that has suggestions, else null.
+    review_mode: str | None = None
     # [start, end] of each word or punctuation token, with the text.
     tokens: list[tuple[int, int]]
     created_at: str | None
@@ -753,6 +756,7 @@ class Task(BaseModel):
         t: tasks_pb2.Task,
         with_text: bool,
         annotation: common_pb2.Annotation | None = None,
+        review_mode: str | None = None,
     ) -> Task:
         return cls(
             id=t.id,
@@ -778,6 +782,7 @@ class Task(BaseModel):
             synthetic_source_task_id=t.synthetic_source_task_id,
             review_comment=t.review_comment or None,
             annotation=Annotation.from_proto(annotation) if annotation else None,
+            review_mode=review_mode,
             tokens=[(s.start, s.end) for s in t.tokens] if with_text else [],
             created_at=_time(t.created_at),
         )

@@ -789,6 +789,29 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             models=[model_proto(v) for v in versions],
         )
 
+    def GetTaskAssistance(
+        self,
+        request: labeling_pb2.GetTaskAssistanceRequest,
+        context: grpc.ServicerContext,
+    ) -> labeling_pb2.TaskAssistance:
+        """How the suggestions of a task the caller may read are reviewed: the
+        project's review mode, and none of its other model settings.
+
+        Raises:
+            NotFound: no task has that id, or the caller is not in its project.
+            PermissionDenied: the caller has no part in the task.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        # The tasks service decides who may read the task, from the caller's
+        # own token, and audits the read.
+        task = self._task(request.task_id, metadata)
+        with self.engine.begin() as conn:
+            settings = model_store.get_settings(conn, task.project_id).settings
+        return labeling_pb2.TaskAssistance(
+            task_id=task.id, review_mode=settings.review_mode
+        )
+
 
 def settings_proto(row: model_store.SettingsRow) -> labeling_pb2.AssistanceSettings:
     settings = row.settings
