@@ -320,8 +320,8 @@ def _fill_schema(schema: LabelSchema) -> LabelSchema:
         if label.hotkey
     }
     # Letters the web page keeps for itself (accept, correct, next, reject,
-    # skip, undo) are never given out.
-    free = [key for key in "123456789bdefghijklmopqtuvwxy" if key not in taken]
+    # skip, reject a suggestion in binary review, undo) are never given out.
+    free = [key for key in "123456789bdefghijklmopqtuvwy" if key not in taken]
     counter = 0
 
     def fill(group: Sequence[Label], kind: str, hotkeys: bool) -> tuple[Label, ...]:

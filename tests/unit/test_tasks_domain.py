@@ -181,7 +181,7 @@ def test_hotkeys_are_shared_by_spans_classes_and_boxes_and_skip_s() -> None:
     assert keys[:9] == list("123456789")
     assert keys[9:] == ["u", "b", "d"]
     assert filled.relations[0].hotkey == ""
-    assert not set("acnrsz") & set(keys), "keys the web page keeps"
+    assert not set("acnrsxz") & set(keys), "keys the web page keeps"
     colours = [label.color for label in (*filled.spans, *filled.classes)]
     assert all(re.fullmatch(r"#[0-9a-f]{6}", colour) for colour in colours)
 
