@@ -891,7 +891,7 @@ def suggestion_proto(suggestion: domain.Suggestion) -> tasks_pb2.Suggestion:
     made = tasks_pb2.Suggestion(
         label=suggestion.label, source=suggestion.source, score=suggestion.score
     )
-    if suggestion.start is not None and suggestion.end is not None:
+    if not suggestion.is_class:
         made.span.CopyFrom(common_pb2.Span(start=suggestion.start, end=suggestion.end))
     return made
 
