@@ -52,6 +52,18 @@ def labeling_router(
         ]
         return mine[0] if mine else None
 
+    def review_mode(task: tasks_pb2.Task, caller: Principal) -> str:
+        """How the caller reviews the task's suggestions: the project's
+        review mode, which the labeling service tells whoever may read the
+        task."""
+        assistance = call(
+            clients.labeling.GetTaskAssistance,
+            labeling_pb2.GetTaskAssistanceRequest(task_id=task.id),
+            meta(caller),
+        )
+        mode: str = assistance.review_mode
+        return mode
+
     # --- the annotator's queue ----------------------------------------------
 
     @router.get(
@@ -88,7 +100,12 @@ def labeling_router(
             meta(caller),
         )
         answer = own_answer(task, caller) if task.review_comment else None
-        return schemas.Task.from_proto(task, with_text=True, annotation=answer)
+        return schemas.Task.from_proto(
+            task,
+            with_text=True,
+            annotation=answer,
+            review_mode=review_mode(task, caller) if task.suggestions else None,
+        )
 
     @router.get("/tasks/{task_id}", tags=["tasks"], response_model=schemas.Task)
     def get_task(

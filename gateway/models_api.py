@@ -33,6 +33,7 @@ class AssistancePatch(BaseModel):
     min_answers: int | None = Field(default=None, ge=2, le=100_000)
     retrain_every: int | None = Field(default=None, ge=1, le=100_000)
     diversity: float | None = Field(default=None, ge=0.0, le=1.0)
+    review_mode: Literal["edit", "binary"] | None = None
 
 
 class Assistance(BaseModel):
@@ -41,6 +42,7 @@ class Assistance(BaseModel):
     min_answers: int
     retrain_every: int
     diversity: float
+    review_mode: str
     updated_by: str
     updated_at: str | None
 
@@ -52,6 +54,7 @@ class Assistance(BaseModel):
             min_answers=s.min_answers,
             retrain_every=s.retrain_every,
             diversity=round(s.diversity, 4),
+            review_mode=s.review_mode,
             updated_by=s.updated_by,
             updated_at=_time(s.updated_at),
         )
@@ -120,7 +123,8 @@ def models_router(
     def set_assistance(
         project_id: str, body: AssistancePatch, caller: Caller
     ) -> Assistance:
-        """Switch model assistance on or off, and choose the queue's order."""
+        """Switch model assistance on or off, choose the queue's order and how
+        annotators review suggestions."""
         settings = call(
             clients.labeling.SetAssistance,
             labeling_pb2.SetAssistanceRequest(

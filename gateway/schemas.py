@@ -566,11 +566,26 @@ class SpanLabel(BaseModel):
 
 
 class Suggestion(BaseModel):
-    start: int
-    end: int
+    # "span": a span label on [start, end); "class": one of the project's
+    # classes for the whole task, with no offsets.
+    kind: Literal["span", "class"]
+    start: int | None
+    end: int | None
     label: str
     source: str
     score: float
+
+    @classmethod
+    def from_proto(cls, s: tasks_pb2.Suggestion) -> Suggestion:
+        spanned = s.HasField("span")
+        return cls(
+            kind="span" if spanned else "class",
+            start=s.span.start if spanned else None,
+            end=s.span.end if spanned else None,
+            label=s.label,
+            source=s.source,
+            score=s.score,
+        )
 
 
 class PageImage(BaseModel):
@@ -605,6 +620,7 @@ class AnnotationIn(BaseModel):
     # Time spent on the task, as the client measured it.
     seconds: float = Field(default=0.0, ge=0, le=86_400)
     suggestions_accepted: int = Field(default=0, ge=0, le=MAX_INDEX)
+    suggestions_rejected: int = Field(default=0, ge=0, le=MAX_INDEX)
 
     def to_proto(self) -> common_pb2.AnnotationContent:
         return common_pb2.AnnotationContent(
@@ -623,6 +639,7 @@ class AnnotationIn(BaseModel):
             fields=self.fields,
             seconds=self.seconds,
             suggestions_accepted=self.suggestions_accepted,
+            suggestions_rejected=self.suggestions_rejected,
         )
 
 
@@ -644,6 +661,7 @@ class Annotation(BaseModel):
     fields: dict[str, str]
     seconds: float
     suggestions_accepted: int
+    suggestions_rejected: int
     created_at: str | None
 
     @classmethod
@@ -687,6 +705,7 @@ class Annotation(BaseModel):
             fields=dict(c.fields),
             seconds=c.seconds,
             suggestions_accepted=c.suggestions_accepted,
+            suggestions_rejected=c.suggestions_rejected,
             created_at=_time(a.created_at),
         )
 
@@ -720,6 +739,9 @@ class Task(BaseModel):
     review_comment: str | None
     # The caller's own current answer, when the task came back to them.
     annotation: Annotation | None = None
+    # How the caller reviews the task's suggestions, "edit" or "binary":
+    # given with a leased task that has suggestions, else null.
+    review_mode: str | None = None
     # [start, end] of each word or punctuation token, with the text.
     tokens: list[tuple[int, int]]
     created_at: str | None
@@ -734,6 +756,7 @@ class Task(BaseModel):
         t: tasks_pb2.Task,
         with_text: bool,
         annotation: common_pb2.Annotation | None = None,
+        review_mode: str | None = None,
     ) -> Task:
         return cls(
             id=t.id,
@@ -750,16 +773,7 @@ class Task(BaseModel):
             lease_holder=t.lease_holder,
             lease_expires_at=_time(t.lease_expires_at),
             text=t.text if with_text else None,
-            suggestions=[
-                Suggestion(
-                    start=s.span.start,
-                    end=s.span.end,
-                    label=s.label,
-                    source=s.source,
-                    score=s.score,
-                )
-                for s in t.suggestions
-            ],
+            suggestions=[Suggestion.from_proto(s) for s in t.suggestions],
             pages=[
                 PageImage(page=p.page, width=p.width, height=p.height) for p in t.pages
             ],
@@ -768,6 +782,7 @@ class Task(BaseModel):
             synthetic_source_task_id=t.synthetic_source_task_id,
             review_comment=t.review_comment or None,
             annotation=Annotation.from_proto(annotation) if annotation else None,
+            review_mode=review_mode,
             tokens=[(s.start, s.end) for s in t.tokens] if with_text else [],
             created_at=_time(t.created_at),
         )

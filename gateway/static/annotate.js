@@ -1,6 +1,8 @@
 // The annotator's view: one task at a time, keyboard first. Enter submits and
 // the next task follows at once; Ctrl+Z undoes the last edit, and once the
-// task is submitted, reopens it; S skips with a reason.
+// task is submitted, reopens it; S skips with a reason. In a project with
+// binary review, a task is submitted by itself once each of its suggestions
+// is accepted (A) or rejected (X).
 
 import { $, api, ask, el, say } from "./api.js";
 import { Editor } from "./editor.js";
@@ -25,7 +27,8 @@ export async function openAnnotate(project, { showSection, home }) {
   $("guidelines").hidden = !guidelines;
   $("guidelines-text").textContent = guidelines;
   $("guidelines").open = Boolean(guidelines);
-  view.editor = new Editor($("editor"), schema, { textId: "task-text" });
+  view.editor = new Editor($("editor"), schema,
+                           { textId: "task-text", onSuggestionsDecided: submit });
   showSection("annotate");
   await nextTask();
 }

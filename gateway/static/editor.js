@@ -2,14 +2,19 @@
 // free-text fields, with undo. The annotator view and the reviewer's
 // correction both use it; it owns the keys that edit, its host the keys that
 // submit, skip and move between tasks.
+//
+// Suggestions (spans drawn dashed, classes outlined dashed) are accepted into
+// the answer. In binary review one at a time is in focus, to accept or
+// reject; once every one is decided the host's onSuggestionsDecided runs.
 
 import { el, imageUrl, say } from "./api.js";
 import { drawText, mouseSelection, snap, tokenize } from "./text.js";
 
 export class Editor {
-  constructor(root, schema, { textId }) {
+  constructor(root, schema, { textId, onSuggestionsDecided = null }) {
     this.root = root;
     this.schema = schema;
+    this.onSuggestionsDecided = onSuggestionsDecided;
     this.task = null;
     this.images = new Map();
     this.build(textId);
@@ -89,9 +94,11 @@ export class Editor {
     this.boxes = (annotation?.boxes ?? []).map((b) => ({ ...b }));
     this.fields = { ...(annotation?.fields ?? {}) };
     this.accepted = annotation?.suggestions_accepted ?? 0;
-    const taken = new Set(this.spans.map(key));
-    this.suggestions = (task.suggestions ?? []).filter(inWindow).map(local)
-      .filter((s) => !taken.has(key(s)));
+    this.rejected = annotation?.suggestions_rejected ?? 0;
+    this.suggestions = this.openSuggestions(task.suggestions ?? [], inWindow, local);
+    this.total = this.suggestions.length;
+    // A task back with an earlier answer (returned or reopened) is edited.
+    this.binary = task.review_mode === "binary" && !annotation && this.total > 0;
     this.history = [];
     this.caret = null;
     this.chosen = null;
@@ -105,6 +112,25 @@ export class Editor {
     this.render();
   }
 
+  // The suggestions still to decide, each once: classes first, then spans in
+  // reading order; none the answer has already.
+  openSuggestions(given, inWindow, local) {
+    const classes = new Set(this.schema.classes.map((c) => c.name));
+    const taken = new Set([...this.spans.map(key), ...this.classes.map(classKey)]);
+    const open = [];
+    for (const s of given) {
+      const isClass = s.kind === "class";
+      if (isClass ? !classes.has(s.label) : !inWindow(s)) continue;
+      const suggestion = isClass ? { ...s } : local(s);
+      const id = suggestionKey(suggestion);
+      if (taken.has(id)) continue;
+      taken.add(id);
+      open.push(suggestion);
+    }
+    const rank = (s) => (s.kind === "class" ? -1 : s.start);
+    return open.sort((x, y) => rank(x) - rank(y) || (x.end ?? 0) - (y.end ?? 0));
+  }
+
   // --- edits and undo ------------------------------------------------------
 
   // Free-text fields keep their own undo (the browser's, while typing), so
@@ -112,7 +138,7 @@ export class Editor {
   snapshot() {
     return structuredClone({ spans: this.spans, classes: this.classes, relations: this.relations,
                              boxes: this.boxes, suggestions: this.suggestions,
-                             accepted: this.accepted });
+                             accepted: this.accepted, rejected: this.rejected });
   }
 
   remember() { this.history.push(this.snapshot()); }
@@ -198,6 +224,9 @@ export class Editor {
   }
 
   toggleClass(name) {
+    // Choosing a suggested class is accepting that suggestion.
+    const suggested = this.suggestions.findIndex((s) => s.kind === "class" && s.label === name);
+    if (suggested >= 0 && !this.classes.includes(name)) { this.acceptSuggestion(suggested); return; }
     this.remember();
     if (this.schema.multi_label) {
       this.classes = this.classes.includes(name)
@@ -214,27 +243,55 @@ export class Editor {
     if (!suggestion) { say("No suggestion left."); return; }
     this.remember();
     this.suggestions.splice(index, 1);
-    if (!this.spans.some((s) => key(s) === key(suggestion))) {
-      this.spans.push({ start: suggestion.start, end: suggestion.end, label: suggestion.label });
-      this.accepted += 1;
-    }
+    if (this.take(suggestion)) this.accepted += 1;
     this.render();
     say(`Suggestion accepted: ${suggestion.label}.`);
+    this.afterDecision();
   }
 
   acceptAllSuggestions() {
     if (!this.suggestions.length) { say("No suggestion left."); return; }
     this.remember();
     let count = 0;
-    for (const suggestion of this.suggestions) {
-      if (this.spans.some((s) => key(s) === key(suggestion))) continue;
-      this.spans.push({ start: suggestion.start, end: suggestion.end, label: suggestion.label });
-      count += 1;
-    }
+    for (const suggestion of this.suggestions) if (this.take(suggestion)) count += 1;
     this.accepted += count;
     this.suggestions = [];
     this.render();
     say(`${count} suggestion(s) accepted.`);
+    this.afterDecision();
+  }
+
+  // Binary review's "no": the suggestion leaves, counted as rejected.
+  rejectSuggestion(index) {
+    const suggestion = this.suggestions[index];
+    if (!suggestion) { say("No suggestion left."); return; }
+    this.remember();
+    this.suggestions.splice(index, 1);
+    this.rejected += 1;
+    this.render();
+    say(`Suggestion rejected: ${suggestion.label}.`);
+    this.afterDecision();
+  }
+
+  // Puts a suggestion into the answer; false when the answer has it already.
+  // A class replaces the chosen one unless the project is multi-label.
+  take(suggestion) {
+    if (suggestion.kind === "class") {
+      if (this.classes.includes(suggestion.label)) return false;
+      this.classes = this.schema.multi_label ? [...this.classes, suggestion.label]
+                                             : [suggestion.label];
+      return true;
+    }
+    if (this.spans.some((s) => key(s) === key(suggestion))) return false;
+    this.spans.push({ start: suggestion.start, end: suggestion.end, label: suggestion.label });
+    return true;
+  }
+
+  // In binary review, one suggestion at a time is in focus: the next one.
+  get isReviewing() { return this.binary && this.suggestions.length > 0; }
+
+  afterDecision() {
+    if (this.binary && !this.suggestions.length) this.onSuggestionsDecided?.();
   }
 
   relate() {
@@ -309,6 +366,16 @@ export class Editor {
     if (!this.task || event.ctrlKey || event.metaKey || event.altKey) return false;
     const onPage = this.figure?.contains(document.activeElement);
     const k = event.key;
+    if (this.isReviewing) {
+      if (k === "a") { this.acceptSuggestion(0); return true; }
+      if (k === "A") { this.acceptAllSuggestions(); return true; }
+      if (k === "x" || k === "X" || k === "Delete") { this.rejectSuggestion(0); return true; }
+      // Label keys share the letters; none fires while a suggestion waits.
+      if (this.isLabelKey(k)) {
+        say("Decide the suggestion first: A accepts, X rejects. A label's button still labels.");
+        return true;
+      }
+    }
     if (onPage) {
       const boxLabel = this.schema.boxes.find((l) => l.hotkey === k);
       if (boxLabel) { this.setBoxLabel(boxLabel.name); return true; }
@@ -367,6 +434,11 @@ export class Editor {
       default:
         return false;
     }
+  }
+
+  isLabelKey(k) {
+    const s = this.schema;
+    return [...s.spans, ...s.classes, ...s.boxes, ...s.relations].some((l) => l.hotkey === k);
   }
 
   // --- page images and boxes -------------------------------------------------
@@ -555,6 +627,7 @@ export class Editor {
     drawText(this.text, this.textValue, {
       spans: this.spans, suggestions: this.suggestions, selection: this.caretRange(),
       chosen: this.chosen, colorOf: (name) => this.colorOf(name),
+      focused: this.isReviewing ? 0 : null,
     });
     if (this.relationFrom !== null) {
       for (const mark of this.text.querySelectorAll(`mark[data-span="${this.relationFrom}"]`)) {
@@ -570,28 +643,54 @@ export class Editor {
         ` "${this.textValue.slice(span.start, span.end)}" [${span.start + this.offset}, ${span.end + this.offset}) `,
         remove);
     }));
-    this.suggestionBar.hidden = this.suggestions.length === 0;
-    this.suggestionBar.replaceChildren(
-      `${this.suggestions.length} suggestion(s), drawn dashed: `,
-      el("kbd", { text: "A" }), " accepts the next, ", el("kbd", { text: "Shift" }), "+",
-      el("kbd", { text: "A" }), " accepts all, a click accepts one. ",
-      this.acceptAllButton());
+    this.renderSuggestionBar();
     this.renderClasses();
     this.renderRelations();
     this.renderBoxes();
+    if (this.isReviewing) this.text.querySelector("mark.focused")?.scrollIntoView({ block: "nearest" });
   }
 
-  acceptAllButton() {
-    const button = el("button", { type: "button", text: "Accept all suggestions" });
-    button.addEventListener("click", () => { this.acceptAllSuggestions(); this.text.focus(); });
+  renderSuggestionBar() {
+    const bar = this.suggestionBar;
+    bar.hidden = this.suggestions.length === 0;
+    bar.classList.toggle("reviewing", this.isReviewing);
+    if (!this.isReviewing) {
+      bar.replaceChildren(
+        `${this.suggestions.length} suggestion(s), drawn dashed: `,
+        el("kbd", { text: "A" }), " accepts the next, ", el("kbd", { text: "Shift" }), "+",
+        el("kbd", { text: "A" }), " accepts all, a click accepts one. ",
+        this.suggestionButton("Accept all suggestions", () => this.acceptAllSuggestions()));
+      return;
+    }
+    const next = this.suggestions[0];
+    const position = Math.max(this.total - this.suggestions.length + 1, 1);
+    const what = next.kind === "class" ? `class ${next.label}`
+      : `${next.label} "${this.textValue.slice(next.start, next.end)}"`;
+    bar.replaceChildren(
+      el("strong", { text: `Suggestion ${position} of ${Math.max(this.total, position)}: ${what}` }),
+      " — ", el("kbd", { text: "a" }), " accept, ", el("kbd", { text: "x" }), " reject ",
+      this.suggestionButton("Accept", () => this.acceptSuggestion(0)),
+      this.suggestionButton("Reject", () => this.rejectSuggestion(0)));
+  }
+
+  suggestionButton(text, action) {
+    const button = el("button", { type: "button", text });
+    button.addEventListener("click", () => { action(); this.text.focus(); });
     return button;
   }
 
   renderClasses() {
     const single = !this.schema.multi_label;
+    const focused = this.isReviewing ? this.suggestions[0] : null;
     this.classBox.replaceChildren(...this.schema.classes.map((label) => {
       const on = this.classes.includes(label.name);
       const button = this.labelButton(label, () => this.toggleClass(label.name));
+      const suggested = this.suggestions.find((s) => s.kind === "class" && s.label === label.name);
+      if (suggested) {
+        button.classList.add("suggested");
+        button.classList.toggle("focused", suggested === focused);
+        button.title = `Suggested ${label.name}: a click or A accepts it`;
+      }
       if (single) {
         button.setAttribute("role", "radio");
         button.setAttribute("aria-checked", String(on));
@@ -635,6 +734,7 @@ export class Editor {
       boxes: this.boxes.map((b) => ({ ...b })),
       fields: Object.fromEntries(Object.entries(this.fields).filter(([, v]) => v !== "")),
       suggestions_accepted: this.accepted,
+      suggestions_rejected: this.rejected,
     };
   }
 }
@@ -649,4 +749,8 @@ function setRect(rect, x, y, width, height) {
 }
 
 function key(s) { return `${s.start}:${s.end}:${s.label}`; }
+
+function classKey(name) { return `class:${name}`; }
+
+function suggestionKey(s) { return s.kind === "class" ? classKey(s.label) : key(s); }
 

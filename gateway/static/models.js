@@ -1,5 +1,5 @@
-// Managers: a project's model assistance (on or off, queue order, training on
-// demand) and its learning curve: held-out score against training answers,
+// Managers: a project's model assistance (on or off, queue order, how
+// annotators review suggestions, training on demand) and its learning curve: held-out score against training answers,
 // beside the trivial baseline's. Built into the dashboard from here, so the
 // page's HTML stays as it is; no inline script or style (the CSP forbids both).
 
@@ -25,14 +25,19 @@ function section() {
   const ordering = el("select", { id: "assistance-ordering" },
     el("option", { value: "arrival", text: "Arrival (oldest first)" }),
     el("option", { value: "uncertainty", text: "Uncertainty (least sure first)" }));
+  const reviewMode = el("select", { id: "assistance-review-mode" },
+    el("option", { value: "edit", text: "Edit (accept, change or ignore them while answering)" }),
+    el("option", { value: "binary", text: "Binary (accept or reject one at a time)" }));
   const train = el("button", { type: "button", id: "model-train", text: "Train now" });
   details = el("details", { id: "dashboard-models" },
     el("summary", { text: "Model assistance and learning curve" }),
     el("p", { class: "help", text: "A model trained on the project's reviewed answers (or all "
-      + "answers without review) suggests spans, drawn dashed for annotators, and can order "
-      + "the queue by its uncertainty. Scores are on held-out tasks." }),
+      + "answers without review) suggests spans or classes, drawn dashed for annotators, and "
+      + "can order the queue by its uncertainty. Scores are on held-out tasks." }),
     el("p", {}, el("label", { for: "assistance-enabled" }, enabled, " Model assistance on")),
     el("p", {}, el("label", { for: "assistance-ordering", text: "Queue order " }), ordering),
+    el("p", {}, el("label", { for: "assistance-review-mode", text: "Suggestion review " }),
+      reviewMode),
     el("p", {}, train),
     el("figure", {},
       el("div", { id: "learning-curve", role: "img", "aria-label": "Learning curve" }),
@@ -47,6 +52,7 @@ function section() {
   $("dashboard-tasks").after(details);
   enabled.addEventListener("change", () => patch({ enabled: enabled.checked }));
   ordering.addEventListener("change", () => patch({ ordering: ordering.value }));
+  reviewMode.addEventListener("change", () => patch({ review_mode: reviewMode.value }));
   train.addEventListener("click", trainNow);
   details.addEventListener("toggle", () => { if (details.open) refreshModels(); });
   return details;
@@ -66,6 +72,7 @@ export async function refreshModels() {
     const found = await api("GET", `/api/v1/projects/${view.project.id}/models`);
     $("assistance-enabled").checked = found.assistance.enabled;
     $("assistance-ordering").value = found.assistance.ordering;
+    $("assistance-review-mode").value = found.assistance.review_mode;
     $("model-train").disabled = !found.assistance.enabled;
     showVersions(found.models);
     showCurve(found.models.filter((m) => m.state === "ready").reverse());

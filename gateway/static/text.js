@@ -74,13 +74,17 @@ export function mouseSelection(container) {
 }
 
 // Draw `text` into `container`. `marks` = {spans, suggestions, selection,
-// chosen, differs (a Set of span indices that other answers lack), colorOf}.
+// chosen, differs (a Set of span indices that other answers lack), focused
+// (the index of the suggestion in focus), colorOf}. Class suggestions, which
+// have no span, are not drawn; the others keep their index.
 export function drawText(container, text, marks) {
-  const { spans = [], suggestions = [], selection = null, chosen = null,
+  const { spans = [], selection = null, chosen = null, focused = null,
           differs = new Set(), colorOf,
           hint = (label) => [`${label}?`, `Suggested ${label}: click or press A to accept`] } = marks;
+  const suggestions = (marks.suggestions ?? []).map((s, index) => ({ s, index }))
+    .filter(({ s }) => s.kind !== "class");
   const cuts = new Set([0, text.length]);
-  for (const s of [...spans, ...suggestions]) { cuts.add(s.start); cuts.add(s.end); }
+  for (const s of [...spans, ...suggestions.map(({ s }) => s)]) { cuts.add(s.start); cuts.add(s.end); }
   if (selection) { cuts.add(selection.start); cuts.add(selection.end); }
   const points = [...cuts].filter((p) => p >= 0 && p <= text.length).sort((a, b) => a - b);
 
@@ -90,8 +94,7 @@ export function drawText(container, text, marks) {
     const piece = text.slice(a, b);
     const covering = spans.map((s, index) => ({ s, index }))
       .filter(({ s }) => s.start <= a && s.end >= b);
-    const suggested = suggestions.map((s, index) => ({ s, index }))
-      .filter(({ s }) => s.start <= a && s.end >= b);
+    const suggested = suggestions.filter(({ s }) => s.start <= a && s.end >= b);
     const selected = selection && selection.start <= a && selection.end >= b;
     if (!covering.length && !suggested.length && !selected) {
       nodes.push(document.createTextNode(piece));
@@ -109,9 +112,10 @@ export function drawText(container, text, marks) {
         (differs.has(index) ? `${s.label} ≠` : s.label));
       if (ending.length) node.dataset.tag = ending.join(" · ");
     } else if (suggested.length) {
-      const top = suggested[0];
+      const top = suggested.find(({ index }) => index === focused) ?? suggested[0];
       node = el("mark", { class: "suggestion", color: colorOf(top.s.label),
                           "data-suggestion": top.index, title: hint(top.s.label)[1] }, piece);
+      if (top.index === focused) node.classList.add("focused");
       const ending = suggested.filter(({ s }) => s.end === b).map(({ s }) => hint(s.label)[0]);
       if (ending.length) node.dataset.tag = ending.join(" · ");
     } else {

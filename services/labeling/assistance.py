@@ -18,11 +18,18 @@ from strongroom.services.common.errors import InvalidArgument
 ARRIVAL = "arrival"
 UNCERTAINTY = "uncertainty"
 ORDERINGS = (ARRIVAL, UNCERTAINTY)
+# How annotators go through a task's suggestions: edit them freely, or
+# accept or reject one at a time.
+EDIT = "edit"
+BINARY = "binary"
+REVIEW_MODES = (EDIT, BINARY)
 SPANS = "spans"
 CLASSES = "classes"
 # Queue priorities from uncertainty lie in [0, PRIORITY_SCALE]; managers'
 # own priorities can still go above or below.
 PRIORITY_SCALE = 1000
+# Classes a model gives a lower probability are not suggested.
+MIN_CLASS_SCORE = 0.5
 HELD_OUT_FRACTION = 0.2
 # Dimensions of the hashed bag-of-words vectors used for diversity.
 _DIMENSIONS = 512
@@ -41,13 +48,19 @@ class AssistanceSettings:
     retrain_every: int = 10
     # How much a task close to one already ranked loses, from 0 to 1.
     diversity: float = 0.5
+    review_mode: str = EDIT
 
 
 def check_settings(settings: AssistanceSettings) -> AssistanceSettings:
-    """Raises: InvalidArgument: an ordering or number out of range."""
+    """Raises: InvalidArgument: an ordering, review mode or number out of
+    range."""
     if settings.ordering not in ORDERINGS:
         raise InvalidArgument(
             "A queue ordering is 'arrival' or 'uncertainty'.", code="ordering_invalid"
+        )
+    if settings.review_mode not in REVIEW_MODES:
+        raise InvalidArgument(
+            "A review mode is 'edit' or 'binary'.", code="review_mode_invalid"
         )
     if not 2 <= settings.min_answers <= 100_000:
         raise InvalidArgument(
@@ -182,6 +195,21 @@ def baseline_scores(
     majority = Counter(tuple(sorted(e.classes)) for e in train).most_common(1)
     guess = majority[0][0] if majority else ()
     return class_scores([e.classes for e in held], [guess for _ in held], labels)
+
+
+def suggested_classes(
+    probabilities: Mapping[str, float],
+    multi_label: bool,
+    threshold: float = MIN_CLASS_SCORE,
+) -> list[tuple[str, float]]:
+    """The classes a model suggests for one task, most probable first.
+
+    Every class at or above ``threshold`` when a task may have several;
+    otherwise the most probable one, if it reaches the threshold.
+    """
+    ranked = sorted(probabilities.items(), key=lambda item: (-item[1], item[0]))
+    chosen = [(label, p) for label, p in ranked if p >= threshold]
+    return chosen if multi_label else chosen[:1]
 
 
 # --- uncertainty and diversity --------------------------------------------------

@@ -398,8 +398,9 @@ class ModelAssistant(Worker):
             for task, text, prediction in zip(batch, batch_texts, found, strict=True):
                 uncertainty[task.id] = prediction.uncertainty
                 windows[task.id] = text
-                if spec.kind == SPANS:
-                    suggested += self._suggest(task, prediction, metadata)
+                suggested += self._suggest(
+                    task, suggestions_of(spec, task, prediction), metadata
+                )
             with self.engine.begin() as conn:
                 stage_audit(
                     conn,
@@ -427,33 +428,20 @@ class ModelAssistant(Worker):
     def _suggest(
         self,
         task: tasks_pb2.Task,
-        prediction: trainer.Prediction,
+        suggestions: list[tasks_pb2.Suggestion],
         metadata: Metadata,
     ) -> int:
         had = any(s.source == SOURCE for s in task.suggestions)
-        if not prediction.spans and not had:
+        if not suggestions and not had:
             return 0
-        start = task.window_start
         call(
             self.tasks.SetSuggestions,
             tasks_pb2.SetSuggestionsRequest(
-                task_id=task.id,
-                source=SOURCE,
-                suggestions=[
-                    tasks_pb2.Suggestion(
-                        span=common_pb2.Span(start=s + start, end=e + start),
-                        label=label,
-                        source=SOURCE,
-                        score=score,
-                    )
-                    for s, e, label, score in sorted(
-                        prediction.spans, key=lambda span: -span[3]
-                    )[:MAX_SUGGESTIONS]
-                ],
+                task_id=task.id, source=SOURCE, suggestions=suggestions
             ),
             metadata,
         )
-        return min(len(prediction.spans), MAX_SUGGESTIONS)
+        return len(suggestions)
 
     def _prioritise(
         self,
@@ -560,6 +548,31 @@ def model_spec(project: tasks_pb2.Project) -> trainer.ModelSpec:
         "A model needs span or class labels in the project's schema.",
         code="no_trainable_labels",
     )
+
+
+def suggestions_of(
+    spec: trainer.ModelSpec, task: tasks_pb2.Task, prediction: trainer.Prediction
+) -> list[tasks_pb2.Suggestion]:
+    """A prediction as suggestions on its task: spans in document offsets,
+    the most confident first, or classes above the threshold, with no span."""
+    if spec.kind == CLASSES:
+        return [
+            tasks_pb2.Suggestion(label=label, source=SOURCE, score=score)
+            for label, score in assistance.suggested_classes(
+                prediction.classes, spec.multi_label
+            )
+        ]
+    start = task.window_start
+    ranked = sorted(prediction.spans, key=lambda span: -span[3])[:MAX_SUGGESTIONS]
+    return [
+        tasks_pb2.Suggestion(
+            span=common_pb2.Span(start=s + start, end=e + start),
+            label=label,
+            source=SOURCE,
+            score=score,
+        )
+        for s, e, label, score in ranked
+    ]
 
 
 def latest_by_task(

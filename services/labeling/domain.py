@@ -57,6 +57,7 @@ class Content:
     fields: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     suggestions_accepted: int = 0
+    suggestions_rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,10 @@ def check_content(
         raise InvalidArgument(
             "Seconds spent must lie between 0 and 86,400.", code="seconds_invalid"
         )
-    if content.suggestions_accepted < 0:
+    if content.suggestions_accepted < 0 or content.suggestions_rejected < 0:
         raise InvalidArgument(
-            "Accepted suggestions cannot be negative.", code="suggestions_invalid"
+            "Accepted and rejected suggestions cannot be negative.",
+            code="suggestions_invalid",
         )
     return Content(
         spans=spans,
@@ -140,6 +142,7 @@ def check_content(
         fields=fields,
         seconds=content.seconds,
         suggestions_accepted=content.suggestions_accepted,
+        suggestions_rejected=content.suggestions_rejected,
     )
 
 

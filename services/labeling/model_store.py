@@ -60,6 +60,14 @@ MIGRATIONS = (
             "CREATE INDEX model_versions_state ON model_versions (state, created_at)",
         ),
     ),
+    Migration(
+        310,
+        "how annotators review a project's suggestions",
+        (
+            "ALTER TABLE model_settings ADD COLUMN review_mode TEXT NOT NULL "
+            "DEFAULT 'edit'",
+        ),
+    ),
 )
 
 
@@ -117,6 +125,7 @@ def put_settings(conn: Connection, row: SettingsRow) -> None:
         "min_answers": row.settings.min_answers,
         "retrain_every": row.settings.retrain_every,
         "diversity": row.settings.diversity,
+        "review_mode": row.settings.review_mode,
         "by": row.updated_by,
         "at": row.updated_at,
     }
@@ -124,8 +133,9 @@ def put_settings(conn: Connection, row: SettingsRow) -> None:
     conn.execute(
         sa.text(
             "INSERT INTO model_settings (project_id, enabled, ordering, min_answers, "
-            "retrain_every, diversity, updated_by, updated_at) VALUES (:p, :enabled, "
-            ":ordering, :min_answers, :retrain_every, :diversity, :by, :at)"
+            "retrain_every, diversity, review_mode, updated_by, updated_at) VALUES "
+            "(:p, :enabled, :ordering, :min_answers, :retrain_every, :diversity, "
+            ":review_mode, :by, :at)"
         ),
         values,
     )
@@ -147,6 +157,7 @@ def _settings_row(m: sa.RowMapping) -> SettingsRow:
             min_answers=int(m["min_answers"]),
             retrain_every=int(m["retrain_every"]),
             diversity=float(m["diversity"]),
+            review_mode=m["review_mode"],
         ),
         updated_by=m["updated_by"],
         updated_at=m["updated_at"],

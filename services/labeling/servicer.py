@@ -133,6 +133,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "boxes": len(content.boxes),
                     "fields": len(content.fields),
                     "suggestions_accepted": content.suggestions_accepted,
+                    "suggestions_rejected": content.suggestions_rejected,
                 },
             )
         self._tell_tasks(
@@ -667,7 +668,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
 
         Raises:
             PermissionDenied: the caller does not manage the project.
-            InvalidArgument: an ordering or number out of range.
+            InvalidArgument: an ordering, review mode or number out of range.
         """
         principal = current_principal()
         metadata = caller_metadata(principal.token, principal.client_address)
@@ -684,6 +685,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "min_answers",
                     "retrain_every",
                     "diversity",
+                    "review_mode",
                 )
                 if request.HasField(name)
             }
@@ -706,6 +708,7 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
                     "min_answers": after.min_answers,
                     "retrain_every": after.retrain_every,
                     "diversity": str(after.diversity),
+                    "review_mode": after.review_mode,
                 },
             )
         if self.assistant is not None:
@@ -786,6 +789,29 @@ class LabelingServicer(labeling_pb2_grpc.LabelingServiceServicer):
             models=[model_proto(v) for v in versions],
         )
 
+    def GetTaskAssistance(
+        self,
+        request: labeling_pb2.GetTaskAssistanceRequest,
+        context: grpc.ServicerContext,
+    ) -> labeling_pb2.TaskAssistance:
+        """How the suggestions of a task the caller may read are reviewed: the
+        project's review mode, and none of its other model settings.
+
+        Raises:
+            NotFound: no task has that id, or the caller is not in its project.
+            PermissionDenied: the caller has no part in the task.
+        """
+        principal = current_principal()
+        metadata = caller_metadata(principal.token, principal.client_address)
+        # The tasks service decides who may read the task, from the caller's
+        # own token, and audits the read.
+        task = self._task(request.task_id, metadata)
+        with self.engine.begin() as conn:
+            settings = model_store.get_settings(conn, task.project_id).settings
+        return labeling_pb2.TaskAssistance(
+            task_id=task.id, review_mode=settings.review_mode
+        )
+
 
 def settings_proto(row: model_store.SettingsRow) -> labeling_pb2.AssistanceSettings:
     settings = row.settings
@@ -796,6 +822,7 @@ def settings_proto(row: model_store.SettingsRow) -> labeling_pb2.AssistanceSetti
         min_answers=settings.min_answers,
         retrain_every=settings.retrain_every,
         diversity=settings.diversity,
+        review_mode=settings.review_mode,
         updated_by=row.updated_by,
         updated_at=to_timestamp(row.updated_at),
     )
@@ -901,6 +928,7 @@ def content_from_proto(content: common_pb2.AnnotationContent) -> Content:
         fields=dict(content.fields),
         seconds=content.seconds,
         suggestions_accepted=content.suggestions_accepted,
+        suggestions_rejected=content.suggestions_rejected,
     )
 
 
@@ -921,6 +949,7 @@ def content_proto(content: Content) -> common_pb2.AnnotationContent:
         fields=dict(content.fields),
         seconds=content.seconds,
         suggestions_accepted=content.suggestions_accepted,
+        suggestions_rejected=content.suggestions_rejected,
     )
 
 

@@ -119,6 +119,7 @@ def content_json(content: Content) -> str:
             "fields": dict(content.fields),
             "seconds": content.seconds,
             "suggestions_accepted": content.suggestions_accepted,
+            "suggestions_rejected": content.suggestions_rejected,
         },
         separators=(",", ":"),
     )
@@ -134,6 +135,7 @@ def _content(text: str) -> Content:
         fields=data.get("fields", {}),
         seconds=float(data.get("seconds", 0.0)),
         suggestions_accepted=int(data.get("suggestions_accepted", 0)),
+        suggestions_rejected=int(data.get("suggestions_rejected", 0)),
     )
 
 

@@ -159,11 +159,18 @@ class Project:
 
 @dataclass(frozen=True)
 class Suggestion:
-    start: int
-    end: int
+    """A span label proposed for [start, end), or, with no span (start and
+    end None), a class proposed for the whole task."""
+
+    start: int | None
+    end: int | None
     label: str
     source: str
     score: float = 1.0
+
+    @property
+    def is_class(self) -> bool:
+        return self.start is None
 
 
 @dataclass(frozen=True)
@@ -313,8 +320,8 @@ def _fill_schema(schema: LabelSchema) -> LabelSchema:
         if label.hotkey
     }
     # Letters the web page keeps for itself (accept, correct, next, reject,
-    # skip, undo) are never given out.
-    free = [key for key in "123456789bdefghijklmopqtuvwxy" if key not in taken]
+    # skip, reject a suggestion in binary review, undo) are never given out.
+    free = [key for key in "123456789bdefghijklmopqtuvwy" if key not in taken]
     counter = 0
 
     def fill(group: Sequence[Label], kind: str, hotkeys: bool) -> tuple[Label, ...]:
@@ -495,15 +502,19 @@ MAX_SUGGESTIONS = 1000
 
 def check_suggestions(
     source: str,
-    spans: Sequence[tuple[int, int, str, float]],
+    suggestions: Sequence[tuple[int | None, int | None, str, float]],
     project: Project,
     task: Task,
 ) -> tuple[Suggestion, ...]:
     """Suggestions from ``source`` that fit the task's window and schema.
 
+    Each is (start, end, label, score): a span label on [start, end), or,
+    with start and end None, one of the project's classes for the whole task.
+
     Raises:
-        InvalidArgument: a bad or reserved source, too many suggestions, or one
-            outside the window or with a label the project lacks.
+        InvalidArgument: a bad or reserved source, too many suggestions, a
+            span outside the window, a span with a label the project lacks,
+            or a suggestion without a span that names no class.
     """
     if not _SUGGESTION_SOURCE.fullmatch(source) or source == "redaction":
         raise InvalidArgument(
@@ -511,21 +522,31 @@ def check_suggestions(
             "and not 'redaction'.",
             code="suggestion_source_invalid",
         )
-    if len(spans) > MAX_SUGGESTIONS:
+    if len(suggestions) > MAX_SUGGESTIONS:
         raise InvalidArgument(
             f"A task takes at most {MAX_SUGGESTIONS} suggestions from one source.",
             code="too_many_suggestions",
         )
-    labels = {label.name for label in project.settings.schema.spans}
+    schema = project.settings.schema
+    spans = {label.name for label in schema.spans}
+    classes = {label.name for label in schema.classes}
     end_of_window = task.window_end or task.text_length
     made = []
-    for start, end, label, score in spans:
-        if not task.window_start <= start < end <= end_of_window:
+    for start, end, label, score in suggestions:
+        if start is None or end is None:
+            if label not in classes:
+                raise InvalidArgument(
+                    f"A suggestion without a span names a class; the project "
+                    f"has no class {label!r}.",
+                    code="class_unknown",
+                )
+            start = end = None
+        elif not task.window_start <= start < end <= end_of_window:
             raise InvalidArgument(
                 "A suggestion must lie inside the task's window.",
                 code="span_out_of_window",
             )
-        if label not in labels:
+        elif label not in spans:
             raise InvalidArgument(
                 f"The project has no span label {label!r}.", code="label_unknown"
             )

@@ -476,10 +476,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             domain.require_manager(principal, project)
             suggestions = domain.check_suggestions(
                 request.source,
-                [
-                    (s.span.start, s.span.end, s.label, s.score)
-                    for s in request.suggestions
-                ],
+                [(*_span_of(s), s.label, s.score) for s in request.suggestions],
                 project,
                 task,
             )
@@ -784,15 +781,7 @@ class TaskServicer(tasks_pb2_grpc.TaskServiceServicer):
             priority=task.priority,
             overlap=task.overlap,
             submitted=task.submitted,
-            suggestions=[
-                tasks_pb2.Suggestion(
-                    span=common_pb2.Span(start=s.start, end=s.end),
-                    label=s.label,
-                    source=s.source,
-                    score=s.score,
-                )
-                for s in task.suggestions
-            ],
+            suggestions=[suggestion_proto(s) for s in task.suggestions],
             pages=[
                 tasks_pb2.PageImage(page=p.page, width=p.width, height=p.height)
                 for p in task.pages
@@ -895,3 +884,20 @@ def project_proto(project: domain.Project) -> tasks_pb2.Project:
         window=tasks_pb2.Window(kind=settings.window.kind, size=settings.window.size),
         review=settings.review,
     )
+
+
+def suggestion_proto(suggestion: domain.Suggestion) -> tasks_pb2.Suggestion:
+    """A suggestion as the API shows it: a class suggestion has no span."""
+    made = tasks_pb2.Suggestion(
+        label=suggestion.label, source=suggestion.source, score=suggestion.score
+    )
+    if not suggestion.is_class:
+        made.span.CopyFrom(common_pb2.Span(start=suggestion.start, end=suggestion.end))
+    return made
+
+
+def _span_of(suggestion: tasks_pb2.Suggestion) -> tuple[int | None, int | None]:
+    """A suggestion's span, or (None, None) for a class suggestion."""
+    if not suggestion.HasField("span"):
+        return None, None
+    return suggestion.span.start, suggestion.span.end

@@ -245,6 +245,7 @@ GRPC: dict[str, dict[str, Cell]] = {
     "LabelingService/SetAssistance": _row(MANAGERS_OF_PROJECT),
     "LabelingService/TrainModel": _row(MANAGERS_OF_PROJECT),
     "LabelingService/ListModels": _row(MANAGERS_OF_PROJECT),
+    "LabelingService/GetTaskAssistance": _row("ok ok:own ok:lease 403 404 404 404 401"),
     "ExportService/CreateExport": _row(MANAGERS),
     "ExportService/ListExports": _row(MANAGERS),
     "ExportService/GetExport": _row(MANAGERS),

@@ -250,6 +250,9 @@ def grpc_requests(c: Ctx) -> dict[str, Callable[[], Any]]:
         "LabelingService/ListModels": lambda: labeling_pb2.ListModelsRequest(
             project_id=c["project"]
         ),
+        "LabelingService/GetTaskAssistance": lambda: (
+            labeling_pb2.GetTaskAssistanceRequest(task_id=c["task"])
+        ),
         "TaskService/AddSyntheticTask": lambda: tasks_pb2.AddSyntheticTaskRequest(
             project_id=c["project"],
             text="A synthetic line.",

@@ -710,6 +710,7 @@ GRPC_PREPARE: dict[str, Prepare] = {
     "TaskService/UpdateTask": _leased,
     "TaskService/SetSuggestions": _leased,
     "LabelingService/SubmitAnnotation": _leased,
+    "LabelingService/GetTaskAssistance": _leased,
     "LabelingService/ImportAnnotation": _leased,
     "TaskService/ReopenTask": _answered,
     "LabelingService/ListTaskAnnotations": _answered,

@@ -1,11 +1,18 @@
-"""Span validation for annotations."""
+"""Span and answer validation for annotations."""
 
 from __future__ import annotations
 
 import pytest
 
 from strongroom.services.common.errors import InvalidArgument
-from strongroom.services.labeling.domain import MAX_SPANS, SpanLabel, check_spans
+from strongroom.services.labeling.domain import (
+    MAX_SPANS,
+    Content,
+    Schema,
+    SpanLabel,
+    check_content,
+    check_spans,
+)
 
 LABELS = frozenset({"PERSON", "ORG"})
 TEXT_LENGTH = 100
@@ -81,3 +88,25 @@ def test_returns_valid_spans_sorted() -> None:
 
 def test_accepts_no_spans() -> None:
     assert check_spans([], (0, TEXT_LENGTH), LABELS) == ()
+
+
+def test_an_answer_keeps_its_accepted_and_rejected_suggestion_counts() -> None:
+    given = Content(
+        spans=(SpanLabel(0, 3, "ORG"),), suggestions_accepted=1, suggestions_rejected=2
+    )
+
+    checked = check_content(given, Schema(spans=LABELS), (0, TEXT_LENGTH))
+
+    assert (checked.suggestions_accepted, checked.suggestions_rejected) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [{"suggestions_accepted": -1}, {"suggestions_rejected": -1}],
+    ids=["accepted", "rejected"],
+)
+def test_refuses_negative_suggestion_counts(counts: dict[str, int]) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        check_content(Content(**counts), Schema(spans=LABELS), (0, TEXT_LENGTH))
+
+    assert caught.value.code == "suggestions_invalid"

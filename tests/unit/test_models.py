@@ -85,6 +85,35 @@ def test_a_class_model_beats_the_majority_class() -> None:
     )
     predicted = training.predict(spec, trained.model, ["Seen with a rash on the arm."])
     assert predicted[0].classes["SKIN"] > 0.5
+    suggested = assistant.suggestions_of(spec, tasks_pb2.Task(), predicted[0])
+    assert [(s.label, s.HasField("span")) for s in suggested] == [("SKIN", False)]
+
+
+def test_a_class_is_suggested_above_the_threshold() -> None:
+    probabilities = {"urgent": 0.7, "routine": 0.2, "follow-up": 0.55}
+
+    assert assistance.suggested_classes(probabilities, multi_label=False) == [
+        ("urgent", 0.7)
+    ]
+    assert assistance.suggested_classes(probabilities, multi_label=True) == [
+        ("urgent", 0.7),
+        ("follow-up", 0.55),
+    ]
+    assert assistance.suggested_classes({"urgent": 0.4}, multi_label=False) == []
+
+
+def test_spans_are_suggested_in_document_offsets_most_confident_first() -> None:
+    spec = training.ModelSpec(SPANS, ("DRUG",))
+    prediction = training.Prediction(spans=((0, 4, "DRUG", 0.4), (9, 12, "DRUG", 0.9)))
+
+    suggested = assistant.suggestions_of(
+        spec, tasks_pb2.Task(window_start=100), prediction
+    )
+
+    assert [(s.span.start, s.span.end, s.score) for s in suggested] == [
+        (109, 112, 0.9),
+        (100, 104, 0.4),
+    ]
 
 
 def test_the_held_out_split_is_fixed_by_task_id() -> None:
@@ -155,6 +184,12 @@ def test_settings_are_checked() -> None:
         assistance.check_settings(AssistanceSettings(ordering="random"))
     with pytest.raises(InvalidArgument):
         assistance.check_settings(AssistanceSettings(min_answers=1))
+    with pytest.raises(InvalidArgument) as refused:
+        assistance.check_settings(AssistanceSettings(review_mode="swipe"))
+    assert refused.value.code == "review_mode_invalid"
+    binary = AssistanceSettings(review_mode=assistance.BINARY)
+    assert assistance.check_settings(binary) == binary
+    assert AssistanceSettings().review_mode == assistance.EDIT
 
 
 def test_scores_and_baselines() -> None:

@@ -181,7 +181,7 @@ def test_hotkeys_are_shared_by_spans_classes_and_boxes_and_skip_s() -> None:
     assert keys[:9] == list("123456789")
     assert keys[9:] == ["u", "b", "d"]
     assert filled.relations[0].hotkey == ""
-    assert not set("acnrsz") & set(keys), "keys the web page keeps"
+    assert not set("acnrsxz") & set(keys), "keys the web page keeps"
     colours = [label.color for label in (*filled.spans, *filled.classes)]
     assert all(re.fullmatch(r"#[0-9a-f]{6}", colour) for colour in colours)
 
@@ -461,4 +461,33 @@ def test_imported_suggestions_fit_the_window_and_the_schema() -> None:
     for source, spans, code in refusals:
         with pytest.raises(InvalidArgument) as refused:
             check_suggestions(source, spans, PROJECT, task)
+        assert refused.value.code == code
+
+
+def test_a_suggestion_without_a_span_names_a_class() -> None:
+    project = Project(
+        id="p2",
+        name="Triage",
+        settings=Settings(
+            schema=LabelSchema(spans=(Label("PERSON"),), classes=(Label("Urgent"),))
+        ),
+    )
+    task = _task(window_start=2, window_end=8)
+
+    (made,) = check_suggestions("model", [(None, None, "Urgent", 0.8)], project, task)
+
+    assert (made.start, made.end, made.label, made.is_class) == (
+        None,
+        None,
+        "Urgent",
+        True,
+    )
+    refusals = [
+        ((None, None, "PERSON", 0.8), "class_unknown"),
+        ((None, None, "Routine", 0.8), "class_unknown"),
+        ((2, 5, "Urgent", 0.8), "label_unknown"),
+    ]
+    for suggestion, code in refusals:
+        with pytest.raises(InvalidArgument) as refused:
+            check_suggestions("model", [suggestion], project, task)
         assert refused.value.code == code
