@@ -18,10 +18,12 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -38,6 +40,8 @@ _STOP_GRACE_SECONDS = 15.0
 # A process that keeps dying is given up on after this many quick restarts.
 _MAX_RESTARTS = 5
 _STABLE_SECONDS = 60.0
+# Shared by every Strongroom started on this machine (see _start_turn).
+_START_LOCK = Path(tempfile.gettempdir()) / "strongroom-start.lock"
 
 FIRST_ADMIN = "admin"
 
@@ -226,6 +230,18 @@ class Launcher:
             os.close(lock)
 
     def _run(self) -> int:
+        with _start_turn():
+            env = self._start()
+        if env is None:
+            return 1
+        self._supervise(env)
+        self._stop_all()
+        self.say("Strongroom stopped.")
+        return 0
+
+    def _start(self) -> dict[str, str] | None:
+        """Choose the addresses, start every process and wait until they
+        answer; the environment they run with, or None if they did not."""
         planned = plan_environment(self.data_dir, self.host, self.port, self.cluster)
         env = {**os.environ, **planned}
         os.environ.update(env)
@@ -233,7 +249,7 @@ class Launcher:
         refusal = object_store_refusal(settings) or tls_refusal(settings)
         if refusal:
             self.say(f"Strongroom cannot start: {refusal}")
-            return 1
+            return None
         if settings.is_tls:
             self.scheme = "https"
             if settings.tls_ca_file:
@@ -249,12 +265,9 @@ class Launcher:
                 f"{self.data_dir / 'logs'}."
             )
             self._stop_all()
-            return 1
+            return None
         self._announce(password)
-        self._supervise(env)
-        self._stop_all()
-        self.say("Strongroom stopped.")
-        return 0
+        return env
 
     def _start_all(self, env: dict[str, str]) -> None:
         logs = self.data_dir / "logs"
@@ -354,6 +367,35 @@ def _lock_data_dir(data_dir: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+@contextmanager
+def _start_turn(timeout: float = _READY_TIMEOUT_SECONDS + 30) -> Iterator[None]:
+    """Take this machine's turn to start, waiting while another Strongroom
+    starts; go on without it if the lock cannot be had.
+
+    Ports are chosen free and bound by the services a moment later, so two
+    Strongrooms starting at once could choose the same one and one of them
+    would fail. Each holds the turn until its services answer.
+    """
+    try:
+        fd = os.open(_START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield
+        return
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _wait(child: Child, grace: float) -> None:

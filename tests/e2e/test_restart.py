@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,45 @@ def test_a_service_killed_between_a_change_and_its_relay_loses_no_event(
         assert relayed == (2,)
     finally:
         instance.stop()
+
+
+def test_two_strongrooms_started_at_once_on_one_machine_both_run(
+    tmp_path: Path,
+) -> None:
+    """Each chooses its own free ports: neither fails to bind one the other
+    took, and neither answers for the other."""
+    pair = [
+        Strongroom(data_dir=tmp_path / n / "data", env=isolated_env(tmp_path / n))
+        for n in ("one", "two")
+    ]
+    failures: list[BaseException] = []
+
+    def start(instance: Strongroom) -> None:
+        try:
+            instance.start(timeout=240)
+        except BaseException as exc:  # reported below, with the output
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in pair]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures, failures
+
+        one, two = (set(i.addresses().values()) for i in pair)
+        assert not one & two
+        for instance in pair:
+            assert instance.admin_password
+            admin = instance.client(instance.token("admin", instance.admin_password))
+            made = admin.post(
+                "/api/v1/projects", json={"name": "Mine", "labels": ["PERSON"]}
+            )
+            assert made.status_code == 201, made.text
+            listed = admin.get("/api/v1/projects").json()["projects"]
+            assert [p["id"] for p in listed] == [made.json()["id"]]
+    finally:
+        for instance in pair:
+            if instance.process is not None:
+                instance.stop()
