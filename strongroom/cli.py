@@ -16,6 +16,7 @@ import click
 import httpx
 
 from strongroom.services.common import signing
+from strongroom.services.common.auth import ROLE_ORDER
 from strongroom.services.common.config import SERVICE_NAMES, default_data_dir
 from strongroom.services.common.errors import StrongroomError
 
@@ -25,15 +26,7 @@ MIGRATING_SERVICES = (*SERVICE_NAMES, "gateway")
 # Waits before each new attempt of a read or an upload that met a
 # restarting service.
 _RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-ROLE_CHOICES = [
-    "admin",
-    "manager",
-    "annotator",
-    "reviewer",
-    "auditor",
-    "reidentifier",
-    "original_reader",
-]
+ROLE_CHOICES = list(ROLE_ORDER)
 
 
 def config_dir() -> Path:

@@ -32,9 +32,17 @@ REIDENTIFIER = "reidentifier"
 # Opens uploaded original files, with a stated reason; nothing else. Admins
 # do not hold it unless it is granted to them too.
 ORIGINAL_READER = "original_reader"
-ROLES = frozenset(
-    {ADMIN, MANAGER, ANNOTATOR, REVIEWER, AUDITOR, REIDENTIFIER, ORIGINAL_READER}
+# In the order people meet them, for choices shown to them.
+ROLE_ORDER = (
+    ADMIN,
+    MANAGER,
+    ANNOTATOR,
+    REVIEWER,
+    AUDITOR,
+    REIDENTIFIER,
+    ORIGINAL_READER,
 )
+ROLES = frozenset(ROLE_ORDER)
 
 _DISCOVERY_TTL_SECONDS = 300
 

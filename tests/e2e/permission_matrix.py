@@ -18,20 +18,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongroom.services.common.auth import ROLE_ORDER
+
 ALLOWED = "allowed"
 DENIED = "denied"  # 403 problem / PERMISSION_DENIED
 HIDDEN = "hidden"  # 404 problem / NOT_FOUND, the answer for an id that does not exist
 UNAUTHENTICATED = "unauthenticated"  # 401 problem / UNAUTHENTICATED
 
-ROLES = (
-    "admin",
-    "manager",
-    "annotator",
-    "reviewer",
-    "auditor",
-    "reidentifier",
-    "original_reader",
-)
+# Every role Strongroom knows is a column: a new role fails every row until
+# its cells are written.
+ROLES = ROLE_ORDER
 CALLERS = (*ROLES, "anonymous")
 # Tokens that must be refused like no token at all wherever one is needed.
 BAD_TOKENS = ("expired", "tampered", "wrong_audience")
