@@ -224,6 +224,8 @@ def test_malformed_tokens_are_refused_everywhere(
     bad = _bad_tokens(strongroom, good)
     channel = grpc.insecure_channel(strongroom.addresses()["tasks"])
     stub = tasks_pb2_grpc.TaskServiceStub(channel)
+    # Refusals by the service itself, each of which it audits.
+    refused_by_service = 0
     try:
         for kind, token in bad.items():
             try:
@@ -249,6 +251,8 @@ def test_malformed_tokens_are_refused_everywhere(
             if kind == "huge":  # gRPC's own metadata limit may refuse it first
                 expected.add(grpc.StatusCode.RESOURCE_EXHAUSTED)
             assert refused.value.code() in expected, kind
+            if refused.value.code() == grpc.StatusCode.UNAUTHENTICATED:
+                refused_by_service += 1
     finally:
         channel.close()
 
@@ -257,8 +261,12 @@ def test_malformed_tokens_are_refused_everywhere(
             "/api/v1/audit/events",
             params={"action": "rpc.ListProjects", "outcome": "denied", "limit": 100},
         ).json()["events"]
-        return len(events) >= len(bad) - 1
+        return len(events) >= refused_by_service
 
     # Each service's refusals travel to the audit trail through its outbox.
+    # gRPC itself refuses metadata between its soft and hard size limits at
+    # random, before the service sees the call, so the huge token is audited
+    # only when it got through.
+    assert refused_by_service >= len(bad) - 2
     wait_for(refused_sign_ins, timeout=120, interval=1)
     assert admin.get("/api/v1/me").status_code == 200
