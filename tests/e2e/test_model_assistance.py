@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import Strongroom, upload_file, wait_for
+from tests.e2e.harness import Strongroom, signed_in_user, upload_file, wait_for
 
 DRUGS = ["aspirin", "metformin", "warfarin", "ibuprofen", "lisinopril", "insulin"]
 SENTENCES = [
@@ -66,9 +66,7 @@ def _models(admin: httpx.Client, project_id: str) -> dict[str, Any]:
 def test_a_model_learns_suggests_and_orders_the_queue(
     strongroom: Strongroom, admin: httpx.Client
 ) -> None:
-    made = admin.post("/api/v1/users", json={"username": "mia", "roles": ["annotator"]})
-    made.raise_for_status()
-    mia = strongroom.client(strongroom.token("mia", made.json()["password"]))
+    mia = signed_in_user(strongroom, admin, "mia", ["annotator"])
     project = admin.post(
         "/api/v1/projects",
         json={"name": "Drugs", "labels": ["DRUG"], "window": {"kind": "paragraph"}},
@@ -200,9 +198,7 @@ def _class_of(text: str) -> str:
 def test_a_class_model_suggests_classes_reviewed_one_by_one(
     strongroom: Strongroom, admin: httpx.Client
 ) -> None:
-    made = admin.post("/api/v1/users", json={"username": "cal", "roles": ["annotator"]})
-    made.raise_for_status()
-    cal = strongroom.client(strongroom.token("cal", made.json()["password"]))
+    cal = signed_in_user(strongroom, admin, "cal", ["annotator"])
     project = admin.post(
         "/api/v1/projects",
         json={

@@ -218,7 +218,7 @@ def test_two_strongrooms_started_at_once_on_one_machine_both_run(
     def start(instance: Strongroom) -> None:
         try:
             instance.start(timeout=240)
-        except BaseException as exc:  # reported below, with the output
+        except Exception as exc:  # reported below, with the output
             failures.append(exc)
 
     threads = [threading.Thread(target=start, args=(i,)) for i in pair]
