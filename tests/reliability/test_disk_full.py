@@ -98,6 +98,12 @@ def _documents(admin: httpx.Client, project: dict) -> int:
     return total
 
 
+def _tasks(admin: httpx.Client, project: dict) -> int:
+    listed = admin.get(f"/api/v1/projects/{project['id']}/tasks").json()
+    total: int = listed["total"]
+    return total
+
+
 def _refusals(admin: httpx.Client) -> list[dict]:
     events: list[dict] = admin.get(
         "/api/v1/audit/events",
@@ -121,6 +127,9 @@ def test_below_the_reserve_uploads_wait_and_the_rest_goes_on(
     project = _project(admin)
     assert upload_file(admin, project["id"], "a.txt", NOTE).status_code == 201
     wait_for(lambda: _documents(admin, project) == 1)
+    # Its task too: redaction and the queue write objects and rows, and below
+    # the reserve they would wait for room instead.
+    wait_for(lambda: _tasks(admin, project) == 1, timeout=60)
     assert _ready(reserved) == 200
 
     filler = _fill(reserved, leave_mb=RESERVE_MB / 2)
